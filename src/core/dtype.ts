@@ -1,0 +1,22 @@
+/** Floating-point element types of tensors. Index inputs (token ids, labels) are plain integer arrays, not tensors. */
+export type DType = "f32" | "f64";
+export type FloatArray = Float32Array | Float64Array;
+export const DTYPES: readonly DType[] = ["f32", "f64"];
+
+export function allocate(dtype: DType, length: number): FloatArray {
+  return dtype === "f64" ? new Float64Array(length) : new Float32Array(length);
+}
+
+export function dtypeOfArray(data: FloatArray): DType {
+  return data instanceof Float64Array ? "f64" : "f32";
+}
+
+/** The result type of an op on two tensors: f64 if either is f64 (as PyTorch promotes float32 with float64). */
+export function promoteTypes(a: DType, b: DType): DType {
+  return a === "f64" || b === "f64" ? "f64" : "f32";
+}
+
+export function checkDType(value: unknown, argName: string): DType {
+  if (value === "f32" || value === "f64") return value;
+  throw new TypeError(`${argName} must be "f32" or "f64", got ${JSON.stringify(value)}`);
+}

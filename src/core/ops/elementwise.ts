@@ -1,0 +1,179 @@
+/**
+ * Elementwise ops with NumPy broadcasting. Each op is its forward map plus its derivative, side by side;
+ * the backward of a broadcast operand sums the gradient back to the operand's shape (sumTo).
+ */
+import { allocate, promoteTypes, type DType } from "../dtype.js";
+import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.js";
+import { forEachRow } from "../strided.js";
+import { record } from "../autograd.js";
+import { Tensor, type TensorLike } from "../tensor.js";
+import { erf, normalPdf, sigmoid as sigmoidScalar, softplus as softplusScalar } from "../special.js";
+import { sumTo } from "./reduce.js";
+
+type Unary = (x: number) => number;
+type Binary = (a: number, b: number) => number;
+type Ternary = (a: number, b: number, c: number) => number;
+
+/** A number becomes a 0-d tensor of the given dtype (it takes no gradient). */
+export function asTensor(x: TensorLike, dtype: DType): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x !== "number") throw new TypeError(`expected a Tensor or a number, got ${typeof x}`);
+  const data = allocate(dtype, 1);
+  data[0] = x;
+  return new Tensor(data, []);
+}
+
+function operands(a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+  const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : "f32";
+  return [asTensor(a, dtype), asTensor(b, dtype)];
+}
+
+// ---- raw maps (no autodiff): every forward and backward below is built on these ----
+
+export function mapUnary(x: Tensor, f: Unary, dtype: DType = x.dtype): Tensor {
+  const out = allocate(dtype, x.size);
+  const src = x.data;
+  let w = 0;
+  forEachRow(x.shape, [x], (pos, len, step) => {
+    let p = pos[0]!;
+    const s = step[0]!;
+    for (let j = 0; j < len; j++, p += s) out[w++] = f(src[p]!);
+  });
+  return new Tensor(out, x.shape);
+}
+
+export function mapBinary(op: string, a: Tensor, b: Tensor, f: Binary, dtype?: DType): Tensor {
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const out = allocate(dtype ?? promoteTypes(a.dtype, b.dtype), sizeOf(shape));
+  const da = a.data;
+  const db = b.data;
+  const ops = [
+    { strides: broadcastStrides(a.shape, a.strides, shape), offset: a.offset },
+    { strides: broadcastStrides(b.shape, b.strides, shape), offset: b.offset },
+    { strides: contiguousStrides(shape), offset: 0 },
+  ];
+  forEachRow(shape, ops, (pos, len, step) => {
+    let pa = pos[0]!;
+    let pb = pos[1]!;
+    let po = pos[2]!;
+    const sa = step[0]!;
+    const sb = step[1]!;
+    for (let j = 0; j < len; j++, pa += sa, pb += sb) out[po++] = f(da[pa]!, db[pb]!);
+  });
+  return new Tensor(out, shape);
+}
+
+export function mapTernary(op: string, a: Tensor, b: Tensor, c: Tensor, f: Ternary, dtype?: DType): Tensor {
+  const shape = broadcastShapes(op, a.shape, b.shape, c.shape);
+  const out = allocate(dtype ?? promoteTypes(promoteTypes(a.dtype, b.dtype), c.dtype), sizeOf(shape));
+  const [da, db, dc] = [a.data, b.data, c.data];
+  const ops = [a, b, c]
+    .map((t) => ({ strides: broadcastStrides(t.shape, t.strides, shape), offset: t.offset }))
+    .concat([{ strides: contiguousStrides(shape), offset: 0 }]);
+  forEachRow(shape, ops, (pos, len, step) => {
+    let [pa, pb, pc, po] = pos as [number, number, number, number];
+    const [sa, sb, sc] = step as [number, number, number];
+    for (let j = 0; j < len; j++, pa += sa, pb += sb, pc += sc) out[po++] = f(da[pa]!, db[pb]!, dc[pc]!);
+  });
+  return new Tensor(out, shape);
+}
+
+// ---- unary ops: y = f(x), dx = g · f'(x, y) ----
+
+function unaryOp(op: string, f: Unary, derivative: (x: number, y: number) => number): (x: Tensor) => Tensor {
+  return (x: Tensor) => {
+    const y = mapUnary(x, f);
+    return record(y, op, [x], (g) => [mapTernary(op, g, x, y, (gi, xi, yi) => gi * derivative(xi, yi))]);
+  };
+}
+
+export const neg = unaryOp("neg", (x) => -x, () => -1);
+export const exp = unaryOp("exp", Math.exp, (_x, y) => y);
+export const log = unaryOp("log", Math.log, (x) => 1 / x);
+export const sqrt = unaryOp("sqrt", Math.sqrt, (_x, y) => 0.5 / y);
+export const rsqrt = unaryOp("rsqrt", (x) => 1 / Math.sqrt(x), (_x, y) => -0.5 * y * y * y);
+export const abs = unaryOp("abs", Math.abs, (x) => Math.sign(x));
+export const square = unaryOp("square", (x) => x * x, (x) => 2 * x);
+export const tanh = unaryOp("tanh", Math.tanh, (_x, y) => 1 - y * y);
+export const sigmoid = unaryOp("sigmoid", sigmoidScalar, (_x, y) => y * (1 - y));
+/** SiLU(x) = x·σ(x); d/dx = σ(x)(1 + x(1 − σ(x))). */
+export const silu = unaryOp("silu", (x) => x * sigmoidScalar(x), (x) => {
+  const s = sigmoidScalar(x);
+  return s * (1 + x * (1 - s));
+});
+/** Exact GELU x·Φ(x) (PyTorch's default, not the tanh approximation); d/dx = Φ(x) + x·φ(x). */
+export const gelu = unaryOp("gelu", (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)), (x) => 0.5 * (1 + erf(x * Math.SQRT1_2)) + x * normalPdf(x));
+export const relu = unaryOp("relu", (x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0));
+/** softplus(x) = log(1 + e^x), computed stably (no threshold, so it is smooth everywhere); d/dx = σ(x). */
+export const softplus = unaryOp("softplus", softplusScalar, (x) => sigmoidScalar(x));
+/** log σ(x) = −softplus(−x); d/dx = σ(−x). */
+export const logsigmoid = unaryOp("logsigmoid", (x) => -softplusScalar(-x), (x) => sigmoidScalar(-x));
+
+export function elu(x: Tensor, alpha = 1): Tensor {
+  return unaryOp("elu", (v) => (v > 0 ? v : alpha * Math.expm1(v)), (v, y) => (v > 0 ? 1 : y + alpha))(x);
+}
+
+/** Clamp to [min, max] (either may be null). The gradient passes where min ≤ x ≤ max, as in PyTorch. */
+export function clamp(x: Tensor, min: number | null, max: number | null): Tensor {
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  if (lo > hi) throw new RangeError(`clamp: min (${lo}) must not exceed max (${hi})`);
+  return unaryOp("clamp", (v) => (v < lo ? lo : v > hi ? hi : v), (v) => (v >= lo && v <= hi ? 1 : 0))(x);
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  const y = mapUnary(x, (v) => v, dtype);
+  return record(y, "cast", [x], (g) => [mapUnary(g, (v) => v, x.dtype)]);
+}
+
+// ---- binary ops: z = f(a, b) with broadcasting ----
+
+type GradPair = (g: Tensor, a: Tensor, b: Tensor, z: Tensor) => [() => Tensor, () => Tensor];
+
+function binaryOp(op: string, f: Binary, grads: GradPair): (a: TensorLike, b: TensorLike) => Tensor {
+  return (a: TensorLike, b: TensorLike) => {
+    const [ta, tb] = operands(a, b);
+    const z = mapBinary(op, ta, tb, f);
+    return record(z, op, [ta, tb], (g) => {
+      const [ga, gb] = grads(g, ta, tb, z);
+      return [ta.requiresGrad ? sumTo(ga(), ta.shape) : null, tb.requiresGrad ? sumTo(gb(), tb.shape) : null];
+    });
+  };
+}
+
+export const add = binaryOp("add", (a, b) => a + b, (g) => [() => g, () => g]);
+export const sub = binaryOp("sub", (a, b) => a - b, (g) => [() => g, () => mapUnary(g, (v) => -v)]);
+export const mul = binaryOp("mul", (a, b) => a * b, (g, a, b) => [
+  () => mapBinary("mul", g, b, (x, y) => x * y),
+  () => mapBinary("mul", g, a, (x, y) => x * y),
+]);
+/** d(a/b)/da = 1/b, d(a/b)/db = −z/b. */
+export const div = binaryOp("div", (a, b) => a / b, (g, _a, b, z) => [
+  () => mapBinary("div", g, b, (x, y) => x / y),
+  () => mapTernary("div", g, z, b, (gi, zi, bi) => (-gi * zi) / bi),
+]);
+/** d(a^b)/da = b·a^(b−1); d(a^b)/db = z·log a, taken as 0 where a ≤ 0 (log undefined there; z is 0 or not real). */
+export const pow = binaryOp("pow", Math.pow, (g, a, b, z) => [
+  () => mapTernary("pow", g, a, b, (gi, ai, bi) => (bi === 0 ? 0 : gi * bi * Math.pow(ai, bi - 1))),
+  () => mapTernary("pow", g, a, z, (gi, ai, zi) => (ai > 0 ? gi * zi * Math.log(ai) : 0)),
+]);
+/** Where a = b the gradient is split evenly between the two, as in PyTorch. */
+export const maximum = binaryOp("maximum", Math.max, (g, a, b) => [
+  () => mapTernary("maximum", g, a, b, (gi, ai, bi) => (ai > bi ? gi : ai === bi ? gi / 2 : 0)),
+  () => mapTernary("maximum", g, a, b, (gi, ai, bi) => (bi > ai ? gi : ai === bi ? gi / 2 : 0)),
+]);
+export const minimum = binaryOp("minimum", Math.min, (g, a, b) => [
+  () => mapTernary("minimum", g, a, b, (gi, ai, bi) => (ai < bi ? gi : ai === bi ? gi / 2 : 0)),
+  () => mapTernary("minimum", g, a, b, (gi, ai, bi) => (bi < ai ? gi : ai === bi ? gi / 2 : 0)),
+]);
+
+/** where(cond, a, b): a where cond ≠ 0, else b (broadcasting all three). cond takes no gradient. */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const [ta, tb] = operands(a, b);
+  const z = mapTernary("where", cond, ta, tb, (c, x, y) => (c !== 0 ? x : y), promoteTypes(ta.dtype, tb.dtype));
+  return record(z, "where", [ta, tb], (g) => [
+    ta.requiresGrad ? sumTo(mapBinary("where", cond, g, (c, gi) => (c !== 0 ? gi : 0), g.dtype), ta.shape) : null,
+    tb.requiresGrad ? sumTo(mapBinary("where", cond, g, (c, gi) => (c !== 0 ? 0 : gi), g.dtype), tb.shape) : null,
+  ]);
+}

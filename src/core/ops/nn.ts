@@ -1,0 +1,263 @@
+/**
+ * Fused neural-network ops with hand-written backward passes: RMSNorm, LayerNorm, cross-entropy with an
+ * ignore index, causal depthwise conv1d (the short convolution, spec/mixers.md §0.2) and dropout.
+ */
+import { allocate } from "../dtype.js";
+import { shapeString, sizeOf } from "../shape.js";
+import { record } from "../autograd.js";
+import { Tensor } from "../tensor.js";
+import { mapBinary } from "./elementwise.js";
+import { contiguous, type Indices } from "./shape.js";
+
+function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): { rows: number; width: number } {
+  if (x.ndim < 1) throw new RangeError(`${op}: x must have at least 1 dimension, got a scalar`);
+  const width = x.shape[x.ndim - 1]!;
+  if (weight !== null && (weight.ndim !== 1 || weight.shape[0] !== width)) {
+    throw new RangeError(`${op}: ${name} must have shape [${width}] like the last axis of x ${shapeString(x.shape)}, got ${shapeString(weight.shape)}`);
+  }
+  return { rows: width === 0 ? 0 : x.size / width, width };
+}
+
+/**
+ * RMSNorm over the last axis: y = x · r · w, r = 1/sqrt(mean(x²) + eps).
+ * Backward with x̂ = x·r and u = g·w: dx = r·(u − x̂·mean(u·x̂)), dw = Σ_rows g·x̂.
+ */
+export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
+  const { rows, width } = lastAxis("rmsNorm", x, weight, "weight");
+  const xv = x.values();
+  const wv = weight?.values();
+  const inv = new Float64Array(rows);
+  const out = allocate(x.dtype, x.size);
+  for (let r = 0, base = 0; r < rows; r++, base += width) {
+    let ss = 0;
+    for (let j = 0; j < width; j++) ss += xv[base + j]! * xv[base + j]!;
+    const ir = 1 / Math.sqrt(ss / width + eps);
+    inv[r] = ir;
+    for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir * (wv ? wv[j]! : 1);
+  }
+  const y = new Tensor(out, x.shape);
+  const inputs = weight ? [x, weight] : [x];
+  return record(y, "rmsNorm", inputs, (g) => {
+    const gv = g.values();
+    const dx = allocate(x.dtype, x.size);
+    const dw = new Float64Array(width);
+    for (let r = 0, base = 0; r < rows; r++, base += width) {
+      const ir = inv[r]!;
+      let dot = 0; // Σ_j u_j · x̂_j
+      for (let j = 0; j < width; j++) {
+        const xh = xv[base + j]! * ir;
+        dot += gv[base + j]! * (wv ? wv[j]! : 1) * xh;
+        dw[j] += gv[base + j]! * xh;
+      }
+      dot /= width;
+      for (let j = 0; j < width; j++) {
+        const xh = xv[base + j]! * ir;
+        dx[base + j] = ir * (gv[base + j]! * (wv ? wv[j]! : 1) - xh * dot);
+      }
+    }
+    return weight ? [new Tensor(dx, x.shape), new Tensor(dw, [width]).to(weight.dtype)] : [new Tensor(dx, x.shape)];
+  });
+}
+
+/**
+ * LayerNorm over the last axis (biased variance, as PyTorch): x̂ = (x − μ)·r, r = 1/sqrt(var + eps), y = x̂·w + b.
+ * Backward with u = g·w: dx = r·(u − mean(u) − x̂·mean(u·x̂)), dw = Σ g·x̂, db = Σ g.
+ */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
+  const { rows, width } = lastAxis("layerNorm", x, weight, "weight");
+  lastAxis("layerNorm", x, bias, "bias");
+  const xv = x.values();
+  const wv = weight?.values();
+  const bv = bias?.values();
+  const mu = new Float64Array(rows);
+  const inv = new Float64Array(rows);
+  const out = allocate(x.dtype, x.size);
+  for (let r = 0, base = 0; r < rows; r++, base += width) {
+    let s = 0;
+    for (let j = 0; j < width; j++) s += xv[base + j]!;
+    const m = s / width;
+    let v = 0;
+    for (let j = 0; j < width; j++) v += (xv[base + j]! - m) ** 2;
+    const ir = 1 / Math.sqrt(v / width + eps);
+    mu[r] = m;
+    inv[r] = ir;
+    for (let j = 0; j < width; j++) out[base + j] = (xv[base + j]! - m) * ir * (wv ? wv[j]! : 1) + (bv ? bv[j]! : 0);
+  }
+  const y = new Tensor(out, x.shape);
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return record(y, "layerNorm", inputs, (g) => {
+    const gv = g.values();
+    const dx = allocate(x.dtype, x.size);
+    const dw = new Float64Array(width);
+    const db = new Float64Array(width);
+    for (let r = 0, base = 0; r < rows; r++, base += width) {
+      const ir = inv[r]!;
+      const m = mu[r]!;
+      let meanU = 0;
+      let meanUX = 0;
+      for (let j = 0; j < width; j++) {
+        const u = gv[base + j]! * (wv ? wv[j]! : 1);
+        const xh = (xv[base + j]! - m) * ir;
+        meanU += u;
+        meanUX += u * xh;
+        dw[j] += gv[base + j]! * xh;
+        db[j] += gv[base + j]!;
+      }
+      meanU /= width;
+      meanUX /= width;
+      for (let j = 0; j < width; j++) {
+        const u = gv[base + j]! * (wv ? wv[j]! : 1);
+        const xh = (xv[base + j]! - m) * ir;
+        dx[base + j] = ir * (u - meanU - xh * meanUX);
+      }
+    }
+    const grads: Tensor[] = [new Tensor(dx, x.shape)];
+    if (weight) grads.push(new Tensor(dw, [width]).to(weight.dtype));
+    if (bias) grads.push(new Tensor(db, [width]).to(bias.dtype));
+    return grads;
+  });
+}
+
+export interface CrossEntropyOptions {
+  /** target value whose positions are skipped (default −100, as PyTorch) */
+  ignoreIndex?: number;
+}
+
+/**
+ * Mean cross-entropy of logits [..., C] against integer targets (targets.shape = logits.shape[:-1]), averaged
+ * over the positions whose target is not ignoreIndex. If every position is ignored the loss is 0 with zero
+ * gradient (PyTorch gives NaN; a batch with nothing to score should not poison training).
+ * Backward: dlogits = (softmax(logits) − onehot(target)) · g / count on scored rows, 0 on ignored rows.
+ */
+export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number>, options: CrossEntropyOptions = {}): Tensor {
+  const ignore = options.ignoreIndex ?? -100;
+  if (logits.ndim < 1) throw new RangeError("crossEntropy: logits must have at least 1 dimension (classes last)");
+  const classes = logits.shape[logits.ndim - 1]!;
+  const rows = classes === 0 ? 0 : logits.size / classes;
+  const t = "shape" in targets && "data" in targets ? (targets as Indices) : { data: targets as ArrayLike<number>, shape: [targets.length] };
+  if (t.data.length !== rows || ("shape" in targets && sizeOf(t.shape) !== rows)) {
+    throw new RangeError(`crossEntropy: targets must have ${rows} entries (logits ${shapeString(logits.shape)} without the class axis), got ${t.data.length}`);
+  }
+  const lv = logits.values();
+  const probs = new Float64Array(logits.size);
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const target = t.data[r]!;
+    if (target === ignore) continue;
+    if (!Number.isInteger(target) || target < 0 || target >= classes) {
+      throw new RangeError(`crossEntropy: target ${target} at position ${r} is not a class index in 0..${classes - 1} (or the ignore index ${ignore})`);
+    }
+    const base = r * classes;
+    let m = -Infinity;
+    for (let c = 0; c < classes; c++) if (lv[base + c]! > m) m = lv[base + c]!;
+    let s = 0;
+    for (let c = 0; c < classes; c++) s += probs[base + c] = Math.exp(lv[base + c]! - m);
+    for (let c = 0; c < classes; c++) probs[base + c]! /= s;
+    total += Math.log(s) + m - lv[base + target]!;
+    count++;
+  }
+  const out = allocate(logits.dtype, 1);
+  out[0] = count === 0 ? 0 : total / count;
+  const y = new Tensor(out, []);
+  return record(y, "crossEntropy", [logits], (g) => {
+    const scale = count === 0 ? 0 : g.item() / count;
+    const dx = allocate(logits.dtype, logits.size);
+    for (let r = 0; r < rows; r++) {
+      const target = t.data[r]!;
+      if (target === ignore) continue;
+      const base = r * classes;
+      for (let c = 0; c < classes; c++) dx[base + c] = probs[base + c]! * scale;
+      dx[base + target] -= scale;
+    }
+    return [new Tensor(dx, logits.shape)];
+  });
+}
+
+/**
+ * Causal depthwise conv1d over time (spec/mixers.md §0.2): x [B,T,C], weight [C,W], bias [C] or null,
+ * y[b,t,c] = bias[c] + Σ_{j<W} weight[c,j] · x̂[b, t+j, c] where x̂ = concat(initialState, x) along time and
+ * initialState [B, W−1, C] holds the previous W−1 inputs (zeros when omitted). No activation is applied.
+ */
+export function causalConv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null, initialState: Tensor | null = null): Tensor {
+  if (x.ndim !== 3) throw new RangeError(`causalConv1d: x must have shape [B,T,C], got ${shapeString(x.shape)}`);
+  const [B, T, C] = x.shape as [number, number, number];
+  if (weight.ndim !== 2 || weight.shape[0] !== C || weight.shape[1]! < 1) {
+    throw new RangeError(`causalConv1d: weight must have shape [${C},W] with W ≥ 1, got ${shapeString(weight.shape)}`);
+  }
+  const W = weight.shape[1]!;
+  if (bias !== null && (bias.ndim !== 1 || bias.shape[0] !== C)) throw new RangeError(`causalConv1d: bias must have shape [${C}], got ${shapeString(bias.shape)}`);
+  if (initialState !== null && (initialState.ndim !== 3 || initialState.shape[0] !== B || initialState.shape[1] !== W - 1 || initialState.shape[2] !== C)) {
+    throw new RangeError(`causalConv1d: initialState must have shape [${B},${W - 1},${C}], got ${shapeString(initialState.shape)}`);
+  }
+  const xv = contiguous(x.detach()).values();
+  const sv = initialState ? contiguous(initialState.detach()).values() : null;
+  const wv = weight.values();
+  const bv = bias?.values();
+  const P = W - 1;
+  // padded input x̂[b, s, c] for s in 0..P+T-1
+  const xp = (b: number, s: number, c: number): number =>
+    s < P ? (sv ? sv[(b * P + s) * C + c]! : 0) : xv[(b * T + s - P) * C + c]!;
+  const out = allocate(x.dtype, B * T * C);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * C;
+      for (let c = 0; c < C; c++) {
+        let acc = bv ? bv[c]! : 0;
+        for (let j = 0; j < W; j++) acc += wv[c * W + j]! * xp(b, t + j, c);
+        out[o + c] = acc;
+      }
+    }
+  }
+  const y = new Tensor(out, x.shape);
+  const inputs = [x, weight, ...(bias ? [bias] : []), ...(initialState ? [initialState] : [])];
+  return record(y, "causalConv1d", inputs, (g) => {
+    const gv = g.values();
+    const dxp = new Float64Array(B * (T + P) * C);
+    const dw = new Float64Array(C * W);
+    const db = new Float64Array(C);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const o = (b * T + t) * C;
+        for (let c = 0; c < C; c++) {
+          const gi = gv[o + c]!;
+          db[c] += gi;
+          for (let j = 0; j < W; j++) {
+            dw[c * W + j] += gi * xp(b, t + j, c);
+            dxp[(b * (T + P) + t + j) * C + c] += gi * wv[c * W + j]!;
+          }
+        }
+      }
+    }
+    const dx = allocate(x.dtype, B * T * C);
+    const ds = allocate(x.dtype, B * P * C);
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < T + P; s++) {
+        for (let c = 0; c < C; c++) {
+          const v = dxp[(b * (T + P) + s) * C + c]!;
+          if (s < P) ds[(b * P + s) * C + c] = v;
+          else dx[(b * T + s - P) * C + c] = v;
+        }
+      }
+    }
+    const grads: Tensor[] = [new Tensor(dx, x.shape), new Tensor(dw, [C, W]).to(weight.dtype)];
+    if (bias) grads.push(new Tensor(db, [C]).to(bias.dtype));
+    if (initialState) grads.push(new Tensor(ds, initialState.shape).to(initialState.dtype));
+    return grads;
+  });
+}
+
+/** Anything with a uniform() in [0, 1): the library's seeded Random. */
+export interface UniformSource {
+  uniform(): number;
+}
+
+/** Inverted dropout: zero each element with probability p, scale the rest by 1/(1−p). Identity when not training. */
+export function dropout(x: Tensor, p: number, rng: UniformSource, training = true): Tensor {
+  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), got ${p}`);
+  if (!training || p === 0) return x;
+  const keep = 1 / (1 - p);
+  const mask = new Tensor(allocate(x.dtype, x.size).map(() => (rng.uniform() < p ? 0 : keep)), x.shape);
+  const y = mapBinary("dropout", x, mask, (a, m) => a * m);
+  return record(y, "dropout", [x], (g) => [mapBinary("dropout", g, mask, (a, m) => a * m)]);
+}

@@ -1,0 +1,16 @@
+/** The plain-TypeScript kernel backend: runs everywhere, no start-up cost; the fallback for every other backend. */
+import type { Kernels } from "../types.js";
+import { matmulFast } from "./matmul.js";
+import { logSumExpRows, softmaxRows } from "./rows.js";
+
+export { matmulFast } from "./matmul.js";
+export { matmulNaive } from "./naive.js";
+export { logSumExpRows, softmaxRows } from "./rows.js";
+
+export const jsKernels: Kernels = {
+  name: "js",
+  matmul: matmulFast,
+  matmulF64: matmulFast,
+  softmaxRows,
+  logSumExpRows,
+};

@@ -1,0 +1,60 @@
+/**
+ * The kernel interface: the few dense numeric routines the tensor ops spend their time in. Every backend
+ * (plain TypeScript now; WebAssembly SIMD or worker-pool backends later) implements `Kernels`, and the ops
+ * reach the active one through `getKernels()` in `./index.ts`.
+ *
+ * Conventions shared by all backends:
+ * - All arrays of one call have the same element type. JS arithmetic is f64, so f32 kernels accumulate in f64
+ *   and round to f32 once, when they store a result.
+ * - Outputs must not overlap inputs unless a routine says so (`softmaxRows` allows `out === x`).
+ */
+
+export type FloatArray = Float32Array | Float64Array;
+
+/**
+ * Arguments of C[m×n] (+)= A[m×k] · B[k×n].
+ *
+ * Element (i, p) of A is `a[aOffset + i*aRowStride + p*aColStride]`, element (p, j) of B is
+ * `b[bOffset + p*bRowStride + j*bColStride]`, so transposed or otherwise strided views are passed by their
+ * strides, without copies (e.g. Aᵀ of a row-major [k×m] buffer: aRowStride = 1, aColStride = m).
+ * Strides are non-negative integers. C is dense row-major: element (i, j) is `c[cOffset + i*n + j]`.
+ * C must not share memory with A or B.
+ */
+export interface MatmulArgs<T extends FloatArray> {
+  m: number;
+  n: number;
+  k: number;
+  a: T;
+  aOffset: number;
+  aRowStride: number;
+  aColStride: number;
+  b: T;
+  bOffset: number;
+  bRowStride: number;
+  bColStride: number;
+  c: T;
+  cOffset: number;
+  /** true: C += A·B; false: C = A·B (with k = 0 that sets the m×n block of C to zero). */
+  accumulate: boolean;
+}
+
+export interface Kernels {
+  /** Short backend name, e.g. "js". */
+  readonly name: string;
+  /** Float32 matrix product (see `MatmulArgs`); each inner product is accumulated in f64 and rounded once. */
+  matmul(args: MatmulArgs<Float32Array>): void;
+  /** Float64 matrix product (see `MatmulArgs`). */
+  matmulF64(args: MatmulArgs<Float64Array>): void;
+  /**
+   * Row-wise softmax of the dense row-major [rows×cols] matrix `x` into `out` (same layout; `out === x` is
+   * allowed): out[r,j] = exp(x[r,j] − max_r) / Σ_j' exp(x[r,j'] − max_r).
+   * A row that is entirely −∞ (fully masked) gives all zeros, not NaN. A NaN or +∞ entry makes its row NaN.
+   */
+  softmaxRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void;
+  /**
+   * out[r] = log Σ_j exp(x[r,j]) for the dense row-major [rows×cols] matrix `x`, computed stably
+   * (max-shifted, so large entries do not overflow). An all −∞ row (or cols = 0) gives −∞; a row containing
+   * +∞ gives +∞; a NaN entry gives NaN.
+   */
+  logSumExpRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void;
+}
