@@ -117,3 +117,22 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
     }
   });
 }
+
+/**
+ * Records one backward rule for several outputs computed together (e.g. an op's output and its final state):
+ * the outputs are packed into one flat tensor carrying the node, and views of it are returned, so the
+ * gradients of all outputs reach `backward` in a single call (zeros for outputs that received none).
+ */
+export function recordMulti(
+  outputs: readonly Tensor[],
+  op: string,
+  inputs: readonly Tensor[],
+  backward: (grads: readonly Tensor[]) => ReadonlyArray<Tensor | null | undefined>,
+  pack: (outputs: readonly Tensor[]) => Tensor,
+  unpack: (packed: Tensor, like: readonly Tensor[]) => Tensor[],
+): Tensor[] {
+  if (!(gradEnabled && inputs.some((t) => t.requiresGrad))) return [...outputs];
+  const packed = pack(outputs);
+  record(packed, op, inputs, (g) => backward(unpack(g, outputs)));
+  return unpack(packed, outputs);
+}

@@ -17,3 +17,5 @@ export {
   indexSelect, gather, oneHot, tril, triu, indices, type Indices,
 } from "./ops/shape.js";
 export { rmsNorm, layerNorm, crossEntropy, causalConv1d, dropout, type CrossEntropyOptions } from "./ops/nn.js";
+export { withGradMulti } from "./multi.js";
+export { record } from "./autograd.js";

@@ -107,6 +107,9 @@ describe("matmul forward", () => {
     assertClose(matmul(c, b), matmul(c.contiguous(), b.contiguous()).toArray(), 1e-14, 1e-13);
     const d = randn([3, 2, 5], new Random(16), { dtype: "f64" }).permute(1, 2, 0); // [2,5,3]
     assertClose(matmul(c, d), matmul(c.contiguous(), d.contiguous()).toArray(), 1e-14, 1e-13);
+    // the f32 kernel with the same strided operands
+    assertClose(matmul(a.to("f32").transpose().transpose(), bBase.to("f32").transpose()), y.toArray(), 1e-5, 1e-5);
+    assertClose(matmul(c.to("f32"), d.to("f32").permute(0, 2, 1).transpose()), matmul(c, d).toArray(), 1e-5, 1e-5);
   });
 
   test("f32 × f64 promotes to f64", () => {

@@ -1,0 +1,17 @@
+/**
+ * The mixer ops (design.md "Op contract"). Each op lives in its own folder (naive.ts, chunk.ts, recurrent.ts,
+ * index.ts exporting its OpDefinition) and is registered here, in one list.
+ */
+import { registerOp } from "./registry.js";
+import type { AnyOp } from "./types.js";
+
+const ops: AnyOp[] = [
+  // each op family adds its definitions here
+];
+ops.forEach(registerOp);
+
+export { getOp, listOps, registerOp } from "./registry.js";
+export { runOp, runRecurrent, prepare, inputsAt } from "./run.js";
+export { OpError, parseOptions, commonOptions } from "./options.js";
+export type { OpDefinition, AnyOp, OpInputs, OpOutputs, OpMode, InputSpec, CommonOptions, RecurrentForm, ExampleSizes } from "./types.js";
+export { OP_MODES } from "./types.js";

@@ -1,0 +1,41 @@
+// The library example of README.md, run as written (through the package's public entry point).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Random, randn, gradcheck, crossEntropy, nn, train, io } from "../src/index.js";
+
+test("the README library example runs and learns", () => {
+  const dir = mkdtempSync(join(tmpdir(), "seqmix-readme-"));
+  try {
+    const rng = new Random(0);
+    const x = randn([8, 16], rng);
+    const mlp = new nn.SwiGLU(16, { rng, hiddenSize: 32 });
+    const head = new nn.Linear(16, 4, { rng });
+    const params = [...mlp.parameters(), ...head.parameters()];
+    const opt = new train.AdamW(params, { lr: 1e-3, weightDecay: 0.01 });
+    const labels = Int32Array.from({ length: 8 }, (_, i) => i % 4);
+    let first = 0;
+    let last = 0;
+    for (let step = 0; step < 100; step++) {
+      const loss = crossEntropy(head.forward(mlp.forward(x)), labels);
+      if (step === 0) first = loss.item();
+      last = loss.item();
+      opt.zeroGrad();
+      loss.backward();
+      train.clipGradNorm(params, 1.0);
+      opt.step();
+    }
+    assert.ok(last < 0.5 * first, `loss ${first} → ${last}`);
+    const path = join(dir, "mlp.safetensors");
+    io.saveCheckpoint(path, mlp.stateDict(), { config: JSON.stringify({ dim: 16 }) });
+    const fresh = new nn.SwiGLU(16, { rng: new Random(9), hiddenSize: 32 });
+    fresh.loadStateDict(io.loadCheckpoint(path).tensors);
+    assert.deepEqual(fresh.forward(x).toArray(), mlp.forward(x).toArray());
+    const a = randn([3, 4], rng, { dtype: "f64", requiresGrad: true });
+    gradcheck((t) => t.softmax(-1).mul(t).sum(), [a]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
