@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { registerDemo } from "./commands/demo.js";
+import { registerOpCommand } from "./commands/op.js";
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run `seqmix --help` for usage)")
     .exitOverride();
   registerDemo(program);
+  registerOpCommand(program);
   return program;
 }
 
