@@ -11,6 +11,10 @@ import { requirePositiveInt, type ModuleOptions } from "./options.js";
 export interface SwiGLUOptions extends ModuleOptions {
   /** inner width; default as fla: round_up(⌊d · 4 · 2/3⌋, 256) for d ≥ 256, else ⌊d · 8/3⌋ */
   hiddenSize?: number;
+  /** weight init of the three projections (default "torch"); with "normal", std for gate/up and outStd for down */
+  init?: "torch" | "normal";
+  std?: number;
+  outStd?: number;
 }
 
 export function defaultSwiGLUHidden(dim: number): number {
@@ -28,10 +32,10 @@ export class SwiGLU extends Module {
     super();
     requirePositiveInt("SwiGLU", "dim", dim);
     this.hiddenSize = requirePositiveInt("SwiGLU", "hiddenSize", options.hiddenSize ?? defaultSwiGLUHidden(dim));
-    const linear = { ...options, bias: false };
+    const linear = { rng: options.rng, dtype: options.dtype, bias: false, init: options.init ?? "torch", std: options.std };
     this.gate_proj = this.module("gate_proj", new Linear(dim, this.hiddenSize, linear));
     this.up_proj = this.module("up_proj", new Linear(dim, this.hiddenSize, linear));
-    this.down_proj = this.module("down_proj", new Linear(this.hiddenSize, dim, linear));
+    this.down_proj = this.module("down_proj", new Linear(this.hiddenSize, dim, { ...linear, std: options.outStd ?? options.std }));
   }
 
   forward(x: Tensor): Tensor {

@@ -1,0 +1,11 @@
+/** The mixer layers, registered by type (one file per mixer; see types.ts for the interface). */
+import { registerLayer, type LayerDefinition } from "./registry.js";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const definitions: LayerDefinition<any>[] = [
+  // each mixer layer adds its definition here
+];
+definitions.forEach(registerLayer);
+
+export { MixerLayer, type LayerState, type LayerContext, type LayerForwardOptions } from "./types.js";
+export { registerLayer, getLayer, listLayers, createLayer, type LayerDefinition } from "./registry.js";
