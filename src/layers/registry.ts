@@ -7,6 +7,8 @@ export interface LayerDefinition<C = unknown> {
   readonly summary: string;
   /** zod schema of the layer's own options (without `type`); defaults filled, unknown keys rejected */
   readonly config: z.ZodType<C, unknown>;
+  /** a small valid config (for dModel = 16) that exercises the layer's options: used by tests and benches */
+  readonly smallConfig?: Record<string, unknown>;
   create(config: C, context: LayerContext): MixerLayer;
 }
 
