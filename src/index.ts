@@ -8,3 +8,4 @@ export * as ops from "./ops/index.js";
 export * as layers from "./layers/index.js";
 export * as models from "./models/index.js";
 export { LanguageModel, load, saveModel } from "./models/index.js";
+export * as tasks from "./tasks/index.js";
