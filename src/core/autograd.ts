@@ -4,8 +4,22 @@
  * held only by the tensors that reference it, so it is freed with them, and `backward()` releases it as it goes.
  */
 import type { Tensor } from "./tensor.js";
+import type { FloatArray } from "./dtype.js";
 
-export type BackwardRule = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
+/**
+ * A gradient that touches only part of its input (the backward of a slice): instead of a full tensor of zeros
+ * with a small filled region, it adds itself into a dense row-major buffer of `shape`. This keeps a loop of T
+ * slices O(T) in backward rather than O(T²).
+ */
+export class SparseGrad {
+  constructor(
+    readonly shape: readonly number[],
+    /** adds this gradient into `dst`, a dense row-major buffer of `shape` */
+    readonly addInto: (dst: FloatArray) => void,
+  ) {}
+}
+
+export type BackwardRule = (grad: Tensor) => ReadonlyArray<Tensor | SparseGrad | null | undefined>;
 
 export interface GradNode {
   readonly op: string;
@@ -80,15 +94,48 @@ export interface BackwardOptions {
  * Propagates `seed` (d root) through the graph. Leaves (tensors without a node) that require grad accumulate
  * into `.grad`; intermediate gradients live only in a local map and are dropped as soon as they are used.
  */
-export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tensor) => Tensor, options: BackwardOptions = {}): void {
+export function runBackward(
+  root: Tensor,
+  seed: Tensor,
+  add: (a: Tensor, b: Tensor) => Tensor,
+  dense: (shape: readonly number[], like: Tensor, from?: Tensor) => Tensor,
+  options: BackwardOptions = {},
+): void {
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  // gradients created here and not yet handed to any backward rule: safe to accumulate into in place
+  const owned = new Set<Tensor>();
+  const accumulate = (input: Tensor, gi: Tensor | SparseGrad): void => {
+    const prev = grads.get(input);
+    if (gi instanceof SparseGrad) {
+      let target = prev;
+      if (target === undefined || !owned.has(target)) {
+        target = dense(input.shape, input, prev);
+        owned.add(target);
+        grads.set(input, target);
+      }
+      gi.addInto(target.data);
+      return;
+    }
+    if (prev === undefined) {
+      grads.set(input, gi);
+    } else if (owned.has(prev) && prev.dtype === gi.dtype) {
+      const acc = prev.data;
+      const src = gi.values();
+      for (let j = 0; j < acc.length; j++) acc[j] += src[j]!;
+    } else {
+      const sum = add(prev, gi);
+      owned.add(sum);
+      grads.set(input, sum);
+    }
+  };
   noGrad(() => {
     for (let i = order.length - 1; i >= 0; i--) {
       const t = order[i]!;
       const g = grads.get(t);
       grads.delete(t);
       if (g === undefined) continue;
+      owned.delete(g);
       const node = t.node;
       if (node === null) {
         t.accumulateGrad(g);
@@ -107,8 +154,7 @@ export function runBackward(root: Tensor, seed: Tensor, add: (a: Tensor, b: Tens
         if (gi.shape.length !== input.shape.length || gi.shape.some((d, j) => d !== input.shape[j])) {
           throw new Error(`backward of '${node.op}': gradient for input ${k} has shape [${gi.shape}] but the input has [${input.shape}]`);
         }
-        const prev = grads.get(input);
-        grads.set(input, prev === undefined ? gi : add(prev, gi));
+        accumulate(input, gi);
       });
       if (!options.retainGraph) {
         node.backward = null;

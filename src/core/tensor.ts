@@ -15,6 +15,13 @@ import * as sh from "./ops/shape.js";
 
 export type TensorLike = Tensor | number;
 
+/** A dense, owned gradient buffer of `shape` (zeros, or a copy of `from`) in the dtype of `like`. */
+function denseGrad(shape: readonly number[], like: Tensor, from?: Tensor): Tensor {
+  const data = allocate(like.dtype, sizeOf(shape));
+  if (from !== undefined) data.set(from.values());
+  return new Tensor(data, shape);
+}
+
 export class Tensor {
   readonly data: FloatArray;
   readonly shape: readonly number[];
@@ -173,7 +180,7 @@ export class Tensor {
       }
       seed = grad;
     }
-    runBackward(this, seed, ew.add, options);
+    runBackward(this, seed, ew.add, denseGrad, options);
   }
 
   // ---- fluent op methods (see ops/ for the definitions and backward rules) ----

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
 import {
-  Tensor, tensor, gradcheck, GradcheckError, noGrad, enableGrad, isGradEnabled, randn, Random, matmul, expand,
+  Tensor, tensor, gradcheck, GradcheckError, noGrad, enableGrad, isGradEnabled, randn, Random, matmul, expand, slice, concat, add,
 } from "../../src/core/index.js";
 import { record } from "../../src/core/autograd.js";
 import { assertClose, leaf } from "./helpers.js";
@@ -291,5 +291,29 @@ describe("gradcheck", () => {
     // analytic g·x vs numerical 2·g·x differ by |g·x| ≈ 1e-4 here: accepted with atol 1e-2, rejected with atol 1e-9
     assert.throws(() => gradcheck(squareWith((g, t) => g.mul(t)), [x], { atol: 1e-9 }), GradcheckError);
     gradcheck(squareWith((g, t) => g.mul(t)), [x], { atol: 1e-2 });
+  });
+});
+
+describe("sparse slice gradients", () => {
+  test("slices, a shared upstream gradient (x + x) and dense uses of one input all accumulate correctly", () => {
+    const x = randn([3, 6, 2], new Random(21), { dtype: "f64", requiresGrad: true });
+    gradcheck(
+      (t) => {
+        const parts = [0, 1, 2, 3, 4, 5].map((i) => slice(t, 1, i, i + 1).mul(i + 1));
+        const twice = add(t, t); // add's backward hands the same gradient tensor to both operands
+        return concat(parts, 1).add(twice).add(slice(t, 1, 1, 5, 2).sum()).tanh();
+      },
+      [x],
+    );
+  });
+
+  test("the upstream gradient given to backward is never written into", () => {
+    const x = randn([4, 3], new Random(22), { dtype: "f64", requiresGrad: true });
+    const y = add(slice(x, 0, 0, 2).mul(1), slice(x, 0, 2, 4));
+    const seed = randn([2, 3], new Random(23), { dtype: "f64" });
+    const before = seed.toArray();
+    y.backward(seed);
+    assert.deepEqual(seed.toArray(), before);
+    assert.deepEqual(x.grad!.toArray(), [...before, ...before]);
   });
 });

@@ -6,7 +6,7 @@
 import { allocate, promoteTypes, type DType } from "../dtype.js";
 import { contiguousStrides, normalizeAxis, sameShape, shapeString, sizeOf, validateShape, type Shape } from "../shape.js";
 import { forEachRow, type StridedOperand } from "../strided.js";
-import { record } from "../autograd.js";
+import { record, SparseGrad } from "../autograd.js";
 import { Tensor } from "../tensor.js";
 import { cast } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
@@ -19,6 +19,17 @@ function copyInto(dst: Tensor["data"], view: StridedOperand, src: Tensor): void 
     let q = pos[1]!;
     const [sp, sq] = step as [number, number];
     for (let j = 0; j < len; j++, p += sp, q += sq) dst[q] = s[p]!;
+  });
+}
+
+/** Adds src (any layout) into dst storage viewed through `view` (same shape as src). */
+function addInto(dst: Tensor["data"], view: StridedOperand, src: Tensor): void {
+  const s = src.data;
+  forEachRow(src.shape, [src, view], (pos, len, step) => {
+    let p = pos[0]!;
+    let q = pos[1]!;
+    const [sp, sq] = step as [number, number];
+    for (let j = 0; j < len; j++, p += sp, q += sq) dst[q] += s[p]!;
   });
 }
 
@@ -93,12 +104,12 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   strides[ax] = x.strides[ax]! * step;
   const y = new Tensor(x.data, shape, strides, x.offset + lo * x.strides[ax]!);
   return record(y, "slice", [x], (g) => {
-    const out = allocate(g.dtype, x.size);
+    // added straight into the input's gradient buffer: O(slice), not O(input)
     const outStrides = contiguousStrides(x.shape);
     const viewStrides = [...outStrides];
     viewStrides[ax] = outStrides[ax]! * step;
-    copyInto(out, { strides: viewStrides, offset: lo * outStrides[ax]! }, g);
-    return [new Tensor(out, x.shape)];
+    const view = { strides: viewStrides, offset: lo * outStrides[ax]! };
+    return [new SparseGrad(x.shape, (dst) => addInto(dst, view, g))];
   });
 }
 
