@@ -4,9 +4,15 @@
  */
 import { registerOp } from "./registry.js";
 import type { AnyOp } from "./types.js";
+import { attention } from "./attention/index.js";
+import { aaren } from "./aaren/index.js";
+import { selectiveScan } from "./selective_scan/index.js";
 
 const ops: AnyOp[] = [
   // each op family adds its definitions here
+  attention,
+  aaren,
+  selectiveScan,
 ];
 ops.forEach(registerOp);
 

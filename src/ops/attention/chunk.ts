@@ -1,0 +1,327 @@
+/**
+ * attention, tiled parallel form (spec/mixers.md §1 "Blockwise (memory-efficient) parallel form"), forward and
+ * backward by hand on typed arrays, in the style of FlashAttention-2:
+ *
+ * forward  for every (batch, query head) and query tile of C rows, walk the key tiles the tile can see,
+ *          keeping per row a running max m, a running denominator ℓ and an output accumulator; only a C×C
+ *          score tile exists at any time, so memory is O(T·(K+V) + C²), never O(T²). Key tiles that are fully
+ *          masked (after the query, or before the window) are never visited. Saved for backward: o and the row
+ *          log-sum-exp L = m + log ℓ.
+ * backward recompute each visible score tile, P = exp(τ·QKᵀ − L), then with D = rowsum(dO ⊙ O):
+ *          dV += Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP − D),  dQ += τ dS K,  dK += τ dSᵀ Q.
+ *          Query heads sharing a kv head (GQA) add into the same dK, dV.
+ *
+ * The S positions of initial_state (a KV cache) are simply the first S keys; they get dK, dV like any other key.
+ * All arrays are in the input dtype (the matmul kernel accumulates each product in f64 and rounds once);
+ * row statistics (m, ℓ, L, D) are kept in f64.
+ */
+import { Tensor } from "../../core/tensor.js";
+import { withGradMulti } from "../../core/multi.js";
+import { getKernels } from "../../kernels/index.js";
+import type { FloatArray } from "../../kernels/types.js";
+import type { OpInputs, OpOutputs } from "../types.js";
+import { attentionDims, cacheLength, type AttentionDims, type AttentionOptions } from "./shared.js";
+
+type Alloc = (n: number) => FloatArray;
+
+/** C[m×n] (+)= A·B on raw arrays (A and B given by offset and strides, C dense), in the arrays' own dtype. */
+function gemm(
+  m: number, n: number, k: number,
+  a: FloatArray, aOffset: number, aRowStride: number, aColStride: number,
+  b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
+  c: FloatArray, cOffset: number, accumulate: boolean,
+): void {
+  const kernels = getKernels();
+  if (c instanceof Float64Array) {
+    kernels.matmulF64({ m, n, k, a: a as Float64Array, aOffset, aRowStride, aColStride, b: b as Float64Array, bOffset, bRowStride, bColStride, c, cOffset, accumulate });
+  } else {
+    kernels.matmul({ m, n, k, a: a as Float32Array, aOffset, aRowStride, aColStride, b: b as Float32Array, bOffset, bRowStride, bColStride, c, cOffset, accumulate });
+  }
+}
+
+/** Head-major working copies: q [B,H,T,K], keys [B,Hkv,N,K], values [B,Hkv,N,V] (cache first, then the new ones). */
+interface Packed {
+  qh: FloatArray;
+  kh: FloatArray;
+  vh: FloatArray;
+}
+
+function pack(inputs: OpInputs, d: AttentionDims, alloc: Alloc): Packed {
+  const { B, T, H, Hkv, K, V, S } = d;
+  const N = S + T;
+  const q = inputs.q!.values();
+  const k = inputs.k!.values();
+  const v = inputs.v!.values();
+  const cache = inputs.initial_state?.values();
+  const qh = alloc(B * H * T * K);
+  const kh = alloc(B * Hkv * N * K);
+  const vh = alloc(B * Hkv * N * V);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        const src = ((b * T + t) * H + h) * K;
+        qh.set(q.subarray(src, src + K), ((b * H + h) * T + t) * K);
+      }
+      for (let g = 0; g < Hkv; g++) {
+        const ks = ((b * T + t) * Hkv + g) * K;
+        kh.set(k.subarray(ks, ks + K), ((b * Hkv + g) * N + S + t) * K);
+        const vs = ((b * T + t) * Hkv + g) * V;
+        vh.set(v.subarray(vs, vs + V), ((b * Hkv + g) * N + S + t) * V);
+      }
+    }
+    for (let s = 0; s < S; s++) {
+      for (let g = 0; g < Hkv; g++) {
+        const src = ((b * S + s) * Hkv + g) * (K + V);
+        kh.set(cache!.subarray(src, src + K), ((b * Hkv + g) * N + s) * K);
+        vh.set(cache!.subarray(src + K, src + K + V), ((b * Hkv + g) * N + s) * V);
+      }
+    }
+  }
+  return { qh, kh, vh };
+}
+
+/** The key range [lo, hi) that rows [first, last] (absolute positions) can see, as a union. */
+function tileKeyRange(first: number, last: number, N: number, d: AttentionDims): [number, number] {
+  if (!d.causal) return [0, N];
+  return [Math.max(0, first - d.window + 1), last + 1];
+}
+
+/** Keys [lo, hi) visible from the row at absolute position pos, clipped to the key tile [j0, j1). */
+function rowRange(pos: number, j0: number, j1: number, d: AttentionDims): [number, number] {
+  if (!d.causal) return [j0, j1];
+  return [Math.max(j0, pos - d.window + 1), Math.min(j1, pos + 1)];
+}
+
+/** Tiled forward. Writes oh [B,H,T,V] (head-major) and lse [B,H,T] (the row log-sum-exp of the scaled scores). */
+function forward(p: Packed, d: AttentionDims, C: number, alloc: Alloc): { oh: FloatArray; lse: Float64Array } {
+  const { B, T, H, Hkv, G, K, V, S, scale } = d;
+  const N = S + T;
+  const oh = alloc(B * H * T * V);
+  const lse = new Float64Array(B * H * T);
+  const tile = alloc(C * C);
+  const m = new Float64Array(C);
+  const l = new Float64Array(C);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / G);
+      const qBase = (b * H + h) * T * K;
+      const kBase = (b * Hkv + g) * N * K;
+      const vBase = (b * Hkv + g) * N * V;
+      const oBase = (b * H + h) * T * V;
+      for (let i0 = 0; i0 < T; i0 += C) {
+        const rows = Math.min(C, T - i0);
+        const first = S + i0;
+        const oTile = oBase + i0 * V; // the accumulator is the output tile itself
+        oh.fill(0, oTile, oTile + rows * V);
+        m.fill(-Infinity);
+        l.fill(0);
+        const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
+        for (let j0 = uLo; j0 < uHi; j0 += C) {
+          const cols = Math.min(C, uHi - j0);
+          // raw scores Q_i K_jᵀ [rows×cols]
+          gemm(rows, cols, K, p.qh, qBase + i0 * K, K, 1, p.kh, kBase + j0 * K, 1, K, tile, 0, false);
+          for (let r = 0; r < rows; r++) {
+            const row = r * cols;
+            const [a, e] = rowRange(first + r, j0, j0 + cols, d);
+            if (a >= e) {
+              tile.fill(0, row, row + cols);
+              continue;
+            }
+            let mx = -Infinity;
+            for (let u = a; u < e; u++) {
+              const s = scale * tile[row + u - j0]!;
+              if (s > mx) mx = s;
+            }
+            const mOld = m[r]!;
+            const mNew = mx > mOld ? mx : mOld;
+            // rescale of what was summed so far; nothing was summed while m = −∞ (avoids −∞ − (−∞))
+            const corr = mOld === -Infinity ? 0 : Math.exp(mOld - mNew);
+            let sum = 0;
+            for (let c = 0; c < cols; c++) {
+              const u = j0 + c;
+              if (u < a || u >= e) {
+                tile[row + c] = 0;
+              } else {
+                const pv = Math.exp(scale * tile[row + c]! - mNew);
+                tile[row + c] = pv;
+                sum += pv;
+              }
+            }
+            l[r] = l[r]! * corr + sum;
+            m[r] = mNew;
+            if (corr !== 1) {
+              const o0 = oTile + r * V;
+              for (let c = 0; c < V; c++) oh[o0 + c] *= corr;
+            }
+          }
+          // acc += P V_j
+          gemm(rows, V, cols, tile, 0, cols, 1, p.vh, vBase + j0 * V, V, 1, oh, oTile, true);
+        }
+        for (let r = 0; r < rows; r++) {
+          // causal rows always see their own key, non-causal rows see every key: ℓ > 0
+          const inv = 1 / l[r]!;
+          const o0 = oTile + r * V;
+          for (let c = 0; c < V; c++) oh[o0 + c] *= inv;
+          lse[(b * H + h) * T + i0 + r] = m[r]! + Math.log(l[r]!);
+        }
+      }
+    }
+  }
+  return { oh, lse };
+}
+
+/**
+ * Tiled backward. dOh [B,H,T,V] head-major; accumulates into dqh [B,H,T,K], dkh [B,Hkv,N,K], dvh [B,Hkv,N,V].
+ */
+function backward(
+  p: Packed, oh: FloatArray, lse: Float64Array, dOh: FloatArray, d: AttentionDims, C: number, alloc: Alloc,
+  dqh: FloatArray, dkh: FloatArray, dvh: FloatArray,
+): void {
+  const { B, T, H, Hkv, G, K, V, S, scale } = d;
+  const N = S + T;
+  const P = alloc(C * C);
+  const dS = alloc(C * C);
+  const D = new Float64Array(C);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / G);
+      const bh = b * H + h;
+      const qBase = bh * T * K;
+      const kBase = (b * Hkv + g) * N * K;
+      const vBase = (b * Hkv + g) * N * V;
+      const oBase = bh * T * V;
+      for (let i0 = 0; i0 < T; i0 += C) {
+        const rows = Math.min(C, T - i0);
+        const first = S + i0;
+        const oTile = oBase + i0 * V;
+        for (let r = 0; r < rows; r++) {
+          let acc = 0;
+          const o0 = oTile + r * V;
+          for (let c = 0; c < V; c++) acc += dOh[o0 + c]! * oh[o0 + c]!;
+          D[r] = acc;
+        }
+        const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
+        for (let j0 = uLo; j0 < uHi; j0 += C) {
+          const cols = Math.min(C, uHi - j0);
+          gemm(rows, cols, K, p.qh, qBase + i0 * K, K, 1, p.kh, kBase + j0 * K, 1, K, P, 0, false);
+          for (let r = 0; r < rows; r++) {
+            const row = r * cols;
+            const [a, e] = rowRange(first + r, j0, j0 + cols, d);
+            const L = lse[bh * T + i0 + r]!;
+            for (let c = 0; c < cols; c++) {
+              const u = j0 + c;
+              P[row + c] = u < a || u >= e ? 0 : Math.exp(scale * P[row + c]! - L);
+            }
+          }
+          // dV_j += Pᵀ dO_i
+          gemm(cols, V, rows, P, 0, 1, cols, dOh, oTile, V, 1, dvh, vBase + j0 * V, true);
+          // dP = dO_i V_jᵀ, then dS = τ · P ⊙ (dP − D)
+          gemm(rows, cols, V, dOh, oTile, V, 1, p.vh, vBase + j0 * V, 1, V, dS, 0, false);
+          for (let r = 0; r < rows; r++) {
+            const row = r * cols;
+            const Dr = D[r]!;
+            for (let c = 0; c < cols; c++) dS[row + c] = scale * P[row + c]! * (dS[row + c]! - Dr);
+          }
+          // dQ_i += dS K_j ; dK_j += dSᵀ Q_i
+          gemm(rows, K, cols, dS, 0, cols, 1, p.kh, kBase + j0 * K, K, 1, dqh, qBase + i0 * K, true);
+          gemm(cols, K, rows, dS, 0, 1, cols, p.qh, qBase + i0 * K, K, 1, dkh, kBase + j0 * K, true);
+        }
+      }
+    }
+  }
+}
+
+/** [B,X,T,D] head-major → [B,T,X,D] (the contract layout). */
+function toTimeMajor(src: FloatArray, B: number, X: number, T: number, D: number, alloc: Alloc, from = 0, total = T): FloatArray {
+  const out = alloc(B * T * X * D);
+  for (let b = 0; b < B; b++) {
+    for (let x = 0; x < X; x++) {
+      for (let t = 0; t < T; t++) {
+        const s = ((b * X + x) * total + from + t) * D;
+        out.set(src.subarray(s, s + D), ((b * T + t) * X + x) * D);
+      }
+    }
+  }
+  return out;
+}
+
+/** [B,T,X,D] → [B,X,T,D]. */
+function toHeadMajor(src: FloatArray, B: number, T: number, X: number, D: number, alloc: Alloc): FloatArray {
+  const out = alloc(B * T * X * D);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let x = 0; x < X; x++) {
+        const s = ((b * T + t) * X + x) * D;
+        out.set(src.subarray(s, s + D), ((b * X + x) * T + t) * D);
+      }
+    }
+  }
+  return out;
+}
+
+/** The KV cache [B,count,Hkv,K+V] made of key positions [from, from+count) of the head-major keys and values. */
+function cacheOf(kh: FloatArray, vh: FloatArray, d: AttentionDims, N: number, from: number, count: number, alloc: Alloc): FloatArray {
+  const { B, Hkv, K, V } = d;
+  const out = alloc(B * count * Hkv * (K + V));
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < count; s++) {
+      for (let g = 0; g < Hkv; g++) {
+        const dst = ((b * count + s) * Hkv + g) * (K + V);
+        const ks = ((b * Hkv + g) * N + from + s) * K;
+        const vs = ((b * Hkv + g) * N + from + s) * V;
+        out.set(kh.subarray(ks, ks + K), dst);
+        out.set(vh.subarray(vs, vs + V), dst + K);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * q [B,T,H,K], k [B,T,Hkv,K], v [B,T,Hkv,V], initial_state [B,S,Hkv,K+V] (optional)
+ * → o [B,T,H,V], finalState [B,min(S+T,W),Hkv,K+V]
+ */
+export function attentionChunk(inputs: OpInputs, options: AttentionOptions): OpOutputs {
+  const d = attentionDims(inputs, options);
+  const { B, T, H, Hkv, K, V, S } = d;
+  const N = S + T;
+  const C = options.chunkSize;
+  const dtype = inputs.q!.dtype;
+  const alloc: Alloc = dtype === "f64" ? (n) => new Float64Array(n) : (n) => new Float32Array(n);
+
+  const packed = pack(inputs, d, alloc);
+  const { oh, lse } = forward(packed, d, C, alloc);
+  const keep = cacheLength(N, d.window);
+  const o = new Tensor(toTimeMajor(oh, B, H, T, V, alloc), [B, T, H, V]);
+  const finalState = new Tensor(cacheOf(packed.kh, packed.vh, d, N, N - keep, keep, alloc), [B, keep, Hkv, K + V]);
+
+  const init = inputs.initial_state;
+  const sources = [inputs.q!, inputs.k!, inputs.v!, ...(init ? [init] : [])];
+  const [oOut, stateOut] = withGradMulti("attention.chunk", [o, finalState], sources, ([gO, gState]) => {
+    const dqh = alloc(B * H * T * K);
+    const dkh = alloc(B * Hkv * N * K);
+    const dvh = alloc(B * Hkv * N * V);
+    // the final state is a copy of the last `keep` keys and values: its gradient lands on them directly
+    const gs = gState!.values();
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < keep; s++) {
+        for (let g = 0; g < Hkv; g++) {
+          const src = ((b * keep + s) * Hkv + g) * (K + V);
+          const ks = ((b * Hkv + g) * N + N - keep + s) * K;
+          const vs = ((b * Hkv + g) * N + N - keep + s) * V;
+          for (let c = 0; c < K; c++) dkh[ks + c] += gs[src + c]!;
+          for (let c = 0; c < V; c++) dvh[vs + c] += gs[src + K + c]!;
+        }
+      }
+    }
+    const dOh = toHeadMajor(gO!.values(), B, T, H, V, alloc);
+    backward(packed, oh, lse, dOh, d, C, alloc, dqh, dkh, dvh);
+    const dq = new Tensor(toTimeMajor(dqh, B, H, T, K, alloc), [B, T, H, K]);
+    const dk = new Tensor(toTimeMajor(dkh, B, Hkv, T, K, alloc, S, N), [B, T, Hkv, K]);
+    const dv = new Tensor(toTimeMajor(dvh, B, Hkv, T, V, alloc, S, N), [B, T, Hkv, V]);
+    const grads: Tensor[] = [dq, dk, dv];
+    if (init) grads.push(new Tensor(cacheOf(dkh, dvh, d, N, 0, S, alloc), [B, S, Hkv, K + V]));
+    return grads;
+  });
+  return options.outputFinalState ? { o: oOut!, finalState: stateOut! } : { o: oOut! };
+}

@@ -1,0 +1,311 @@
+/**
+ * selective_scan, chunk form: the training path, forward and backward written by hand on raw typed arrays.
+ *
+ * Which scan, and why. This is a *blocked* scan: time is cut into blocks of `chunkSize` steps; the forward runs
+ * the recurrence through each block and keeps only the state entering it (a checkpoint, [B,D,N] per block); the
+ * backward walks the blocks in reverse, recomputes the block's states and decays from its checkpoint into a
+ * (chunkSize+1)·D·N buffer, and runs the reverse (adjoint) scan through it. Work is linear in T (the forward
+ * recurrence twice plus one reverse scan), memory is O(T/C · D·N + C·D·N) instead of the O(T·D·N) that
+ * autodiff through the naive loop keeps.
+ *
+ * It is the §0.4 chunk recurrence with dk = N, dv = 1 per channel, but with the intra-chunk sum
+ * Σ_{s≤r} exp(b_r − b_s)·B_s·v_s evaluated by the recurrence itself rather than as the masked C×C matrix of
+ * §0.4: with dv = 1 there is no matrix product to amortise that matrix, so it would cost C²·N per channel per
+ * chunk (C times the scan's C·N) — spec §8.1 says as much ("on CPU the sequential scan with a hand-written
+ * reverse scan for backward is the practical reference"). For the same reason no call to getKernels().matmul
+ * appears here: every contraction in this op is over N or over D with a different matrix at each step
+ * (batched dot products, not a dense product).
+ *
+ * Log space and stability (spec §0.4 rules 1–3). The log decay of channel c at step t is ℓ_t[c,n] = Δ_t[c]·A[c,n]
+ * (≤ 0 when Δ ≥ 0 and A ≤ 0; index.ts rejects A > 0). Within a block its cumulative sum is b_r = A·Σ_{j≤r} Δ_j,
+ * and the only exponentials taken are of consecutive differences b_r − b_{r−1} = Δ_r·A ≤ 0, each in [0, 1]:
+ * no cumulative product is ever formed, nothing is divided by a decay, so no exp(−b) appears that could overflow
+ * however long the sequence or strong the decay; products of decays underflow to 0 only where the true value
+ * is below the floating-point range. States and gradients are carried in the input dtype's array type (f32 or
+ * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64.
+ *
+ * Gradients (derivation; per batch b, channel c, state index n; φ = softplus or identity; s = SiLU):
+ *   forward   Δ_t = φ(δ_t + β)           a_t = exp(Δ_t·A)            x_t = Δ_t·u_t
+ *             h_t = a_t·h_{t−1} + x_t·Bm_t[n]
+ *             p_t = Σ_n Cm_t[n]·h_t[n] + Dskip·u_t                  o_t = p_t · s(z_t)
+ *   reverse   ȳ_t = ∂L/∂p_t = do_t·s(z_t);       dz_t = do_t·p_t·s'(z_t),  s'(z) = σ(z)(1 + z(1 − σ(z)))
+ *             G_t = ∂L/∂h_t (total) = ȳ_t·Cm_t[n] + a_{t+1}·G_{t+1},  with a_{T+1}G_{T+1} := ∂L/∂(final state)
+ *             dCm_t[n] = Σ_c ȳ_t[c]·h_t[c,n]             dBm_t[n] = Σ_c G_t[c,n]·x_t[c]
+ *             ∂L/∂x_t = Σ_n G_t·Bm_t[n] =: q_t           ∂L/∂ℓ_t = G_t·a_t·h_{t−1}  (through a_t = exp ℓ_t)
+ *             dA[c,n] = Σ_{b,t} Δ_t·∂L/∂ℓ_t             ∂L/∂Δ_t = Σ_n A·∂L/∂ℓ_t + q_t·u_t
+ *             du_t = ȳ_t·Dskip + q_t·Δ_t                 dDskip = Σ_{b,t} ȳ_t·u_t
+ *             dδ_t = ∂L/∂Δ_t·φ'(δ_t + β)  (φ' = σ for softplus, 1 otherwise);   dβ = Σ_{b,t} dδ_t
+ *             d initial_state = a_1·G_1
+ */
+import { allocate, type DType, type FloatArray } from "../../core/dtype.js";
+import { isGradEnabled } from "../../core/autograd.js";
+import { withGradMulti } from "../../core/multi.js";
+import { sigmoid, softplus } from "../../core/special.js";
+import { Tensor } from "../../core/tensor.js";
+import type { OpInputs, OpOutputs } from "../types.js";
+import { OP, scanTensors, type SelectiveScanOptions } from "./common.js";
+
+/** The problem on raw arrays (row-major, contiguous), in the input dtype. */
+interface Problem {
+  dtype: DType;
+  B: number;
+  T: number;
+  D: number;
+  N: number;
+  /** block length */
+  C: number;
+  softplus: boolean;
+  u: FloatArray; // [B,T,D]
+  delta: FloatArray; // [B,T,D]
+  A: FloatArray; // [D,N]
+  Bm: FloatArray; // [B,T,N]
+  Cm: FloatArray; // [B,T,N]
+  Dskip: FloatArray | null; // [D]
+  z: FloatArray | null; // [B,T,D]
+  bias: FloatArray | null; // [D]
+  h0: FloatArray | null; // [B,D,N]
+}
+
+/** What the forward keeps for the backward. */
+interface Saved {
+  /** Δ after bias and softplus [B,T,D] */
+  dt: FloatArray;
+  /** state entering each block [B, nBlocks, D, N] */
+  checkpoints: FloatArray;
+  /** p = Σ Cm·h + Dskip·u before the gate [B,T,D] (only with z) */
+  pre: FloatArray | null;
+}
+
+function silu(x: number): number {
+  return x * sigmoid(x);
+}
+
+/** Δ = φ(delta + delta_bias) for every (b, t, c). */
+function stepSizes(p: Problem): FloatArray {
+  const { B, T, D, delta, bias } = p;
+  const dt = allocate(p.dtype, B * T * D);
+  for (let row = 0; row < B * T; row++) {
+    const base = row * D;
+    for (let c = 0; c < D; c++) {
+      const v = delta[base + c]! + (bias ? bias[c]! : 0);
+      dt[base + c] = p.softplus ? softplus(v) : v;
+    }
+  }
+  return dt;
+}
+
+/**
+ * Forward: o [B,T,D] and the final state [B,D,N]; with `keep`, also what the backward needs.
+ * Per batch, per block, per step, per channel: the N state entries are updated and read out in one pass.
+ */
+function forward(p: Problem, keep: boolean): { o: FloatArray; hT: FloatArray; saved: Saved | null } {
+  const { B, T, D, N, C, u, A, Bm, Cm, Dskip, z, h0 } = p;
+  const DN = D * N;
+  const blocks = Math.ceil(T / C);
+  const dt = stepSizes(p);
+  const o = allocate(p.dtype, B * T * D);
+  const hT = allocate(p.dtype, B * DN);
+  const checkpoints = keep ? allocate(p.dtype, B * blocks * DN) : null;
+  const pre = keep && z ? allocate(p.dtype, B * T * D) : null;
+  const h = allocate(p.dtype, DN);
+  for (let b = 0; b < B; b++) {
+    if (h0) h.set(h0.subarray(b * DN, (b + 1) * DN));
+    else h.fill(0);
+    for (let k = 0; k < blocks; k++) {
+      if (checkpoints) checkpoints.set(h, (b * blocks + k) * DN);
+      const t1 = Math.min(T, (k + 1) * C);
+      for (let t = k * C; t < t1; t++) {
+        const rowD = (b * T + t) * D;
+        const rowN = (b * T + t) * N;
+        for (let c = 0; c < D; c++) {
+          const d = dt[rowD + c]!;
+          const uc = u[rowD + c]!;
+          const x = d * uc;
+          const hc = c * N;
+          let acc = 0;
+          for (let n = 0; n < N; n++) {
+            const hv = Math.exp(d * A[hc + n]!) * h[hc + n]! + x * Bm[rowN + n]!;
+            h[hc + n] = hv;
+            acc += Cm[rowN + n]! * hv;
+          }
+          const y = Dskip ? acc + Dskip[c]! * uc : acc;
+          if (pre) pre[rowD + c] = y;
+          o[rowD + c] = z ? y * silu(z[rowD + c]!) : y;
+        }
+      }
+    }
+    hT.set(h, b * DN);
+  }
+  return { o, hT, saved: checkpoints ? { dt, checkpoints, pre } : null };
+}
+
+interface Grads {
+  u: FloatArray;
+  delta: FloatArray;
+  A: FloatArray;
+  Bm: FloatArray;
+  Cm: FloatArray;
+  Dskip: FloatArray;
+  z: FloatArray | null;
+  bias: FloatArray;
+  h0: FloatArray;
+}
+
+/** Backward: the reverse scan block by block (see the derivation at the top of the file). */
+function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | null): Grads {
+  const { B, T, D, N, C, u, delta, A, Bm, Cm, Dskip, z, bias } = p;
+  const { dt, checkpoints, pre } = saved;
+  const DN = D * N;
+  const blocks = Math.ceil(T / C);
+  const dU = allocate(p.dtype, B * T * D);
+  const dDelta = allocate(p.dtype, B * T * D);
+  const dBm = allocate(p.dtype, B * T * N);
+  const dCm = allocate(p.dtype, B * T * N);
+  const dZ = z ? allocate(p.dtype, B * T * D) : null;
+  const dH0 = allocate(p.dtype, B * DN);
+  const dA = new Float64Array(DN);
+  const dSkip = new Float64Array(D);
+  const dBias = new Float64Array(D);
+  const dBt = new Float64Array(N);
+  const dCt = new Float64Array(N);
+  const G = allocate(p.dtype, DN); // ∂L/∂h carried backwards
+  const span = Math.min(C, T); // longest block
+  const hs = allocate(p.dtype, (span + 1) * DN); // states entering and leaving each step of the current block
+  const as = allocate(p.dtype, span * DN); // decays a_t of the current block
+  for (let b = 0; b < B; b++) {
+    if (dHT) G.set(dHT.subarray(b * DN, (b + 1) * DN));
+    else G.fill(0);
+    for (let k = blocks - 1; k >= 0; k--) {
+      const t0 = k * C;
+      const len = Math.min(T, t0 + C) - t0;
+      // recompute the block's decays and states from its checkpoint
+      hs.set(checkpoints.subarray((b * blocks + k) * DN, (b * blocks + k + 1) * DN), 0);
+      for (let r = 0; r < len; r++) {
+        const rowD = (b * T + t0 + r) * D;
+        const rowN = (b * T + t0 + r) * N;
+        const prev = r * DN;
+        const next = prev + DN;
+        for (let c = 0; c < D; c++) {
+          const d = dt[rowD + c]!;
+          const x = d * u[rowD + c]!;
+          const hc = c * N;
+          for (let n = 0; n < N; n++) {
+            const a = Math.exp(d * A[hc + n]!);
+            as[prev + hc + n] = a;
+            hs[next + hc + n] = a * hs[prev + hc + n]! + x * Bm[rowN + n]!;
+          }
+        }
+      }
+      // reverse scan through the block
+      for (let r = len - 1; r >= 0; r--) {
+        const rowD = (b * T + t0 + r) * D;
+        const rowN = (b * T + t0 + r) * N;
+        const prev = r * DN;
+        const next = prev + DN;
+        dBt.fill(0);
+        dCt.fill(0);
+        for (let c = 0; c < D; c++) {
+          const i = rowD + c;
+          const uc = u[i]!;
+          const d = dt[i]!;
+          const x = d * uc;
+          let gy = dO[i]!;
+          if (z && dZ && pre) {
+            const zc = z[i]!;
+            const sg = sigmoid(zc);
+            dZ[i] = gy * pre[i]! * sg * (1 + zc * (1 - sg));
+            gy *= zc * sg;
+          }
+          let du = 0;
+          if (Dskip) {
+            dSkip[c] += gy * uc;
+            du = gy * Dskip[c]!;
+          }
+          const hc = c * N;
+          let q = 0; // ∂L/∂x_t
+          let dLog = 0; // Σ_n A·∂L/∂ℓ_t
+          for (let n = 0; n < N; n++) {
+            const g = G[hc + n]! + gy * Cm[rowN + n]!;
+            dCt[n] += gy * hs[next + hc + n]!;
+            dBt[n] += g * x;
+            q += g * Bm[rowN + n]!;
+            const a = as[prev + hc + n]!;
+            const gl = g * a * hs[prev + hc + n]!;
+            dA[hc + n] += gl * d;
+            dLog += gl * A[hc + n]!;
+            G[hc + n] = g * a;
+          }
+          dU[i] = du + q * d;
+          let dd = dLog + q * uc;
+          if (p.softplus) dd *= sigmoid(delta[i]! + (bias ? bias[c]! : 0));
+          dDelta[i] = dd;
+          dBias[c] += dd;
+        }
+        for (let n = 0; n < N; n++) {
+          dBm[rowN + n] = dBt[n]!;
+          dCm[rowN + n] = dCt[n]!;
+        }
+      }
+    }
+    dH0.set(G, b * DN);
+  }
+  const cast = (x: Float64Array): FloatArray => (p.dtype === "f64" ? x : Float32Array.from(x));
+  return { u: dU, delta: dDelta, A: cast(dA), Bm: dBm, Cm: dCm, Dskip: cast(dSkip), z: dZ, bias: cast(dBias), h0: dH0 };
+}
+
+/**
+ * Shapes: u, delta, z [B,T,D]; A [D,N]; Bm, Cm [B,T,N]; Dskip, delta_bias [D]; initial_state [B,D,N].
+ * Output o [B,T,D]; final state [B,D,N] (with outputFinalState). Differentiable in every input given.
+ */
+export function selectiveScanChunk(inputs: OpInputs, options: SelectiveScanOptions): OpOutputs {
+  const ts = scanTensors(inputs);
+  const [B, T, D] = ts.u.shape as [number, number, number];
+  const N = ts.A.shape[1]!;
+  const p: Problem = {
+    dtype: ts.u.dtype,
+    B,
+    T,
+    D,
+    N,
+    C: options.chunkSize,
+    softplus: options.deltaSoftplus,
+    u: ts.u.values(),
+    delta: ts.delta.values(),
+    A: ts.A.values(),
+    Bm: ts.Bm.values(),
+    Cm: ts.Cm.values(),
+    Dskip: ts.Dskip?.values() ?? null,
+    z: ts.z?.values() ?? null,
+    bias: ts.deltaBias?.values() ?? null,
+    h0: ts.initialState?.values() ?? null,
+  };
+  // the differentiable inputs, in a fixed order, with where their gradient comes from
+  const named: Array<[Tensor | undefined, keyof Grads]> = [
+    [ts.u, "u"],
+    [ts.delta, "delta"],
+    [ts.A, "A"],
+    [ts.Bm, "Bm"],
+    [ts.Cm, "Cm"],
+    [ts.Dskip, "Dskip"],
+    [ts.z, "z"],
+    [ts.deltaBias, "bias"],
+    [ts.initialState, "h0"],
+  ];
+  const given = named.filter((e): e is [Tensor, keyof Grads] => e[0] !== undefined);
+  const needGrad = isGradEnabled() && given.some(([t]) => t.requiresGrad);
+  const { o, hT, saved } = forward(p, needGrad);
+  const oT = new Tensor(o, [B, T, D]);
+  const hTT = new Tensor(hT, [B, D, N]);
+  const outputs = options.outputFinalState ? [oT, hTT] : [oT];
+  if (!needGrad || saved === null) return options.outputFinalState ? { o: oT, finalState: hTT } : { o: oT };
+  const [oOut, hOut] = withGradMulti(
+    `${OP}.chunk`,
+    outputs,
+    given.map(([t]) => t),
+    (grads) => {
+      const g = backward(p, saved, grads[0]!.values(), grads[1] ? grads[1].values() : null);
+      return given.map(([t, key]) => (t.requiresGrad ? new Tensor(g[key]!, t.shape) : null));
+    },
+  );
+  return options.outputFinalState ? { o: oOut!, finalState: hOut! } : { o: oOut! };
+}
