@@ -7,12 +7,20 @@ import type { AnyOp } from "./types.js";
 import { attention } from "./attention/index.js";
 import { aaren } from "./aaren/index.js";
 import { selectiveScan } from "./selective_scan/index.js";
+import { deltaRule } from "./delta_rule/index.js";
+import { gatedDeltaRule } from "./gated_delta_rule/index.js";
+import { lstm } from "./lstm/index.js";
+import { gru } from "./gru/index.js";
 
 const ops: AnyOp[] = [
   // each op family adds its definitions here
   attention,
   aaren,
   selectiveScan,
+  deltaRule,
+  gatedDeltaRule,
+  lstm,
+  gru,
 ];
 ops.forEach(registerOp);
 

@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:model [-- mixer…]`: for each registered mixer in a 2-layer model with d = 128:
+ *  - training throughput (tokens/s) at B = 4, T = 256: forward, cross-entropy, backward, AdamW step;
+ *  - generation: tokens/s of the step form and state bytes per sequence after a context of 1k, 4k and 16k
+ *    tokens (the context is prefilled with the parallel form, then 16 tokens are stepped and timed).
+ * Medians of a few repetitions; f32.
+ */
+import { Random } from "../src/core/random.js";
+import { noGrad } from "../src/core/autograd.js";
+import { indices } from "../src/core/ops/shape.js";
+import { crossEntropy } from "../src/core/ops/nn.js";
+import { listLayers } from "../src/layers/index.js";
+import { LanguageModel } from "../src/models/index.js";
+import { AdamW } from "../src/train/index.js";
+
+const D = 128;
+const V = 256;
+const B = 4;
+const T = 256;
+const CONTEXTS = [1024, 4096, 16384];
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (x: number, digits = 1) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));
+
+function trainThroughput(model: LanguageModel, rng: Random): number {
+  const opt = new AdamW(model.parameters(), { lr: 1e-3 });
+  const toks = Array.from({ length: B * T }, () => rng.integer(0, V));
+  const targets = Int32Array.from({ length: B * T }, () => rng.integer(0, V));
+  const times: number[] = [];
+  for (let rep = 0; rep < 4; rep++) {
+    const t0 = performance.now();
+    const loss = crossEntropy(model.forward(indices(toks, [B, T])).logits, targets);
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    if (rep > 0) times.push(performance.now() - t0);
+  }
+  return (B * T) / (median(times) / 1000);
+}
+
+function generation(model: LanguageModel, rng: Random, context: number): { tokensPerSecond: number; stateBytes: number } {
+  return noGrad(() => {
+    const prompt = Array.from({ length: context }, () => rng.integer(0, V));
+    let { state } = model.forward(indices(prompt, [1, context]), { outputState: true });
+    let token = 1;
+    const steps = 16;
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      const r = model.step([token], state!);
+      state = r.state;
+      token = (token * 31 + i) % V;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { tokensPerSecond: steps / seconds, stateBytes: model.stateSize(context + steps) * 4 };
+  });
+}
+
+const filters = process.argv.slice(2);
+const layers = listLayers().filter((l) => !l.type.startsWith("toy_") && (filters.length === 0 || filters.some((f) => l.type.includes(f))));
+console.log(`seqmix model bench — 2 layers, d=${D}, vocab ${V}, f32, node ${process.version}`);
+console.log(`training: B=${B}, T=${T} (forward + cross-entropy + backward + AdamW); generation: prefill the context, then time 16 steps\n`);
+const header = ["mixer", "params", "train tok/s", ...CONTEXTS.flatMap((c) => [`gen tok/s @${c / 1024}k`, `state KiB @${c / 1024}k`])];
+console.log(header.join(" | "));
+console.log(header.map(() => "---").join(" | "));
+for (const def of layers) {
+  const rng = new Random(0);
+  const model = new LanguageModel({ vocabSize: V, dModel: D, layers: [def.type, def.type], mlp: def.type.startsWith("mamba") ? "none" : "swiglu" }, { seed: 1 });
+  const row = [def.type, String(model.numParameters()), fmt(trainThroughput(model, rng), 0)];
+  for (const c of CONTEXTS) {
+    const g = generation(model, rng, c);
+    row.push(fmt(g.tokensPerSecond), fmt(g.stateBytes / 1024));
+  }
+  console.log(row.join(" | "));
+}

@@ -1,0 +1,6 @@
+/** `delta_rule`, naive form: the loop over time of spec/mixers.md §7.2 (shared with the other delta op). */
+import type { OpInputs, OpOutputs } from "../types.js";
+import { deltaNaive } from "../delta_common/naive.js";
+import { DELTA, type DeltaOptions } from "../delta_common/shared.js";
+
+export const deltaRuleNaive = (inputs: OpInputs, options: DeltaOptions): OpOutputs => deltaNaive(DELTA, inputs, options);
