@@ -1,9 +1,13 @@
 /** The mixer layers, registered by type (one file per mixer; see types.ts for the interface). */
 import { registerLayer, type LayerDefinition } from "./registry.js";
+import { lstmLayer } from "./lstm.js";
+import { gruLayer } from "./gru.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
   // each mixer layer adds its definition here
+  lstmLayer,
+  gruLayer,
 ];
 definitions.forEach(registerLayer);
 

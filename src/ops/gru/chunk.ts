@@ -25,7 +25,7 @@ import { isGradEnabled } from "../../core/autograd.js";
 import { withGradMulti } from "../../core/multi.js";
 import { sigmoid } from "../../core/special.js";
 import { Tensor } from "../../core/tensor.js";
-import { addGradTimesW, addStateTimesWt, gradWeights } from "../rnn_common/products.js";
+import { addProduct, gradWeights, packBackward, packForward } from "../rnn_common/products.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { OP, type GruOptions } from "./common.js";
 
@@ -57,11 +57,14 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; hs: FloatArray; sa
   const hs = allocate(p.dtype, (T + 1) * BH);
   const acts = keep ? allocate(p.dtype, T * B * G) : null;
   const hpn = keep ? allocate(p.dtype, T * BH) : null;
-  const hp = allocate(p.dtype, B * G);
+  const wF = packForward(w, G, H);
+  const hp = new Float64Array(B * G);
+  const hCur = new Float64Array(BH); // h_{t−1} for the product (the values stored in hs)
   if (h0) hs.set(h0, 0);
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) hp.set(bias, b * G);
-    addStateTimesWt(hs, t * BH, B, H, w, G, hp, 0);
+    for (let j = 0; j < BH; j++) hCur[j] = hs[t * BH + j]!;
+    addProduct(hCur, 0, B, wF, hp, 0);
     for (let b = 0; b < B; b++) {
       const pb = b * G;
       const gb = (b * T + t) * G;
@@ -96,6 +99,8 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
   const dHp = allocate(p.dtype, T * B * G); // P_t, time-major, for dW_hh at the end
   const dBias = new Float64Array(G);
   const dh = new Float64Array(BH); // ∂L/∂h_t from later steps
+  const pStep = new Float64Array(B * G); // P_t of the current step
+  const wB = packBackward(w, G, H);
   if (dLast) for (let j = 0; j < BH; j++) dh[j] = dLast[j]!;
   for (let t = T - 1; t >= 0; t--) {
     for (let b = 0; b < B; b++) {
@@ -115,6 +120,10 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
         dGx[gb + k] = ar;
         dGx[gb + H + k] = az;
         dGx[gb + 2 * H + k] = an;
+        const sb = b * G;
+        pStep[sb + k] = ar;
+        pStep[sb + H + k] = az;
+        pStep[sb + 2 * H + k] = anr;
         dHp[ab + k] = ar;
         dHp[ab + H + k] = az;
         dHp[ab + 2 * H + k] = anr;
@@ -124,7 +133,7 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
         dh[j] = dht * z;
       }
     }
-    addGradTimesW(dHp, t * B * G, B, G, w, H, dh);
+    addProduct(pStep, 0, B, wB, dh, 0);
   }
   const bias = p.dtype === "f64" ? dBias : Float32Array.from(dBias);
   return { gx: dGx, w: gradWeights(dHp, hs, 0, T * B, G, H), bias, h0: p.dtype === "f64" ? dh : Float32Array.from(dh) };

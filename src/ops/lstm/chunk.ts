@@ -24,7 +24,7 @@ import { isGradEnabled } from "../../core/autograd.js";
 import { withGradMulti } from "../../core/multi.js";
 import { sigmoid } from "../../core/special.js";
 import { Tensor } from "../../core/tensor.js";
-import { addGradTimesW, addStateTimesWt, gradWeights } from "../rnn_common/products.js";
+import { addProduct, gradWeights, packBackward, packForward } from "../rnn_common/products.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { OP, type LstmOptions } from "./common.js";
 
@@ -55,7 +55,9 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; last: FloatArray; 
   const hs = allocate(p.dtype, (T + 1) * BH);
   const cs = allocate(p.dtype, (keep ? T + 1 : 1) * BH);
   const acts = keep ? allocate(p.dtype, T * B * G) : null;
-  const pre = allocate(p.dtype, B * G);
+  const wF = packForward(w, G, H);
+  const pre = new Float64Array(B * G);
+  const h = new Float64Array(BH); // h_{t−1} for the product (the values stored in hs)
   if (s0) {
     for (let b = 0; b < B; b++) {
       hs.set(s0.subarray(b * 2 * H, b * 2 * H + H), b * H);
@@ -64,7 +66,8 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; last: FloatArray; 
   }
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) pre.set(gx.subarray((b * T + t) * G, (b * T + t + 1) * G), b * G);
-    addStateTimesWt(hs, t * BH, B, H, w, G, pre, 0);
+    for (let j = 0; j < BH; j++) h[j] = hs[t * BH + j]!;
+    addProduct(h, 0, B, wF, pre, 0);
     const cPrev = keep ? t * BH : 0;
     const cNext = keep ? (t + 1) * BH : 0;
     for (let b = 0; b < B; b++) {
@@ -76,10 +79,10 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; last: FloatArray; 
         const gg = Math.tanh(pre[pb + 2 * H + k]!);
         const og = sigmoid(pre[pb + 3 * H + k]!);
         const c = fg * cs[cPrev + b * H + k]! + ig * gg;
-        const h = og * Math.tanh(c);
+        const hv = og * Math.tanh(c);
         cs[cNext + b * H + k] = c;
-        hs[(t + 1) * BH + b * H + k] = h;
-        o[(b * T + t) * H + k] = h;
+        hs[(t + 1) * BH + b * H + k] = hv;
+        o[(b * T + t) * H + k] = hv;
         if (acts) {
           acts[ab + k] = ig;
           acts[ab + H + k] = fg;
@@ -105,6 +108,8 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
   const BH = B * H;
   const dGx = allocate(p.dtype, B * T * G);
   const dPre = allocate(p.dtype, T * B * G); // G_t, time-major, for dW_hh at the end
+  const gStep = new Float64Array(B * G); // G_t of the current step
+  const wB = packBackward(w, G, H);
   const dh = new Float64Array(BH); // ∂L/∂h_t from later steps (G_{t+1} W_hh)
   const dc = new Float64Array(BH); // ∂L/∂c_t from later steps (f_{t+1} ⊙ ∂c_{t+1})
   if (dLast) {
@@ -133,6 +138,11 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
         const dg = dct * ig * (1 - gg * gg);
         const dOg = dht * tc * og * (1 - og);
         dc[j] = dct * fg;
+        const sb = b * G;
+        gStep[sb + k] = di;
+        gStep[sb + H + k] = df;
+        gStep[sb + 2 * H + k] = dg;
+        gStep[sb + 3 * H + k] = dOg;
         dPre[ab + k] = di;
         dPre[ab + H + k] = df;
         dPre[ab + 2 * H + k] = dg;
@@ -144,7 +154,7 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dLast: FloatArray | 
       }
     }
     dh.fill(0);
-    addGradTimesW(dPre, t * B * G, B, G, w, H, dh);
+    addProduct(gStep, 0, B, wB, dh, 0);
   }
   const dS0 = allocate(p.dtype, B * 2 * H);
   for (let b = 0; b < B; b++) {
