@@ -12,6 +12,7 @@ import { Random } from "../src/core/random.js";
 import { randn } from "../src/core/create.js";
 import { noGrad } from "../src/core/autograd.js";
 import type { Tensor } from "../src/core/tensor.js";
+import { timeMs } from "./timing.js";
 import { attention } from "../src/ops/attention/index.js";
 import { aaren } from "../src/ops/aaren/index.js";
 import { runOp, inputsAt } from "../src/ops/run.js";
@@ -21,31 +22,6 @@ const B = 8;
 const H = 4;
 const K = 32;
 const V = 32;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
-
-/**
- * Median milliseconds of fn: one warm-up run, then up to `reps` runs within about `budgetMs`. A run longer than
- * 3 s is reported from the warm-up run alone (compilation is a negligible part of it).
- */
-function time(fn: () => void, reps = 5, budgetMs = 6000): number {
-  let t = performance.now();
-  fn();
-  const first = performance.now() - t;
-  if (first > 3000) return first;
-  const n = Math.max(1, Math.min(reps, Math.floor(budgetMs / Math.max(first, 1e-3))));
-  const runs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    t = performance.now();
-    fn();
-    runs.push(performance.now() - t);
-  }
-  return median(runs);
-}
 
 function inputsFor(op: AnyOp, T: number, requireGrad: boolean): Record<string, Tensor> {
   const rng = new Random(T);
@@ -61,13 +37,13 @@ function inputsFor(op: AnyOp, T: number, requireGrad: boolean): Record<string, T
 
 function forwardMs(op: AnyOp, mode: OpMode, T: number, options: Record<string, unknown>): number {
   const x = inputsFor(op, T, false);
-  return time(() => noGrad(() => runOp(op, x, mode, options)));
+  return timeMs(() => noGrad(() => runOp(op, x, mode, options)));
 }
 
 function trainMs(op: AnyOp, mode: OpMode, T: number, options: Record<string, unknown>): number {
   const x = inputsFor(op, T, true);
   const dO = randn([B, T, H, V], new Random(1));
-  return time(() => {
+  return timeMs(() => {
     for (const t of Object.values(x)) t.zeroGrad();
     runOp(op, x, mode, options).o.mul(dO).sum().backward();
   });
@@ -142,7 +118,7 @@ function decodeTable(): void {
           let state = start;
           for (let t = 0; t < steps; t++) state = op.recurrent.step(state, perStep[t]!, parsed).state;
         });
-      const ms = time(run, 5, 10_000) / steps;
+      const ms = timeMs(run, { reps: 5, budgetMs: 10_000 }) / steps;
       const shapes = Object.fromEntries(Object.entries(x).map(([k, t]) => [k, t.shape]));
       const floats = op.stateSize(shapes, parsed, T);
       console.log(pad([label, String(T), fmt(ms), String(floats), `${((floats * B * 4) / 1024).toFixed(0)} KiB`], widths));

@@ -9,6 +9,7 @@
  * Each figure is the median of up to 5 timed runs after a warm-up, fewer for long runs, so the whole section
  * stays under ~3 minutes.
  */
+import { fitExponent, median, timeMs } from "./timing.js";
 import { randn } from "../src/core/create.js";
 import { noGrad } from "../src/core/autograd.js";
 import { Random } from "../src/core/random.js";
@@ -27,25 +28,6 @@ const TS = [256, 1024, 4096, 16384];
 const batchFor = (T: number): number => (T >= 16384 ? 1 : 8);
 /** the naive loop keeps a [B,H,K,V] state per step in its graph: ~2 GB at T = 1024, so it stops there */
 const NAIVE_MAX_T = 1024;
-/** time budget per measured case, in ms: runs are repeated while they fit, at most 5 */
-const CASE_BUDGET_MS = 6000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
-
-/** Median ms of `fn` over as many runs as fit the budget (1 to 5). */
-function time(fn: () => void): number {
-  const runs: number[] = [];
-  do {
-    const t = performance.now();
-    fn();
-    runs.push(performance.now() - t);
-  } while (runs.length < 5 && runs.reduce((a, b) => a + b, 0) + runs[0]! <= CASE_BUDGET_MS);
-  return median(runs);
-}
 
 function inputs(op: AnyOp, B: number, T: number): Record<string, Tensor> {
   return op.example(new Random(1), "f32", { B, T, H, K, V });
@@ -61,21 +43,6 @@ function forwardBackward(op: AnyOp, x: Record<string, Tensor>, mode: OpMode): ()
     const leaves = Object.fromEntries(Object.entries(x).map(([k, t]) => [k, t.clone().requireGrad()]));
     runOp(op, leaves, mode, { chunkSize: CHUNK }).o.backward(dO);
   };
-}
-
-/** Least-squares slope of log y against log x. */
-function exponent(xs: number[], ys: number[]): number {
-  const lx = xs.map(Math.log);
-  const ly = ys.map(Math.log);
-  const mx = lx.reduce((a, b) => a + b, 0) / lx.length;
-  const my = ly.reduce((a, b) => a + b, 0) / ly.length;
-  let num = 0;
-  let den = 0;
-  lx.forEach((x, i) => {
-    num += (x - mx) * (ly[i]! - my);
-    den += (x - mx) ** 2;
-  });
-  return num / den;
 }
 
 const fmtMs = (ms: number | undefined): string => (ms === undefined ? "—" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -102,15 +69,15 @@ function benchOp(op: AnyOp, withNaive: boolean): void {
   for (const T of TS) {
     const B = batchFor(T);
     const x = inputs(op, B, T);
-    const cf = time(forward(op, x, "chunk"));
-    const cfb = time(forwardBackward(op, x, "chunk"));
+    const cf = timeMs(forward(op, x, "chunk"));
+    const cfb = timeMs(forwardBackward(op, x, "chunk"));
     fwdPerSeq.push(cf / B);
     fbPerSeq.push(cfb / B);
     let nf: number | undefined;
     let nfb: number | undefined;
     if (withNaive && T <= NAIVE_MAX_T) {
-      nf = time(forward(op, x, "naive"));
-      nfb = time(forwardBackward(op, x, "naive"));
+      nf = timeMs(forward(op, x, "naive"));
+      nfb = timeMs(forwardBackward(op, x, "naive"));
     }
     const perTok = (ms: number | undefined) => (ms === undefined ? undefined : (ms * 1000) / (B * T));
     rows.push([
@@ -123,7 +90,7 @@ function benchOp(op: AnyOp, withNaive: boolean): void {
   console.log(`\n${op.name} (H=${H}, K=V=${V}, f32, chunkSize ${CHUNK}, kernels: ${getKernels().name})`);
   table(["T", "B", "chunk fwd", "µs/tok", "chunk fwd+bwd", "µs/tok", "naive fwd", "naive fwd+bwd", "naive/chunk"], rows);
   console.log(
-    `fitted exponent of chunk time per sequence vs T: forward ${exponent(TS, fwdPerSeq).toFixed(3)}, forward+backward ${exponent(TS, fbPerSeq).toFixed(3)} (1 = linear)`,
+    `fitted exponent of chunk time per sequence vs T: forward ${fitExponent(TS, fwdPerSeq).toFixed(3)}, forward+backward ${fitExponent(TS, fbPerSeq).toFixed(3)} (1 = linear)`,
   );
 }
 

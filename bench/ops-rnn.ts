@@ -12,6 +12,7 @@
 import { Random } from "../src/core/random.js";
 import { randn } from "../src/core/create.js";
 import { noGrad } from "../src/core/autograd.js";
+import { timeMs, type TimeOptions } from "./timing.js";
 import type { Tensor } from "../src/core/tensor.js";
 import { lstm } from "../src/ops/lstm/index.js";
 import { gru } from "../src/ops/gru/index.js";
@@ -19,30 +20,11 @@ import { runOp } from "../src/ops/run.js";
 import type { AnyOp, OpMode } from "../src/ops/types.js";
 import { addProduct, addStateTimesWtKernel, packForward } from "../src/ops/rnn_common/products.js";
 
+/** this section's budget per case: 4 s */
+const timeBench = (fn: () => void, options: TimeOptions = {}): number => timeMs(fn, { budgetMs: 4000, ...options });
+
 const B = 8;
 const H = 64;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
-
-/** Median milliseconds of fn: one warm-up run, then up to `reps` runs within about `budgetMs`. */
-function time(fn: () => void, reps = 5, budgetMs = 4000): number {
-  let t = performance.now();
-  fn();
-  const first = performance.now() - t;
-  if (first > 3000) return first;
-  const n = Math.max(1, Math.min(reps, Math.floor(budgetMs / Math.max(first, 1e-3))));
-  const runs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    t = performance.now();
-    fn();
-    runs.push(performance.now() - t);
-  }
-  return median(runs);
-}
 
 function fmt(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(3);
@@ -68,12 +50,12 @@ function products(): void {
       const packed = packForward(w, N, H);
       const x64 = Float64Array.from(x);
       const out64 = new Float64Array(B * N);
-      const hand = time(() => {
+      const hand = timeBench(() => {
         for (let i = 0; i < reps; i++) addProduct(x64, 0, B, packed, out64, 0);
-      }, 7) * (1000 / reps);
-      const kern = time(() => {
+      }, { reps: 7 }) * (1000 / reps);
+      const kern = timeBench(() => {
         for (let i = 0; i < reps; i++) addStateTimesWtKernel(x, 0, B, H, w, N, out, 0);
-      }, 7) * (1000 / reps);
+      }, { reps: 7 }) * (1000 / reps);
       console.log(`${String(N).padEnd(6)}${dtype.padEnd(7)}${hand.toFixed(1).padStart(10)}${kern.toFixed(1).padStart(8)}${(kern / hand).toFixed(2).padStart(14)}`);
     }
   }
@@ -84,13 +66,13 @@ function training(op: AnyOp): void {
   console.log("T      chunk fwd  naive fwd  ratio   chunk f+b  naive f+b  ratio");
   for (const T of [256, 1024]) {
     const x = inputsFor(op, T, true);
-    const fwd = (mode: OpMode) => time(() => noGrad(() => runOp(op, x, mode, { outputFinalState: true })));
+    const fwd = (mode: OpMode) => timeBench(() => noGrad(() => runOp(op, x, mode, { outputFinalState: true })));
     const fb = (mode: OpMode) =>
-      time(() => {
+      timeBench(() => {
         for (const t of Object.values(x)) t.grad = null;
         const r = runOp(op, x, mode, { outputFinalState: true });
         r.o.sum().add(r.finalState!.sum()).backward();
-      }, 3);
+      }, { reps: 3 });
     const cf = fwd("chunk");
     const nf = fwd("naive");
     const cb = fb("chunk");
@@ -111,7 +93,7 @@ function decoding(op: AnyOp): void {
     const gx = x.gates_x!.squeeze(1);
     const options = { outputFinalState: false, chunkSize: 64 };
     const us =
-      time(() =>
+      timeBench(() =>
         noGrad(() => {
           let state = op.recurrent.init(x, options);
           for (let t = 0; t < steps; t++) state = op.recurrent.step(state, { ...whole, gates_x: gx }, options).state;
@@ -119,7 +101,7 @@ function decoding(op: AnyOp): void {
       ) * (1000 / steps);
     // for comparison: the fused kernel called with one token (T = 1) and the carried state
     const fused =
-      time(() =>
+      timeBench(() =>
         noGrad(() => {
           let state = op.recurrent.init(x, options);
           for (let t = 0; t < steps; t++) state = op.chunk({ ...x, initial_state: state }, { outputFinalState: true, chunkSize: 64 }).finalState!;

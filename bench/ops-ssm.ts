@@ -11,6 +11,7 @@
  * time, extrapolated from the previous T with the exponent seen so far, would exceed ~30 s (its backward
  * grows faster than linearly: every per-step slice of an input gets a gradient the size of the whole input).
  */
+import { fitExponent, median, timeMs } from "./timing.js";
 import { noGrad } from "../src/core/autograd.js";
 import { randn } from "../src/core/create.js";
 import { Random } from "../src/core/random.js";
@@ -26,30 +27,8 @@ const TS = [256, 1024, 4096, 16384];
 const NAIVE_LIMIT_MS = 30_000;
 const OPTIONS = { deltaSoftplus: true, chunkSize: 64 };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
-
 function inputsFor(T: number): Record<string, Tensor> {
   return selectiveScan.example(new Random(T), "f32", { B, T, H: D, K: N, V: 1 });
-}
-
-/** Median ms of `run` after a warm-up call; fewer repetitions for slow calls. */
-function time(run: () => void): number {
-  const t0 = performance.now();
-  run();
-  const first = performance.now() - t0;
-  const reps = first < 200 ? 7 : first < 2000 ? 5 : first < 8000 ? 3 : 1;
-  if (reps === 1) return first;
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const s = performance.now();
-    run();
-    times.push(performance.now() - s);
-  }
-  return median(times);
 }
 
 function forwardOnly(mode: OpMode, inputs: Record<string, Tensor>): () => void {
@@ -64,31 +43,15 @@ function forwardBackward(mode: OpMode, inputs: Record<string, Tensor>): () => vo
   };
 }
 
-/** Least-squares slope of log(ms) against log(T). */
-function exponent(points: ReadonlyArray<[number, number]>): number {
-  if (points.length < 2) return NaN;
-  const xs = points.map(([t]) => Math.log(t));
-  const ys = points.map(([, ms]) => Math.log(ms));
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  let num = 0;
-  let den = 0;
-  xs.forEach((x, i) => {
-    num += (x - mx) * (ys[i]! - my);
-    den += (x - mx) ** 2;
-  });
-  return num / den;
-}
-
 /** Times the naive form unless the extrapolation from earlier points says it would take too long. */
 function maybeNaive(points: Array<[number, number]>, T: number, make: () => () => void): number | string {
   const last = points[points.length - 1];
   if (last) {
-    const slope = Math.max(1, points.length >= 2 ? exponent(points) : 1);
+    const slope = Math.max(1, points.length >= 2 ? fitExponent(points.map(([t]) => t), points.map(([, ms]) => ms)) : 1);
     const estimate = last[1] * (T / last[0]) ** slope;
     if (estimate > NAIVE_LIMIT_MS) return `skip (~${Math.round(estimate / 1000)} s)`;
   }
-  const ms = time(make());
+  const ms = timeMs(make());
   points.push([T, ms]);
   return ms;
 }
@@ -107,8 +70,8 @@ export async function run(): Promise<void> {
   const naiveFB: Array<[number, number]> = [];
   for (const T of TS) {
     const inputs = inputsFor(T);
-    const cf = time(forwardOnly("chunk", inputs));
-    const cfb = time(forwardBackward("chunk", inputs));
+    const cf = timeMs(forwardOnly("chunk", inputs));
+    const cfb = timeMs(forwardBackward("chunk", inputs));
     chunkF.push([T, cf]);
     chunkFB.push([T, cfb]);
     const nf = maybeNaive(naiveF, T, () => forwardOnly("naive", inputs));
@@ -116,7 +79,7 @@ export async function run(): Promise<void> {
     const row = [String(T), fmt(cf), fmt(nf), ratio(nf, cf), fmt(cfb), fmt(nfb), ratio(nfb, cfb), ((B * T * D) / (cfb * 1e3)).toFixed(2)];
     console.log(row.map((c, i) => c.padStart(header[i]!.length)).join("  "));
   }
-  const e = (pts: Array<[number, number]>) => (pts.length >= 2 ? exponent(pts).toFixed(2) : "n/a");
+  const e = (pts: Array<[number, number]>) => (pts.length >= 2 ? fitExponent(pts.map(([t]) => t), pts.map(([, ms]) => ms)).toFixed(2) : "n/a");
   console.log(
     `fitted exponent of time vs T: chunk fwd ${e(chunkF)}, chunk fwd+bwd ${e(chunkFB)}` +
       ` (linear = 1.00); naive fwd ${e(naiveF)}, naive fwd+bwd ${e(naiveFB)} (over the T it ran)`,
