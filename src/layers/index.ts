@@ -2,12 +2,16 @@
 import { registerLayer, type LayerDefinition } from "./registry.js";
 import { lstmLayer } from "./lstm.js";
 import { gruLayer } from "./gru.js";
+import { attentionLayer } from "./attention.js";
+import { aarenLayer } from "./aaren.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
   // each mixer layer adds its definition here
   lstmLayer,
   gruLayer,
+  attentionLayer,
+  aarenLayer,
 ];
 definitions.forEach(registerLayer);
 
