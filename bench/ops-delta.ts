@@ -9,7 +9,7 @@
  * Each figure is the median of up to 5 timed runs after a warm-up, fewer for long runs, so the whole section
  * stays under ~3 minutes.
  */
-import { fitExponent, median, timeMs } from "./timing.js";
+import { fitExponent, median, printTable, timeMs } from "./timing.js";
 import { randn } from "../src/core/create.js";
 import { noGrad } from "../src/core/autograd.js";
 import { Random } from "../src/core/random.js";
@@ -48,14 +48,6 @@ function forwardBackward(op: AnyOp, x: Record<string, Tensor>, mode: OpMode): ()
 const fmtMs = (ms: number | undefined): string => (ms === undefined ? "—" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 const fmtUs = (us: number | undefined): string => (us === undefined ? "—" : `${us.toFixed(2)}`);
 
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const r of rows) console.log(line(r));
-}
-
 function benchOp(op: AnyOp, withNaive: boolean): void {
   // warm-up (JIT, kernel scratch buffers)
   const warm = inputs(op, 2, 256);
@@ -88,7 +80,7 @@ function benchOp(op: AnyOp, withNaive: boolean): void {
     ]);
   }
   console.log(`\n${op.name} (H=${H}, K=V=${V}, f32, chunkSize ${CHUNK}, kernels: ${getKernels().name})`);
-  table(["T", "B", "chunk fwd", "µs/tok", "chunk fwd+bwd", "µs/tok", "naive fwd", "naive fwd+bwd", "naive/chunk"], rows);
+  printTable(["T", "B", "chunk fwd", "µs/tok", "chunk fwd+bwd", "µs/tok", "naive fwd", "naive fwd+bwd", "naive/chunk"], rows);
   console.log(
     `fitted exponent of chunk time per sequence vs T: forward ${fitExponent(TS, fwdPerSeq).toFixed(3)}, forward+backward ${fitExponent(TS, fbPerSeq).toFixed(3)} (1 = linear)`,
   );
@@ -123,7 +115,7 @@ export async function run(): Promise<void> {
   console.log(`(naive loop: gated_delta_rule only, T ≤ ${NAIVE_MAX_T}; delta_rule's is the same loop without the decay)`);
   console.log(`\ndecode, step form (H=${H}, K=V=${V}, f32), µs per step (one new token for each of the B sequences):`);
   const rows = [deltaRule, gatedDeltaRule].map((op) => [op.name, ...[1, 8].map((B) => fmtUs(decode(op, B)))]);
-  table(["op", "B=1", "B=8"], rows);
+  printTable(["op", "B=1", "B=8"], rows);
   console.log(`(delta section: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 

@@ -47,3 +47,12 @@ export function fitExponent(xs: readonly number[], ys: readonly number[]): numbe
   });
   return num / den;
 }
+
+/** Prints an aligned table: the first column left-aligned, the others right-aligned. */
+export function printTable(header: readonly string[], rows: readonly string[][]): void {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");
+  console.log(line(header));
+  console.log(width.map((w) => "-".repeat(w)).join("  "));
+  rows.forEach((r) => console.log(line(r)));
+}

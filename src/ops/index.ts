@@ -11,6 +11,10 @@ import { deltaRule } from "./delta_rule/index.js";
 import { gatedDeltaRule } from "./gated_delta_rule/index.js";
 import { lstm } from "./lstm/index.js";
 import { gru } from "./gru/index.js";
+import { linearAttn } from "./linear_attn/index.js";
+import { retention } from "./retention/index.js";
+import { gla } from "./gla/index.js";
+import { simpleGla } from "./simple_gla/index.js";
 
 const ops: AnyOp[] = [
   // each op family adds its definitions here
@@ -21,6 +25,10 @@ const ops: AnyOp[] = [
   gatedDeltaRule,
   lstm,
   gru,
+  linearAttn,
+  retention,
+  gla,
+  simpleGla,
 ];
 ops.forEach(registerOp);
 
