@@ -4,6 +4,8 @@ import { lstmLayer } from "./lstm.js";
 import { gruLayer } from "./gru.js";
 import { attentionLayer } from "./attention.js";
 import { aarenLayer } from "./aaren.js";
+import { deltaNetLayer } from "./delta_net.js";
+import { gatedDeltaNetLayer } from "./gated_deltanet.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
@@ -12,6 +14,8 @@ const definitions: LayerDefinition<any>[] = [
   gruLayer,
   attentionLayer,
   aarenLayer,
+  deltaNetLayer,
+  gatedDeltaNetLayer,
 ];
 definitions.forEach(registerLayer);
 
