@@ -6,6 +6,10 @@ import { attentionLayer } from "./attention.js";
 import { aarenLayer } from "./aaren.js";
 import { deltaNetLayer } from "./delta_net.js";
 import { gatedDeltaNetLayer } from "./gated_deltanet.js";
+import { linearAttnLayer } from "./linear_attn.js";
+import { basedLayer } from "./based.js";
+import { retnetLayer } from "./retnet.js";
+import { glaLayer } from "./gla.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
@@ -16,6 +20,10 @@ const definitions: LayerDefinition<any>[] = [
   aarenLayer,
   deltaNetLayer,
   gatedDeltaNetLayer,
+  linearAttnLayer,
+  basedLayer,
+  retnetLayer,
+  glaLayer,
 ];
 definitions.forEach(registerLayer);
 

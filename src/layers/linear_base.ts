@@ -96,13 +96,6 @@ export function repeatHeads(x: Tensor, groups: number): Tensor {
   return reshape(e, [...lead, hkv * groups, d]);
 }
 
-/** The q/k/v (or any) projections with their optional short convolutions: one branch per name. */
-export interface ConvBranch {
-  /** state key of this branch's FIFO, e.g. "q_conv" */
-  readonly key: string;
-  readonly conv: ShortConv;
-}
-
 /** The tensors one range of tokens gives the op, and the non-op state entries after that range. */
 export interface Prepared {
   /** op inputs: per-step ones with the time axis ([B,T,…]), the others whole (e.g. gamma) */
