@@ -39,3 +39,26 @@ test("the README library example runs and learns", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the README model example runs: a gla/attention hybrid generates, reports its state size, saves and loads", async () => {
+  const { LanguageModel, load, saveModel } = await import("../src/index.js");
+  const dir = mkdtempSync(join(tmpdir(), "seqmix-readme-"));
+  try {
+    const model = new LanguageModel({ vocabSize: 256, dModel: 64, layers: { mixer: "gla", nLayers: 4, attentionEvery: 4 } }, { seed: 0 });
+    assert.deepEqual(model.model.layers.items.map((b) => b.attn.type), ["gla", "gla", "gla", "attention"]);
+    const B = 2;
+    const T = 5;
+    const tokens = Array.from({ length: B * T }, (_, i) => (i * 37) % 256);
+    const { logits } = model.forward({ data: tokens, shape: [B, T] });
+    assert.deepEqual(logits.shape, [B, T, 256]);
+    const text = model.generate([1, 2, 3], { maxTokens: 50, temperature: 0.8, topK: 20, seed: 1 });
+    assert.equal(text.length, 50);
+    assert.ok(model.stateSize(4096) > model.stateSize(16), "the attention layer's cache grows");
+    const path = join(dir, "m.safetensors");
+    saveModel(model, path);
+    const again = load(path);
+    assert.deepEqual(again.generate([1, 2, 3], { maxTokens: 10, seed: 1 }), model.generate([1, 2, 3], { maxTokens: 10, seed: 1 }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
