@@ -10,6 +10,8 @@ import { linearAttnLayer } from "./linear_attn.js";
 import { basedLayer } from "./based.js";
 import { retnetLayer } from "./retnet.js";
 import { glaLayer } from "./gla.js";
+import { mambaLayer } from "./mamba.js";
+import { mamba2Layer } from "./mamba2.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
@@ -24,6 +26,8 @@ const definitions: LayerDefinition<any>[] = [
   basedLayer,
   retnetLayer,
   glaLayer,
+  mambaLayer,
+  mamba2Layer,
 ];
 definitions.forEach(registerLayer);
 
