@@ -55,6 +55,7 @@ import { runOp } from "../ops/run.js";
 import { rope } from "../ops/rope/index.js";
 import type { LayerDefinition } from "./registry.js";
 import { MixerLayer, type LayerContext, type LayerForwardOptions, type LayerState } from "./types.js";
+import { projectWithConvs } from "./linear_base.js";
 
 export const attentionConfig = z
   .object({
@@ -171,19 +172,14 @@ export class AttentionLayer extends MixerLayer {
   private qkv(x: Tensor, offset: number, conv: LayerState | null): { q: Tensor; k: Tensor; v: Tensor; convState: Record<string, Tensor> } {
     const [B, T] = x.shape as [number, number];
     const m = this.headDim;
-    const convState: Record<string, Tensor> = {};
-    const branch = (proj: Linear, c: ShortConv | null, key: string, heads: number): Tensor => {
-      let z = proj.forward(x);
-      if (c) {
-        const r = c.forward(z, conv?.[key] ?? null);
-        z = r.y;
-        convState[key] = r.state;
-      }
-      return reshape(z, [B, T, heads, m]);
-    };
-    let q = branch(this.q_proj, this.q_conv1d, "q_conv", this.numHeads);
-    let k = branch(this.k_proj, this.k_conv1d, "k_conv", this.numKvHeads);
-    const v = branch(this.v_proj, this.v_conv1d, "v_conv", this.numKvHeads);
+    const { outs, convState } = projectWithConvs(x, conv, [
+      { proj: this.q_proj, conv: this.q_conv1d, key: "q_conv" },
+      { proj: this.k_proj, conv: this.k_conv1d, key: "k_conv" },
+      { proj: this.v_proj, conv: this.v_conv1d, key: "v_conv" },
+    ]);
+    let q = reshape(outs[0]!, [B, T, this.numHeads, m]);
+    let k = reshape(outs[1]!, [B, T, this.numKvHeads, m]);
+    const v = reshape(outs[2]!, [B, T, this.numKvHeads, m]);
     if (this.q_norm && this.k_norm) {
       q = this.q_norm.forward(q);
       k = this.k_norm.forward(k);

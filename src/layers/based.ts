@@ -58,7 +58,7 @@ import type { AnyOp } from "../ops/types.js";
 import { AttentionLayer, attentionConfig } from "./attention.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext, LayerForwardOptions, LayerState } from "./types.js";
-import { LinearMixerBase, resolveHeads, where, type Prepared } from "./linear_base.js";
+import { LinearMixerBase, normalLinear, resolveHeads, where, type Prepared } from "./linear_base.js";
 
 export const basedConfig = z
   .object({
@@ -103,8 +103,8 @@ export class BasedLayer extends LinearMixerBase {
     this.featureDim = config.featureDim;
     this.expandedDim = 1 + config.featureDim + config.featureDim * config.featureDim;
     this.headVDim = dModel / H;
-    const { rng, dtype, initStd, nLayers } = context;
-    const lin = (inF: number, outF: number, std: number) => new Linear(inF, outF, { rng, dtype, bias: false, init: "normal", std });
+    const { initStd, nLayers } = context;
+    const lin = normalLinear(context);
     this.q_proj = this.module("q_proj", lin(dModel, H * config.featureDim, initStd));
     this.k_proj = this.module("k_proj", lin(dModel, H * config.featureDim, initStd));
     this.v_proj = this.module("v_proj", lin(dModel, H * this.headVDim, initStd));

@@ -1,26 +1,22 @@
 /**
  * What the `deltanet` and `gated_deltanet` layers share (spec/mixers.md §7.1): the q/k/v branches (projection,
  * optional short conv with SiLU, else a plain SiLU), the per-head L2 normalisation of q and k, the write
- * strength β, the per-head output norm (gated or not), o_proj, and the plumbing of the layer state around the
- * `delta_rule` / `gated_delta_rule` op. Each layer file adds its own config, defaults and (for the gated layer)
- * the decay parameters; see `delta_net.ts` and `gated_deltanet.ts` for the parameter mappings to fla.
+ * strength β, the per-head output norm (gated or not), o_proj, the config switches they have in common, and the
+ * op inputs / readout around the `delta_rule` / `gated_delta_rule` op (the state plumbing, forward = chunk form
+ * and step = recurrent form, is LinearMixerBase's). Each layer file adds its own config, defaults and (for the
+ * gated layer) the decay parameters; see `delta_net.ts` and `gated_deltanet.ts` for the parameter mappings to fla.
  */
+import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
 import type { DType } from "../core/dtype.js";
 import { silu } from "../core/ops/elementwise.js";
-import { rmsNorm } from "../core/ops/nn.js";
-import { reshape, squeeze, unsqueeze } from "../core/ops/shape.js";
+import { reshape } from "../core/ops/shape.js";
 import { Linear } from "../nn/linear.js";
-import { Module } from "../nn/module.js";
 import { RMSNorm } from "../nn/rmsnorm.js";
 import { ShortConv } from "../nn/shortconv.js";
 import { constant } from "../nn/init.js";
-import { zeros } from "../core/create.js";
-import { parseOptions } from "../ops/options.js";
-import { runOp } from "../ops/run.js";
-import type { AnyOp } from "../ops/types.js";
-import type { DeltaOptions } from "../ops/delta_common/shared.js";
-import { MixerLayer, type LayerContext, type LayerForwardOptions, type LayerState } from "./types.js";
+import type { LayerContext, LayerState } from "./types.js";
+import { FusedRMSNormGated as GatedRMSNorm, LinearMixerBase, projectWithConvs, type Prepared } from "./linear_base.js";
 
 /** ε inside the per-head L2 norm of q and k, as fla's l2norm (spec §0.2: z / sqrt(Σz² + 1e-6)). */
 export const L2_EPS = 1e-6;
@@ -30,22 +26,8 @@ export function l2normalize(z: Tensor): Tensor {
   return z.mul(z.square().sum(-1, true).add(L2_EPS).rsqrt());
 }
 
-/**
- * fla's FusedRMSNormGated (norm then gate, spec §0.2): y = RMSNorm(x) ⊙ weight ⊙ SiLU(g) over the last axis,
- * one learned scale `weight` [m] (init 1), no bias.
- */
-export class GatedRMSNorm extends Module {
-  readonly weight: Tensor;
-
-  constructor(readonly dim: number, readonly eps: number, options: { dtype: DType }) {
-    super();
-    this.weight = this.param("weight", constant([dim], 1, options.dtype));
-  }
-
-  forward(x: Tensor, g: Tensor): Tensor {
-    return rmsNorm(x, this.weight, this.eps).mul(silu(g));
-  }
-}
+/** fla's FusedRMSNormGated (norm then gate, spec §0.2), shared with the linear-attention layers. */
+export { FusedRMSNormGated as GatedRMSNorm, where } from "./linear_base.js";
 
 /** The resolved sizes and switches of a delta-rule layer (after defaults and checks). */
 export interface DeltaLayerDims {
@@ -69,16 +51,7 @@ export interface DeltaLayerDims {
   chunkSize: number;
 }
 
-/** The tensors one token range produces before the op: [B,T,H,K] q, k; [B,T,H,V] v; [B,T,H] beta (and g). */
-interface OpInputsT {
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  beta: Tensor;
-  g?: Tensor;
-}
-
-export abstract class DeltaLayerBase extends MixerLayer {
+export abstract class DeltaLayerBase extends LinearMixerBase {
   readonly numHeads: number;
   readonly headKDim: number;
   readonly headVDim: number;
@@ -98,9 +71,6 @@ export abstract class DeltaLayerBase extends MixerLayer {
   g_proj: Linear | null = null;
   o_norm!: RMSNorm | GatedRMSNorm;
   o_proj!: Linear;
-
-  protected abstract readonly op: AnyOp;
-  private stepOptionsCache: DeltaOptions | null = null;
 
   constructor(readonly dModel: number, readonly dims: DeltaLayerDims, protected readonly context: LayerContext) {
     super();
@@ -170,11 +140,6 @@ export abstract class DeltaLayerBase extends MixerLayer {
     return undefined;
   }
 
-  private get stepOptions(): DeltaOptions {
-    this.stepOptionsCache ??= parseOptions(this.op.name, this.op.options, {}) as DeltaOptions;
-    return this.stepOptionsCache;
-  }
-
   private convs(): Array<[string, ShortConv]> {
     const out: Array<[string, ShortConv]> = [];
     if (this.q_conv1d) out.push(["conv_q", this.q_conv1d]);
@@ -183,47 +148,39 @@ export abstract class DeltaLayerBase extends MixerLayer {
     return out;
   }
 
-  initState(batch: number): LayerState {
-    const state: Record<string, Tensor> = {};
-    for (const [key, c] of this.convs()) state[key] = c.initState(batch);
-    state.recurrent = zeros([batch, this.numHeads, this.headKDim, this.headVDim], { dtype: this.q_proj.weight.dtype });
-    return state;
+  protected get dtype(): DType {
+    return this.q_proj.weight.dtype;
   }
 
-  /** Checks every tensor of a state for `batch` sequences. */
-  private checkState(state: LayerState, batch: number): void {
-    const wants: Array<[string, number[]]> = this.convs().map(([key, c]) => [key, [batch, c.kernelSize - 1, c.channels]]);
-    wants.push(["recurrent", [batch, this.numHeads, this.headKDim, this.headVDim]]);
-    for (const [key, want] of wants) {
-      const t = state[key];
-      if (t === undefined || t.ndim !== want.length || t.shape.some((d, i) => d !== want[i])) {
-        throw new RangeError(`${this.type}: state.${key} must have shape [${want.join(",")}] (from initState or forward), got ${t ? `[${t.shape.join(",")}]` : "nothing"}`);
-      }
-    }
+  protected opOptions(): Record<string, unknown> {
+    return { chunkSize: this.chunkSize };
+  }
+
+  /** conv_q, conv_k, conv_v [B, W−1, C] (with useShortConv) and recurrent [B, H, K, V] */
+  protected stateShapes(batch: number): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const [key, c] of this.convs()) out[key] = [batch, c.kernelSize - 1, c.channels];
+    out.recurrent = [batch, this.numHeads, this.headKDim, this.headVDim];
+    return out;
   }
 
   /**
    * x [B,T,D] → the op inputs over T and the conv FIFOs after x (continuing from `prev`, the state before x).
    * Branches: proj → short conv + SiLU (or SiLU alone without the conv) → head split; q, k L2-normalised per head.
    */
-  private inputs(x: Tensor, prev: LayerState | null): { inputs: OpInputsT; convState: Record<string, Tensor> } {
+  protected prepare(x: Tensor, prev: LayerState | null): Prepared {
     const [B, T] = x.shape as [number, number];
     const H = this.numHeads;
-    const convState: Record<string, Tensor> = {};
-    const branch = (proj: Linear, c: ShortConv | null, key: string, width: number): Tensor => {
-      let z = proj.forward(x);
-      if (c) {
-        const r = c.forward(z, prev?.[key] ?? null);
-        z = r.y;
-        convState[key] = r.state;
-      } else {
-        z = silu(z);
-      }
-      return reshape(z, [B, T, H, width]);
-    };
-    const q = l2normalize(branch(this.q_proj, this.q_conv1d, "conv_q", this.headKDim));
-    const k = l2normalize(branch(this.k_proj, this.k_conv1d, "conv_k", this.headKDim));
-    const v = branch(this.v_proj, this.v_conv1d, "conv_v", this.headVDim);
+    const { outs, convState } = projectWithConvs(x, prev, [
+      { proj: this.q_proj, conv: this.q_conv1d, key: "conv_q" },
+      { proj: this.k_proj, conv: this.k_conv1d, key: "conv_k" },
+      { proj: this.v_proj, conv: this.v_conv1d, key: "conv_v" },
+    ]);
+    // without the conv, SiLU alone
+    const heads = (z: Tensor, c: ShortConv | null, width: number) => reshape(c ? z : silu(z), [B, T, H, width]);
+    const q = l2normalize(heads(outs[0]!, this.q_conv1d, this.headKDim));
+    const k = l2normalize(heads(outs[1]!, this.k_conv1d, this.headKDim));
+    const v = heads(outs[2]!, this.v_conv1d, this.headVDim);
     let beta: Tensor;
     if (this.b_proj) {
       beta = this.b_proj.forward(x).sigmoid();
@@ -232,11 +189,11 @@ export abstract class DeltaLayerBase extends MixerLayer {
       beta = constant([B, T, H], this.allowNegEigval ? 2 : 1, x.dtype);
     }
     const g = this.decay(x);
-    return { inputs: { q, k, v, beta, ...(g ? { g } : {}) }, convState };
+    return { inputs: { q, k, v, beta, ...(g ? { g } : {}) }, carry: convState };
   }
 
   /** o [..., H, V] and the layer input x [..., D] → y [..., D]: per-head (gated) RMSNorm, merge heads, o_proj. */
-  private readout(o: Tensor, x: Tensor): Tensor {
+  protected readout(o: Tensor, x: Tensor): Tensor {
     const lead = x.shape.slice(0, -1);
     let n: Tensor;
     if (this.o_norm instanceof GatedRMSNorm) {
@@ -247,44 +204,47 @@ export abstract class DeltaLayerBase extends MixerLayer {
     }
     return this.o_proj.forward(reshape(n, [...lead, this.valueDim]));
   }
-
-  forward(x: Tensor, options: LayerForwardOptions = {}): { y: Tensor; state?: LayerState } {
-    if (x.ndim !== 3 || x.shape[2] !== this.dModel) {
-      throw new RangeError(`${this.type}: x must have shape [B,T,${this.dModel}], got [${x.shape.join(",")}]`);
-    }
-    const B = x.shape[0]!;
-    const prev = options.state ?? null;
-    if (prev) this.checkState(prev, B);
-    const outputState = options.outputState ?? false;
-    const { inputs, convState } = this.inputs(x, prev);
-    const r = runOp(this.op, { ...inputs, ...(prev ? { initial_state: prev.recurrent! } : {}) }, "chunk", {
-      outputFinalState: outputState,
-      chunkSize: this.chunkSize,
-    });
-    const y = this.readout(r.o, x);
-    return outputState ? { y, state: { ...convState, recurrent: r.finalState! } } : { y };
-  }
-
-  step(x: Tensor, state: LayerState): { y: Tensor; state: LayerState } {
-    if (x.ndim !== 2 || x.shape[1] !== this.dModel) {
-      throw new RangeError(`${this.type}: x must have shape [B,${this.dModel}], got [${x.shape.join(",")}]`);
-    }
-    this.checkState(state, x.shape[0]!);
-    const { inputs, convState } = this.inputs(unsqueeze(x, 1), state);
-    const at: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) at[name] = squeeze(t as Tensor, 1);
-    const r = this.op.recurrent.step(state.recurrent!, at, this.stepOptions);
-    return { y: this.readout(r.o, x), state: { ...convState, recurrent: r.state } };
-  }
-
-  /** H·K·V for the memory plus (W−1)·(2·H·K + H·V) for the conv FIFOs, whatever the number of tokens. */
-  stateSize(): number {
-    const convs = this.convs().reduce((n, [, c]) => n + (c.kernelSize - 1) * c.channels, 0);
-    return this.numHeads * this.headKDim * this.headVDim + convs;
-  }
 }
 
-/** "layers[i] (type)": the prefix of construction errors, as the registry's. */
-export function where(type: string, context: Pick<LayerContext, "layerIdx">): string {
-  return `layers[${context.layerIdx}] (${type})`;
+/**
+ * The zod fields every delta-rule layer's config ends with (fla names in the comments), in this order; only the
+ * default of useGate differs between the layers.
+ */
+export function deltaSwitchFields(defaults: { useGate: boolean }) {
+  return {
+    /** output gate: g_proj and the gated RMSNorm (fla use_gate) */
+    useGate: z.boolean().default(defaults.useGate),
+    /** causal depthwise conv + SiLU on q, k, v (fla use_short_conv) */
+    useShortConv: z.boolean().default(true),
+    /** its kernel width (fla conv_size) */
+    convSize: z.number().int().min(1).default(4),
+    /** conv biases (fla conv_bias) */
+    convBias: z.boolean().default(false),
+    /** β ← 2β ∈ (0,2): negative eigenvalues of the transition (fla allow_neg_eigval) */
+    allowNegEigval: z.boolean().default(false),
+    /** ε of o_norm (fla norm_eps) */
+    normEps: z.number().positive().default(1e-5),
+    /** chunk length of the op's chunk form in forward */
+    chunkSize: z.number().int().min(1).max(4096).default(64),
+  };
+}
+
+/** The config switches every delta-rule layer passes through to its dims unchanged. */
+export type DeltaSwitches = Pick<DeltaLayerDims, "useGate" | "useShortConv" | "convSize" | "convBias" | "allowNegEigval" | "normEps" | "chunkSize">;
+
+/** The dims of a delta-rule layer: its resolved heads and widths, β on or off, and the config's switches. */
+export function deltaDims(numHeads: number, headKDim: number, headVDim: number, useBeta: boolean, config: DeltaSwitches): DeltaLayerDims {
+  return {
+    numHeads,
+    headKDim,
+    headVDim,
+    useBeta,
+    useGate: config.useGate,
+    useShortConv: config.useShortConv,
+    convSize: config.convSize,
+    convBias: config.convBias,
+    allowNegEigval: config.allowNegEigval,
+    normEps: config.normEps,
+    chunkSize: config.chunkSize,
+  };
 }

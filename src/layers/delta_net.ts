@@ -40,7 +40,8 @@
 import { z } from "zod";
 import { deltaRule } from "../ops/delta_rule/index.js";
 import type { AnyOp } from "../ops/types.js";
-import { DeltaLayerBase, where, type DeltaLayerDims } from "./delta_base.js";
+import { DeltaLayerBase, deltaDims, deltaSwitchFields, where, type DeltaLayerDims } from "./delta_base.js";
+import { expandedWidth } from "./linear_base.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext } from "./types.js";
 
@@ -54,34 +55,11 @@ export const deltaNetConfig = z
     expandV: z.number().positive().default(1),
     /** β = σ(b_proj x); false: β = 1 and no b_proj (fla use_beta) */
     useBeta: z.boolean().default(true),
-    /** output gate: g_proj and the gated RMSNorm (fla use_gate) */
-    useGate: z.boolean().default(false),
-    /** causal depthwise conv + SiLU on q, k, v (fla use_short_conv) */
-    useShortConv: z.boolean().default(true),
-    /** its kernel width (fla conv_size) */
-    convSize: z.number().int().min(1).default(4),
-    /** conv biases (fla conv_bias) */
-    convBias: z.boolean().default(false),
-    /** β ← 2β ∈ (0,2): negative eigenvalues of the transition (fla allow_neg_eigval) */
-    allowNegEigval: z.boolean().default(false),
-    /** ε of o_norm (fla norm_eps) */
-    normEps: z.number().positive().default(1e-5),
-    /** chunk length of the op's chunk form in forward */
-    chunkSize: z.number().int().min(1).max(4096).default(64),
+    ...deltaSwitchFields({ useGate: false }),
   })
   .strict();
 
 export type DeltaNetLayerConfig = z.output<typeof deltaNetConfig>;
-
-/** dModel·expand as an integer width, or an error naming the field. */
-export function expandedWidth(type: string, context: Pick<LayerContext, "dModel" | "layerIdx">, field: string, expand: number): number {
-  const w = context.dModel * expand;
-  const r = Math.round(w);
-  if (Math.abs(w - r) > 1e-9 * Math.max(1, w) || r < 1) {
-    throw new Error(`${where(type, context)}: '${field}': dModel·${field} = ${context.dModel}·${expand} = ${w} must be a positive integer width`);
-  }
-  return r;
-}
 
 export class DeltaNetLayer extends DeltaLayerBase {
   readonly type = "deltanet";
@@ -98,27 +76,15 @@ export class DeltaNetLayer extends DeltaLayerBase {
   /** The resolved sizes (defaults filled, checked) for a parsed config; errors name the field. */
   static dims(config: DeltaNetLayerConfig, context: Pick<LayerContext, "dModel" | "layerIdx">): DeltaLayerDims {
     const at = where("deltanet", context);
-    const keyDim = expandedWidth("deltanet", context, "expandK", config.expandK);
-    const valueDim = expandedWidth("deltanet", context, "expandV", config.expandV);
+    const keyDim = expandedWidth("deltanet", context, "expandK", config.expandK, true);
+    const valueDim = expandedWidth("deltanet", context, "expandV", config.expandV, true);
     const H = config.numHeads ?? (keyDim % 4 === 0 && valueDim % 4 === 0 ? 4 : 1);
     if (keyDim % H !== 0 || valueDim % H !== 0) {
       throw new Error(
         `${at}: 'numHeads'=${H} must divide the key width dModel·expandK = ${keyDim} and the value width dModel·expandV = ${valueDim} (dModel=${context.dModel})`,
       );
     }
-    return {
-      numHeads: H,
-      headKDim: keyDim / H,
-      headVDim: valueDim / H,
-      useBeta: config.useBeta,
-      useGate: config.useGate,
-      useShortConv: config.useShortConv,
-      convSize: config.convSize,
-      convBias: config.convBias,
-      allowNegEigval: config.allowNegEigval,
-      normEps: config.normEps,
-      chunkSize: config.chunkSize,
-    };
+    return deltaDims(H, keyDim / H, valueDim / H, config.useBeta, config);
   }
 }
 

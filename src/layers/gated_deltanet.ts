@@ -47,7 +47,7 @@ import { allocate } from "../core/dtype.js";
 import { Linear } from "../nn/linear.js";
 import { gatedDeltaRule } from "../ops/gated_delta_rule/index.js";
 import type { AnyOp } from "../ops/types.js";
-import { DeltaLayerBase, where, type DeltaLayerDims } from "./delta_base.js";
+import { DeltaLayerBase, deltaDims, deltaSwitchFields, where, type DeltaLayerDims } from "./delta_base.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext } from "./types.js";
 
@@ -59,20 +59,7 @@ export const gatedDeltaNetConfig = z
     headDim: z.number().int().min(1).nullable().default(null),
     /** value width per head V = headDim·expandV (fla expand_v) */
     expandV: z.number().positive().default(2),
-    /** output gate: g_proj and the gated RMSNorm (fla use_gate) */
-    useGate: z.boolean().default(true),
-    /** causal depthwise conv + SiLU on q, k, v (fla use_short_conv) */
-    useShortConv: z.boolean().default(true),
-    /** its kernel width (fla conv_size) */
-    convSize: z.number().int().min(1).default(4),
-    /** conv biases (fla conv_bias) */
-    convBias: z.boolean().default(false),
-    /** β ← 2β ∈ (0,2): negative eigenvalues of the transition (fla allow_neg_eigval) */
-    allowNegEigval: z.boolean().default(false),
-    /** ε of o_norm (fla norm_eps) */
-    normEps: z.number().positive().default(1e-5),
-    /** chunk length of the op's chunk form in forward */
-    chunkSize: z.number().int().min(1).max(4096).default(64),
+    ...deltaSwitchFields({ useGate: true }),
   })
   .strict();
 
@@ -135,19 +122,7 @@ export class GatedDeltaNetLayer extends DeltaLayerBase {
     if (Math.abs(v - V) > 1e-9 * Math.max(1, v) || V < 1) {
       throw new Error(`${at}: 'expandV': headDim·expandV = ${K}·${config.expandV} = ${v} must be a positive integer value width`);
     }
-    return {
-      numHeads: H,
-      headKDim: K,
-      headVDim: V,
-      useBeta: true,
-      useGate: config.useGate,
-      useShortConv: config.useShortConv,
-      convSize: config.convSize,
-      convBias: config.convBias,
-      allowNegEigval: config.allowNegEigval,
-      normEps: config.normEps,
-      chunkSize: config.chunkSize,
-    };
+    return deltaDims(H, K, V, true, config);
   }
 
   /** g = −exp(A_log) · softplus(a_proj x + dt_bias): [B,T,H], ≤ 0. */

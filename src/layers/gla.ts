@@ -49,40 +49,20 @@
  */
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
-import type { DType } from "../core/dtype.js";
 import { reshape } from "../core/ops/shape.js";
-import { Linear } from "../nn/linear.js";
+import type { Linear } from "../nn/linear.js";
 import { ModuleList } from "../nn/module.js";
-import { RMSNorm } from "../nn/rmsnorm.js";
-import { ShortConv } from "../nn/shortconv.js";
 import { gla } from "../ops/gla/index.js";
 import type { AnyOp } from "../ops/types.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext, LayerState } from "./types.js";
-import {
-  expandedWidth, FusedRMSNormGated, LinearMixerBase, projectWithConvs, repeatHeads, resolveHeads, resolveKvHeads, type Prepared,
-} from "./linear_base.js";
+import { gatedQkvFields, GatedQkvMixerBase, repeatHeads, resolveQkvHeads, type Prepared } from "./linear_base.js";
 
 export const glaConfig = z
   .object({
-    /** heads H (fla num_heads); default 4 when it divides the key and value widths, else 1 */
-    numHeads: z.number().int().min(1).nullable().default(null),
-    /** key/value heads (fla num_kv_heads; must divide numHeads); default numHeads */
-    numKvHeads: z.number().int().min(1).nullable().default(null),
-    /** total key width H·K = dModel·expandK (fla expand_k) */
-    expandK: z.number().positive().default(0.5),
-    /** total value width H·V = dModel·expandV (fla expand_v) */
-    expandV: z.number().positive().default(1),
-    /** causal depthwise conv + SiLU on q, k, v after their projections (fla use_short_conv) */
-    useShortConv: z.boolean().default(false),
-    /** its kernel width (fla conv_size) */
-    convSize: z.number().int().min(1).default(4),
-    /** conv biases (fla conv_bias) */
-    convBias: z.boolean().default(false),
-    /** output gate g_proj with the gated RMSNorm (fla use_output_gate) */
-    useOutputGate: z.boolean().default(true),
-    /** ε of the output RMSNorm (fla norm_eps) */
-    normEps: z.number().positive().default(1e-5),
+    // numHeads (default 4 when it divides the key and value widths, else 1), numKvHeads, expandK, expandV,
+    // useShortConv, convSize, convBias, useOutputGate, normEps
+    ...gatedQkvFields({ expandK: 0.5, expandV: 1 }),
     /** gk = logsigmoid(·) / gateLogitNormalizer (fla gate_logit_normalizer) */
     gateLogitNormalizer: z.number().positive().default(16),
     /** rank r of the gate projection gk_proj = (D → r → Hkv·K) (fla gate_low_rank_dim) */
@@ -96,79 +76,22 @@ export const glaConfig = z
 
 export type GlaLayerConfig = z.output<typeof glaConfig>;
 
-export class GlaLayer extends LinearMixerBase {
+export class GlaLayer extends GatedQkvMixerBase {
   readonly type = "gla";
   protected readonly op: AnyOp = gla;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headKDim: number;
-  readonly headVDim: number;
-  readonly q_proj: Linear;
-  readonly k_proj: Linear;
-  readonly v_proj: Linear;
-  readonly g_proj: Linear | null;
-  readonly q_conv1d: ShortConv | null;
-  readonly k_conv1d: ShortConv | null;
-  readonly v_conv1d: ShortConv | null;
   readonly gk_proj: ModuleList<Linear>;
-  readonly o_proj: Linear;
-  readonly g_norm_swish_gate: FusedRMSNormGated | null;
-  readonly g_norm: RMSNorm | null;
 
-  constructor(readonly dModel: number, readonly config: GlaLayerConfig, context: LayerContext) {
-    super();
-    const keyDim = expandedWidth("gla", context, "expandK", config.expandK);
-    const valueDim = expandedWidth("gla", context, "expandV", config.expandV);
-    const H = resolveHeads("gla", context, config.numHeads, 4, [["key (dModel·expandK)", keyDim], ["value (dModel·expandV)", valueDim]]);
-    const Hkv = resolveKvHeads("gla", context, H, config.numKvHeads);
-    this.numHeads = H;
-    this.numKvHeads = Hkv;
-    this.headKDim = keyDim / H;
-    this.headVDim = valueDim / H;
-    const K = this.headKDim;
-    const V = this.headVDim;
-
-    const { rng, dtype, initStd, nLayers } = context;
-    const lin = (inF: number, outF: number, std: number, bias = false) => {
-      const l = new Linear(inF, outF, { rng, dtype, bias, init: "normal", std });
-      l.bias?.data.fill(0);
-      return l;
-    };
-    this.q_proj = this.module("q_proj", lin(dModel, H * K, initStd));
-    this.k_proj = this.module("k_proj", lin(dModel, Hkv * K, initStd));
-    this.v_proj = this.module("v_proj", lin(dModel, Hkv * V, initStd));
-    this.g_proj = config.useOutputGate ? this.module("g_proj", lin(dModel, H * V, initStd)) : null;
-    const conv = (name: string, channels: number) =>
-      config.useShortConv ? this.module(name, new ShortConv(channels, config.convSize, { rng, dtype, bias: config.convBias, activation: "silu" })) : null;
-    this.q_conv1d = conv("q_conv1d", H * K);
-    this.k_conv1d = conv("k_conv1d", Hkv * K);
-    this.v_conv1d = conv("v_conv1d", Hkv * V);
-    this.gk_proj = this.module("gk_proj", new ModuleList([lin(dModel, config.gateLowRankDim, initStd), lin(config.gateLowRankDim, Hkv * K, initStd, true)]));
-    this.o_proj = this.module("o_proj", lin(H * V, dModel, initStd / Math.sqrt(2 * nLayers)));
-    if (config.useOutputGate) {
-      this.g_norm_swish_gate = this.module("g_norm_swish_gate", new FusedRMSNormGated(V, config.normEps, { dtype }));
-      this.g_norm = null;
-    } else {
-      this.g_norm_swish_gate = null;
-      this.g_norm = this.module("g_norm", new RMSNorm(V, config.normEps, { dtype }));
-    }
-  }
-
-  protected get dtype(): DType {
-    return this.q_proj.weight.dtype;
-  }
-
-  protected opOptions(): Record<string, unknown> {
-    return { chunkSize: this.config.chunkSize };
+  constructor(dModel: number, readonly config: GlaLayerConfig, context: LayerContext) {
+    super(dModel, config, resolveQkvHeads("gla", context, config, 4), context);
+    // fla's registration order: q, k, v, g_proj, convs, gk_proj, o_proj, norm
+    this.buildProjections();
+    const r = config.gateLowRankDim;
+    this.gk_proj = this.module("gk_proj", new ModuleList([this.lin(dModel, r, context.initStd), this.lin(r, this.numKvHeads * this.headKDim, context.initStd, true)]));
+    this.buildOutput();
   }
 
   protected stateShapes(batch: number): Record<string, number[]> {
-    const out: Record<string, number[]> = {};
-    for (const [key, c] of [["q_conv", this.q_conv1d], ["k_conv", this.k_conv1d], ["v_conv", this.v_conv1d]] as const) {
-      if (c) out[key] = [batch, c.kernelSize - 1, c.channels];
-    }
-    out.recurrent = [batch, this.numHeads, this.headKDim, this.headVDim];
-    return out;
+    return { ...this.convStateShapes(batch), recurrent: [batch, this.numHeads, this.headKDim, this.headVDim] };
   }
 
   /** The log gate [B,T,Hkv·K]: logsigmoid(gk_proj(x)) / normalizer, clamped below at clampMin. */
@@ -181,26 +104,10 @@ export class GlaLayer extends LinearMixerBase {
 
   protected prepare(x: Tensor, prev: LayerState | null): Prepared {
     const [B, T] = x.shape as [number, number];
-    const { numHeads: H, numKvHeads: Hkv, headKDim: K, headVDim: V } = this;
-    const G = H / Hkv;
-    const { outs, convState } = projectWithConvs(x, prev, [
-      { proj: this.q_proj, conv: this.q_conv1d, key: "q_conv" },
-      { proj: this.k_proj, conv: this.k_conv1d, key: "k_conv" },
-      { proj: this.v_proj, conv: this.v_conv1d, key: "v_conv" },
-    ]);
-    const q = reshape(outs[0]!, [B, T, H, K]);
-    const k = repeatHeads(reshape(outs[1]!, [B, T, Hkv, K]), G);
-    const v = repeatHeads(reshape(outs[2]!, [B, T, Hkv, V]), G);
-    const gk = repeatHeads(reshape(this.gate(x), [B, T, Hkv, K]), G);
-    return { inputs: { q, k, v, gk }, carry: convState };
-  }
-
-  protected readout(o: Tensor, x: Tensor): Tensor {
-    const lead = x.shape.slice(0, -1);
-    const n = this.g_norm_swish_gate
-      ? this.g_norm_swish_gate.forward(o, reshape(this.g_proj!.forward(x), [...lead, this.numHeads, this.headVDim]))
-      : this.g_norm!.forward(o);
-    return this.o_proj.forward(reshape(n, [...lead, this.numHeads * this.headVDim]));
+    const G = this.numHeads / this.numKvHeads;
+    const { q, k, v, convState } = this.projectQkv(x, prev);
+    const gk = reshape(this.gate(x), [B, T, this.numKvHeads, this.headKDim]);
+    return { inputs: { q, k: repeatHeads(k, G), v: repeatHeads(v, G), gk: repeatHeads(gk, G) }, carry: convState };
   }
 }
 

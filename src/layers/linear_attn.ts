@@ -62,7 +62,7 @@ import { eluPlusOne, identityMap, reluMap, taylor2 } from "../ops/feature_maps/i
 import type { AnyOp } from "../ops/types.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext, LayerState } from "./types.js";
-import { expandedWidth, LinearMixerBase, repeatHeads, resolveHeads, resolveKvHeads, where, type Prepared } from "./linear_base.js";
+import { LinearMixerBase, normalLinear, repeatHeads, resolveQkvHeads, where, type Prepared } from "./linear_base.js";
 
 export const LINEAR_ATTN_FEATURE_MAPS = ["elementwise_product", "elu", "relu", "identity", "taylor_exp"] as const;
 export type LinearAttnFeatureMap = (typeof LINEAR_ATTN_FEATURE_MAPS)[number];
@@ -112,13 +112,9 @@ export class HadamardFeatureMap extends Module {
 
   constructor(dim: number, context: Pick<LayerContext, "rng" | "dtype" | "initStd">) {
     super();
-    const make = () => {
-      const l = new Linear(dim, dim, { rng: context.rng, dtype: context.dtype, bias: true, init: "normal", std: context.initStd });
-      l.bias!.data.fill(0);
-      return l;
-    };
-    this.layer1 = this.module("layer1", make());
-    this.layer2 = this.module("layer2", make());
+    const lin = normalLinear(context);
+    this.layer1 = this.module("layer1", lin(dim, dim, context.initStd, true));
+    this.layer2 = this.module("layer2", lin(dim, dim, context.initStd, true));
   }
 
   forward(x: Tensor): Tensor {
@@ -150,19 +146,14 @@ export class LinearAttnLayer extends LinearMixerBase {
     if (config.featureMap === "identity" && config.doFeatureMapNorm) {
       throw new Error(`${where("linear_attn", context)}: doFeatureMapNorm needs positive features, but featureMap is 'identity'`);
     }
-    const keyDim = expandedWidth("linear_attn", context, "expandK", config.expandK);
-    const valueDim = expandedWidth("linear_attn", context, "expandV", config.expandV);
-    const H = resolveHeads("linear_attn", context, config.numHeads, 8, [["key (dModel·expandK)", keyDim], ["value (dModel·expandV)", valueDim]]);
-    const Hkv = resolveKvHeads("linear_attn", context, H, config.numKvHeads);
+    const { numHeads: H, numKvHeads: Hkv, headKDim: K, headVDim: V } = resolveQkvHeads("linear_attn", context, config, 8);
     this.numHeads = H;
     this.numKvHeads = Hkv;
-    const K = keyDim / H;
-    const V = valueDim / H;
     this.headKDim = K;
     this.headVDim = V;
     this.featureDim = config.featureMap === "taylor_exp" ? 1 + K + K * K : K;
 
-    const { rng, dtype, initStd, nLayers } = context;
+    const { dtype, initStd, nLayers } = context;
     if (config.featureMap === "elementwise_product") {
       this.feature_map_q = this.module("feature_map_q", new HadamardFeatureMap(K, context));
       this.feature_map_k = this.module("feature_map_k", new HadamardFeatureMap(K, context));
@@ -170,7 +161,7 @@ export class LinearAttnLayer extends LinearMixerBase {
       this.feature_map_q = null;
       this.feature_map_k = null;
     }
-    const lin = (inF: number, outF: number, std: number) => new Linear(inF, outF, { rng, dtype, bias: false, init: "normal", std });
+    const lin = normalLinear(context);
     this.q_proj = this.module("q_proj", lin(dModel, H * K, initStd));
     this.k_proj = this.module("k_proj", lin(dModel, Hkv * K, initStd));
     this.v_proj = this.module("v_proj", lin(dModel, Hkv * V, initStd));

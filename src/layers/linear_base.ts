@@ -5,6 +5,7 @@
  * whatever else the layer carries (conv FIFOs, a RoPE position) } around a linear-recurrence op's chunk form
  * (forward) and recurrent step (step). Each layer file documents its own parameters and their fla names.
  */
+import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
 import type { DType } from "../core/dtype.js";
 import { silu } from "../core/ops/elementwise.js";
@@ -13,6 +14,7 @@ import { expand, reshape, squeeze, unsqueeze } from "../core/ops/shape.js";
 import { zeros } from "../core/create.js";
 import { Linear } from "../nn/linear.js";
 import { Module } from "../nn/module.js";
+import { RMSNorm } from "../nn/rmsnorm.js";
 import { ShortConv } from "../nn/shortconv.js";
 import { constant } from "../nn/init.js";
 import { parseOptions } from "../ops/options.js";
@@ -43,13 +45,14 @@ export function where(type: string, context: Pick<LayerContext, "layerIdx">): st
 }
 
 /**
- * round(dModel·expand) when that is a positive integer (fla asserts the same), else an error naming `field`.
+ * round(dModel·expand) when that is a positive integer (fla asserts the same), else an error naming `field`
+ * (with `quoteField`, the message starts with '<field>':, as the delta-rule layers' errors do).
  */
-export function expandedWidth(type: string, context: Pick<LayerContext, "dModel" | "layerIdx">, field: string, expand: number): number {
+export function expandedWidth(type: string, context: Pick<LayerContext, "dModel" | "layerIdx">, field: string, expand: number, quoteField = false): number {
   const w = context.dModel * expand;
   const r = Math.round(w);
   if (Math.abs(w - r) > 1e-9 * Math.max(1, w) || r < 1) {
-    throw new Error(`${where(type, context)}: dModel·${field} = ${context.dModel}·${expand} = ${w} must be a positive integer width`);
+    throw new Error(`${where(type, context)}: ${quoteField ? `'${field}': ` : ""}dModel·${field} = ${context.dModel}·${expand} = ${w} must be a positive integer width`);
   }
   return r;
 }
@@ -81,6 +84,48 @@ export function resolveKvHeads(type: string, context: Pick<LayerContext, "layerI
     throw new Error(`${where(type, context)}: numKvHeads=${kv} must divide numHeads=${numHeads} (grouped-query: each kv head serves numHeads/numKvHeads query heads)`);
   }
   return kv;
+}
+
+/** Head counts and per-head widths of a layer with q/k of width dModel·expandK and v of width dModel·expandV. */
+export interface QkvHeads {
+  /** query heads H */
+  readonly numHeads: number;
+  /** key/value heads Hkv (divides H) */
+  readonly numKvHeads: number;
+  /** key width per head K */
+  readonly headKDim: number;
+  /** value width per head V */
+  readonly headVDim: number;
+}
+
+/**
+ * The key and value widths dModel·expandK, dModel·expandV (expandedWidth), the heads (resolveHeads with fla's
+ * default `flaDefault`) and kv heads (resolveKvHeads), and the per-head widths; errors name the field.
+ */
+export function resolveQkvHeads(
+  type: string,
+  context: Pick<LayerContext, "dModel" | "layerIdx">,
+  config: { readonly expandK: number; readonly expandV: number; readonly numHeads: number | null; readonly numKvHeads: number | null },
+  flaDefault: number,
+): QkvHeads {
+  const keyDim = expandedWidth(type, context, "expandK", config.expandK);
+  const valueDim = expandedWidth(type, context, "expandV", config.expandV);
+  const H = resolveHeads(type, context, config.numHeads, flaDefault, [["key (dModel·expandK)", keyDim], ["value (dModel·expandV)", valueDim]]);
+  const Hkv = resolveKvHeads(type, context, H, config.numKvHeads);
+  return { numHeads: H, numKvHeads: Hkv, headKDim: keyDim / H, headVDim: valueDim / H };
+}
+
+/** Builds Linear(inF → outF) with weights N(0, std) (spec §16) and, with `bias`, biases 0 (fla's _init_weights). */
+export type NormalLinear = (inF: number, outF: number, std: number, bias?: boolean) => Linear;
+
+/** A NormalLinear drawing from the layer context's generator, in the layer's dtype. */
+export function normalLinear(context: Pick<LayerContext, "rng" | "dtype">): NormalLinear {
+  const { rng, dtype } = context;
+  return (inF, outF, std, bias = false) => {
+    const l = new Linear(inF, outF, { rng, dtype, bias, init: "normal", std });
+    l.bias?.data.fill(0);
+    return l;
+  };
 }
 
 /**
@@ -201,4 +246,147 @@ export function projectWithConvs(
     return r.y;
   });
   return { outs, convState };
+}
+
+/**
+ * The zod fields gla's and retnet's configs start with (fla GatedLinearAttention / MultiScaleRetention names in
+ * the comments), in this order; the layers differ in the expand defaults and the default head count.
+ */
+export function gatedQkvFields(defaults: { expandK: number; expandV: number }) {
+  return {
+    /** heads H (fla num_heads); default the layer's fla default when it divides the key and value widths, else 1 */
+    numHeads: z.number().int().min(1).nullable().default(null),
+    /** key/value heads (fla num_kv_heads; must divide numHeads); default numHeads */
+    numKvHeads: z.number().int().min(1).nullable().default(null),
+    /** total key width H·K = dModel·expandK (fla expand_k) */
+    expandK: z.number().positive().default(defaults.expandK),
+    /** total value width H·V = dModel·expandV (fla expand_v) */
+    expandV: z.number().positive().default(defaults.expandV),
+    /** causal depthwise conv + SiLU on q, k, v after their projections (fla use_short_conv) */
+    useShortConv: z.boolean().default(false),
+    /** its kernel width (fla conv_size) */
+    convSize: z.number().int().min(1).default(4),
+    /** conv biases (fla conv_bias) */
+    convBias: z.boolean().default(false),
+    /** output gate g_proj with the gated RMSNorm (fla use_output_gate) */
+    useOutputGate: z.boolean().default(true),
+    /** ε of the output RMSNorm (fla norm_eps) */
+    normEps: z.number().positive().default(1e-5),
+  };
+}
+
+/** The config fields GatedQkvMixerBase reads (fla names in the layer files). */
+export interface GatedQkvConfig {
+  readonly useShortConv: boolean;
+  readonly convSize: number;
+  readonly convBias: boolean;
+  readonly useOutputGate: boolean;
+  readonly normEps: number;
+  readonly chunkSize: number;
+}
+
+/**
+ * What `gla` and `retnet` share (fla GatedLinearAttention / MultiScaleRetention): q_proj [H·K, D], k_proj
+ * [Hkv·K, D], v_proj [Hkv·V, D], g_proj [H·V, D] (useOutputGate), q/k/v_conv1d (useShortConv, SiLU), o_proj
+ * [D, H·V], and the per-head output norm: g_norm_swish_gate (fla FusedRMSNormGated) with the output gate, else a
+ * plain g_norm (RMSNorm). The subclass constructor calls buildProjections() and buildOutput(), registering its
+ * own modules in between, so each layer keeps fla's registration (and RNG draw) order.
+ */
+export abstract class GatedQkvMixerBase extends LinearMixerBase {
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headKDim: number;
+  readonly headVDim: number;
+
+  // registered by the subclass constructor through `build*`
+  q_proj!: Linear;
+  k_proj!: Linear;
+  v_proj!: Linear;
+  g_proj: Linear | null = null;
+  q_conv1d: ShortConv | null = null;
+  k_conv1d: ShortConv | null = null;
+  v_conv1d: ShortConv | null = null;
+  o_proj!: Linear;
+  g_norm_swish_gate: FusedRMSNormGated | null = null;
+  g_norm: RMSNorm | null = null;
+
+  /** Linear with N(0, std) weights and zero biases, from the context's generator */
+  protected readonly lin: NormalLinear;
+
+  constructor(readonly dModel: number, private readonly qkvConfig: GatedQkvConfig, heads: QkvHeads, protected readonly context: LayerContext) {
+    super();
+    this.numHeads = heads.numHeads;
+    this.numKvHeads = heads.numKvHeads;
+    this.headKDim = heads.headKDim;
+    this.headVDim = heads.headVDim;
+    this.lin = normalLinear(context);
+  }
+
+  /** q_proj, k_proj, v_proj, g_proj (useOutputGate): N(0, initStd); then q/k/v_conv1d (useShortConv, PyTorch Conv1d init). */
+  protected buildProjections(): void {
+    const { numHeads: H, numKvHeads: Hkv, headKDim: K, headVDim: V, dModel, qkvConfig: config } = this;
+    const { rng, dtype, initStd } = this.context;
+    this.q_proj = this.module("q_proj", this.lin(dModel, H * K, initStd));
+    this.k_proj = this.module("k_proj", this.lin(dModel, Hkv * K, initStd));
+    this.v_proj = this.module("v_proj", this.lin(dModel, Hkv * V, initStd));
+    this.g_proj = config.useOutputGate ? this.module("g_proj", this.lin(dModel, H * V, initStd)) : null;
+    const conv = (name: string, channels: number) =>
+      config.useShortConv ? this.module(name, new ShortConv(channels, config.convSize, { rng, dtype, bias: config.convBias, activation: "silu" })) : null;
+    this.q_conv1d = conv("q_conv1d", H * K);
+    this.k_conv1d = conv("k_conv1d", Hkv * K);
+    this.v_conv1d = conv("v_conv1d", Hkv * V);
+  }
+
+  /** o_proj N(0, initStd/√(2·nLayers)), then g_norm_swish_gate (with the output gate) or g_norm, weights 1. */
+  protected buildOutput(): void {
+    const { initStd, nLayers, dtype } = this.context;
+    const { numHeads: H, headVDim: V, qkvConfig: config } = this;
+    this.o_proj = this.module("o_proj", this.lin(H * V, this.dModel, initStd / Math.sqrt(2 * nLayers)));
+    if (config.useOutputGate) {
+      this.g_norm_swish_gate = this.module("g_norm_swish_gate", new FusedRMSNormGated(V, config.normEps, { dtype }));
+    } else {
+      this.g_norm = this.module("g_norm", new RMSNorm(V, config.normEps, { dtype }));
+    }
+  }
+
+  protected get dtype(): DType {
+    return this.q_proj.weight.dtype;
+  }
+
+  protected opOptions(): Record<string, unknown> {
+    return { chunkSize: this.qkvConfig.chunkSize };
+  }
+
+  /** the conv FIFOs q_conv, k_conv, v_conv [batch, W−1, C] (with useShortConv) */
+  protected convStateShapes(batch: number): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const [key, c] of [["q_conv", this.q_conv1d], ["k_conv", this.k_conv1d], ["v_conv", this.v_conv1d]] as const) {
+      if (c) out[key] = [batch, c.kernelSize - 1, c.channels];
+    }
+    return out;
+  }
+
+  /**
+   * x [B,T,D] → q [B,T,H,K], k [B,T,Hkv,K], v [B,T,Hkv,V] (projections, then the short convs continuing from
+   * `prev`), before any GQA repeat, and the conv FIFOs after x.
+   */
+  protected projectQkv(x: Tensor, prev: LayerState | null): { q: Tensor; k: Tensor; v: Tensor; convState: Record<string, Tensor> } {
+    const [B, T] = x.shape as [number, number];
+    const { numHeads: H, numKvHeads: Hkv, headKDim: K, headVDim: V } = this;
+    const { outs, convState } = projectWithConvs(x, prev, [
+      { proj: this.q_proj, conv: this.q_conv1d, key: "q_conv" },
+      { proj: this.k_proj, conv: this.k_conv1d, key: "k_conv" },
+      { proj: this.v_proj, conv: this.v_conv1d, key: "v_conv" },
+    ]);
+    return { q: reshape(outs[0]!, [B, T, H, K]), k: reshape(outs[1]!, [B, T, Hkv, K]), v: reshape(outs[2]!, [B, T, Hkv, V]), convState };
+  }
+
+  /** o [..., H, V]: RMSNorm ⊙ weight ⊙ SiLU(g_proj x) per head (else RMSNorm ⊙ weight), merge heads, o_proj. */
+  protected readout(o: Tensor, x: Tensor): Tensor {
+    const lead = x.shape.slice(0, -1);
+    const n = this.g_norm_swish_gate
+      ? this.g_norm_swish_gate.forward(o, reshape(this.g_proj!.forward(x), [...lead, this.numHeads, this.headVDim]))
+      : this.g_norm!.forward(o);
+    return this.o_proj.forward(reshape(n, [...lead, this.numHeads * this.headVDim]));
+  }
 }

@@ -49,41 +49,19 @@
  */
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
-import type { DType } from "../core/dtype.js";
 import { full, tensor } from "../core/create.js";
-import { reshape } from "../core/ops/shape.js";
-import { Linear } from "../nn/linear.js";
-import { RMSNorm } from "../nn/rmsnorm.js";
-import { ShortConv } from "../nn/shortconv.js";
 import { retention, retnetGammas } from "../ops/retention/index.js";
 import { rope } from "../ops/rope/index.js";
 import type { AnyOp } from "../ops/types.js";
 import type { LayerDefinition } from "./registry.js";
 import type { LayerContext, LayerState } from "./types.js";
-import {
-  expandedWidth, FusedRMSNormGated, LinearMixerBase, projectWithConvs, repeatHeads, resolveHeads, resolveKvHeads, where, type Prepared,
-} from "./linear_base.js";
+import { gatedQkvFields, GatedQkvMixerBase, repeatHeads, resolveQkvHeads, where, type Prepared } from "./linear_base.js";
 
 export const retnetConfig = z
   .object({
-    /** heads H (fla num_heads); default 8 when it divides the key and value widths, else 1 */
-    numHeads: z.number().int().min(1).nullable().default(null),
-    /** key/value heads (fla num_kv_heads; must divide numHeads); default numHeads */
-    numKvHeads: z.number().int().min(1).nullable().default(null),
-    /** total key width H·K = dModel·expandK (fla expand_k) */
-    expandK: z.number().positive().default(1),
-    /** total value width H·V = dModel·expandV (fla expand_v) */
-    expandV: z.number().positive().default(2),
-    /** causal depthwise conv + SiLU on q, k, v after their projections (fla use_short_conv) */
-    useShortConv: z.boolean().default(false),
-    /** its kernel width (fla conv_size) */
-    convSize: z.number().int().min(1).default(4),
-    /** conv biases (fla conv_bias) */
-    convBias: z.boolean().default(false),
-    /** output gate g_proj with the gated RMSNorm (fla use_output_gate) */
-    useOutputGate: z.boolean().default(true),
-    /** ε of the output RMSNorm (fla norm_eps) */
-    normEps: z.number().positive().default(1e-5),
+    // numHeads (default 8 when it divides the key and value widths, else 1), numKvHeads, expandK, expandV,
+    // useShortConv, convSize, convBias, useOutputGate, normEps
+    ...gatedQkvFields({ expandK: 1, expandV: 2 }),
     /** RoPE base (fla RotaryEmbedding base) */
     ropeTheta: z.number().positive().default(10000),
     /** per-head decays γ_h in (0, 1], one per head; default RetNet's 1 − 2^(−5−h) (not in fla's layer) */
@@ -95,84 +73,30 @@ export const retnetConfig = z
 
 export type RetNetLayerConfig = z.output<typeof retnetConfig>;
 
-export class RetNetLayer extends LinearMixerBase {
+export class RetNetLayer extends GatedQkvMixerBase {
   readonly type = "retnet";
   protected readonly op: AnyOp = retention;
-  readonly numHeads: number;
-  readonly numKvHeads: number;
-  readonly headKDim: number;
-  readonly headVDim: number;
   /** γ_h per query head */
   readonly decays: readonly number[];
-  readonly q_proj: Linear;
-  readonly k_proj: Linear;
-  readonly v_proj: Linear;
-  readonly g_proj: Linear | null;
-  readonly q_conv1d: ShortConv | null;
-  readonly k_conv1d: ShortConv | null;
-  readonly v_conv1d: ShortConv | null;
-  readonly o_proj: Linear;
-  readonly g_norm_swish_gate: FusedRMSNormGated | null;
-  readonly g_norm: RMSNorm | null;
   private gammaCache: Tensor | null = null;
 
-  constructor(readonly dModel: number, readonly config: RetNetLayerConfig, context: LayerContext) {
-    super();
-    const keyDim = expandedWidth("retnet", context, "expandK", config.expandK);
-    const valueDim = expandedWidth("retnet", context, "expandV", config.expandV);
-    const H = resolveHeads("retnet", context, config.numHeads, 8, [["key (dModel·expandK)", keyDim], ["value (dModel·expandV)", valueDim]]);
-    const Hkv = resolveKvHeads("retnet", context, H, config.numKvHeads);
-    const K = keyDim / H;
+  constructor(dModel: number, readonly config: RetNetLayerConfig, context: LayerContext) {
+    super(dModel, config, resolveQkvHeads("retnet", context, config, 8), context);
+    const { numHeads: H, headKDim: K } = this;
     if (K % 2 !== 0) {
-      throw new Error(`${where("retnet", context)}: the key width per head K = dModel·expandK/numHeads = ${keyDim}/${H} = ${K} must be even (RoPE rotates pairs); change expandK or numHeads`);
+      throw new Error(`${where("retnet", context)}: the key width per head K = dModel·expandK/numHeads = ${H * K}/${H} = ${K} must be even (RoPE rotates pairs); change expandK or numHeads`);
     }
     if (config.decays !== null && config.decays.length !== H) {
       throw new Error(`${where("retnet", context)}: decays has ${config.decays.length} entries but numHeads=${H} (one decay per head)`);
     }
-    this.numHeads = H;
-    this.numKvHeads = Hkv;
-    this.headKDim = K;
-    this.headVDim = valueDim / H;
     this.decays = config.decays ?? retnetGammas(H);
-    const V = this.headVDim;
-
-    const { rng, dtype, initStd, nLayers } = context;
-    const lin = (inF: number, outF: number, std: number) => new Linear(inF, outF, { rng, dtype, bias: false, init: "normal", std });
-    this.q_proj = this.module("q_proj", lin(dModel, H * K, initStd));
-    this.k_proj = this.module("k_proj", lin(dModel, Hkv * K, initStd));
-    this.v_proj = this.module("v_proj", lin(dModel, Hkv * V, initStd));
-    this.g_proj = config.useOutputGate ? this.module("g_proj", lin(dModel, H * V, initStd)) : null;
-    const conv = (name: string, channels: number) =>
-      config.useShortConv ? this.module(name, new ShortConv(channels, config.convSize, { rng, dtype, bias: config.convBias, activation: "silu" })) : null;
-    this.q_conv1d = conv("q_conv1d", H * K);
-    this.k_conv1d = conv("k_conv1d", Hkv * K);
-    this.v_conv1d = conv("v_conv1d", Hkv * V);
-    this.o_proj = this.module("o_proj", lin(H * V, dModel, initStd / Math.sqrt(2 * nLayers)));
-    if (config.useOutputGate) {
-      this.g_norm_swish_gate = this.module("g_norm_swish_gate", new FusedRMSNormGated(V, config.normEps, { dtype }));
-      this.g_norm = null;
-    } else {
-      this.g_norm_swish_gate = null;
-      this.g_norm = this.module("g_norm", new RMSNorm(V, config.normEps, { dtype }));
-    }
-  }
-
-  protected get dtype(): DType {
-    return this.q_proj.weight.dtype;
-  }
-
-  protected opOptions(): Record<string, unknown> {
-    return { chunkSize: this.config.chunkSize };
+    // fla's registration order: q, k, v, g_proj, convs, o_proj, norm
+    this.buildProjections();
+    this.buildOutput();
   }
 
   protected stateShapes(batch: number): Record<string, number[]> {
-    const out: Record<string, number[]> = {};
-    for (const [key, c] of [["q_conv", this.q_conv1d], ["k_conv", this.k_conv1d], ["v_conv", this.v_conv1d]] as const) {
-      if (c) out[key] = [batch, c.kernelSize - 1, c.channels];
-    }
-    out.pos = [batch];
-    out.recurrent = [batch, this.numHeads, this.headKDim, this.headVDim];
-    return out;
+    return { ...this.convStateShapes(batch), pos: [batch], recurrent: [batch, this.numHeads, this.headKDim, this.headVDim] };
   }
 
   /** The shared absolute position of the next token (every sequence of the batch must agree). */
@@ -194,26 +118,11 @@ export class RetNetLayer extends LinearMixerBase {
 
   protected prepare(x: Tensor, prev: LayerState | null): Prepared {
     const [B, T] = x.shape as [number, number];
-    const { numHeads: H, numKvHeads: Hkv, headKDim: K, headVDim: V } = this;
-    const G = H / Hkv;
+    const G = this.numHeads / this.numKvHeads;
     const offset = this.position(prev);
-    const { outs, convState } = projectWithConvs(x, prev, [
-      { proj: this.q_proj, conv: this.q_conv1d, key: "q_conv" },
-      { proj: this.k_proj, conv: this.k_conv1d, key: "k_conv" },
-      { proj: this.v_proj, conv: this.v_conv1d, key: "v_conv" },
-    ]);
-    const q = rope(reshape(outs[0]!, [B, T, H, K]), { offset, base: this.config.ropeTheta });
-    const k = repeatHeads(rope(reshape(outs[1]!, [B, T, Hkv, K]), { offset, base: this.config.ropeTheta }), G);
-    const v = repeatHeads(reshape(outs[2]!, [B, T, Hkv, V]), G);
-    return { inputs: { q, k, v, gamma: this.gamma() }, carry: { ...convState, pos: full([B], offset + T, { dtype: x.dtype }) } };
-  }
-
-  protected readout(o: Tensor, x: Tensor): Tensor {
-    const lead = x.shape.slice(0, -1);
-    const n = this.g_norm_swish_gate
-      ? this.g_norm_swish_gate.forward(o, reshape(this.g_proj!.forward(x), [...lead, this.numHeads, this.headVDim]))
-      : this.g_norm!.forward(o);
-    return this.o_proj.forward(reshape(n, [...lead, this.numHeads * this.headVDim]));
+    const { q, k, v, convState } = this.projectQkv(x, prev);
+    const rot = (z: Tensor) => rope(z, { offset, base: this.config.ropeTheta });
+    return { inputs: { q: rot(q), k: repeatHeads(rot(k), G), v: repeatHeads(v, G), gamma: this.gamma() }, carry: { ...convState, pos: full([B], offset + T, { dtype: x.dtype }) } };
   }
 }
 

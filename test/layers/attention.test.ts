@@ -13,48 +13,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
-import { randn, tensor } from "../../src/core/create.js";
-import { noGrad } from "../../src/core/autograd.js";
-import { gradcheck } from "../../src/core/gradcheck.js";
-import { concat, slice, squeeze } from "../../src/core/ops/shape.js";
+import { randn } from "../../src/core/create.js";
 import type { Tensor } from "../../src/core/tensor.js";
-import { createLayer, type LayerState, type MixerLayer } from "../../src/layers/index.js";
-import { LanguageModel } from "../../src/models/index.js";
+import type { MixerLayer } from "../../src/layers/index.js";
+import { affine, convSilu, heads, rmsnormVec, ropeVec } from "./linear_reference.js";
+import { attnNamesInModel, checkGradients, checkStateSize, configErrorTests, loopTests, makeLayer, randomize, rms, shapes } from "./checks.js";
 
 const LOOP_TOL = 1e-12;
 
-function ctx(seed: number, dModel: number, nLayers = 2) {
-  return { dModel, rng: new Random(seed), dtype: "f64" as const, layerIdx: 0, nLayers, initStd: 0.02 };
-}
-
-function make(config: Record<string, unknown>, dModel = 16, seed = 1): MixerLayer {
-  return createLayer({ type: "attention", ...config }, ctx(seed, dModel));
-}
-
-function shapes(layer: MixerLayer): Record<string, number[]> {
-  return Object.fromEntries([...layer.namedParameters()].map(([n, p]) => [n, [...p.shape]]));
-}
-
-function maxRelDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  assert.equal(av.length, bv.length);
-  let m = 0;
-  let scale = 1e-300;
-  for (let i = 0; i < bv.length; i++) scale = Math.max(scale, Math.abs(bv[i]!));
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m / scale;
-}
-
-/** Overwrites every parameter with N(0, std) draws (norm weights around 1), so nothing is trivially 0 or 1. */
-function randomize(layer: MixerLayer, seed: number, std = 0.5): void {
-  const rng = new Random(seed);
-  noGrad(() => {
-    for (const [name, p] of layer.namedParameters()) {
-      p.data.set(randn(p.shape, rng, { dtype: "f64", std, mean: name.endsWith("norm.weight") ? 1 : 0 }).values());
-    }
-  });
-}
+const make = (config: Record<string, unknown>, dModel = 16, seed = 1, nLayers = 2): MixerLayer => makeLayer("attention", config, dModel, seed, nLayers);
 
 interface RefConfig {
   H: number;
@@ -77,51 +44,15 @@ function referenceLoop(p: Map<string, Tensor>, x: number[][][], c: RefConfig): n
   const { H, Hkv, m } = c;
   const G = H / Hkv;
   const arr = (name: string) => p.get(name)?.values();
-  const proj = (name: string, out: number, xt: number[]) => {
-    const W = arr(`${name}.weight`)!;
-    const b = arr(`${name}.bias`);
-    return Array.from({ length: out }, (_, j) => (b ? b[j]! : 0) + xt.reduce((s, v, d) => s + v * W[j * D + d]!, 0));
-  };
-  const heads = (flat: number[], n: number) => Array.from({ length: n }, (_, h) => flat.slice(h * m, (h + 1) * m));
-  const norm = (z: number[], name: string) => {
-    if (!c.qkNorm) return z;
-    const g = arr(`${name}.weight`)!;
-    const r = 1 / Math.sqrt(z.reduce((s, v) => s + v * v, 0) / m + 1e-5);
-    return z.map((v, i) => v * r * g[i]!);
-  };
-  const rotate = (z: number[], pos: number) => {
-    if (!c.rope) return z;
-    const half = m / 2;
-    const out = z.slice();
-    for (let i = 0; i < half; i++) {
-      const a = pos * Math.pow(c.theta, (-2 * i) / m);
-      out[i] = z[i]! * Math.cos(a) - z[i + half]! * Math.sin(a);
-      out[i + half] = z[i + half]! * Math.cos(a) + z[i]! * Math.sin(a);
-    }
-    return out;
-  };
+  const norm = (z: number[], name: string) => (c.qkNorm ? rmsnormVec(z, arr(`${name}.weight`)!, 1e-5) : z);
+  const rotate = (z: number[], pos: number) => (c.rope ? ropeVec(z, pos, c.theta) : z);
   // causal depthwise conv over time per channel, then SiLU: y_t[c] = b[c] + Σ_j w[c,j]·z_{t−W+1+j}[c]
-  const conv = (zs: number[][], name: string): number[][] => {
-    const W = c.conv;
-    if (W === null) return zs;
-    const w = arr(`${name}.weight`)!;
-    const b = arr(`${name}.bias`);
-    return zs.map((_, t) =>
-      zs[t]!.map((__, ch) => {
-        let acc = b ? b[ch]! : 0;
-        for (let j = 0; j < W; j++) {
-          const u = t - W + 1 + j;
-          if (u >= 0) acc += w[ch * W + j]! * zs[u]![ch]!;
-        }
-        return acc / (1 + Math.exp(-acc));
-      }),
-    );
-  };
+  const conv = (zs: number[][], name: string): number[][] => (c.conv === null ? zs : convSilu(p, name, zs));
   const Wo = arr("o_proj.weight")!;
   return x.map((seq) => {
-    const qs = conv(seq.map((xt) => proj("q_proj", H * m, xt)), "q_conv1d").map((z, t) => heads(z, H).map((zh) => rotate(norm(zh, "q_norm"), t)));
-    const ks = conv(seq.map((xt) => proj("k_proj", Hkv * m, xt)), "k_conv1d").map((z, t) => heads(z, Hkv).map((zh) => rotate(norm(zh, "k_norm"), t)));
-    const vs = conv(seq.map((xt) => proj("v_proj", Hkv * m, xt)), "v_conv1d").map((z) => heads(z, Hkv));
+    const qs = conv(seq.map((xt) => affine(p, "q_proj", xt)), "q_conv1d").map((z, t) => heads(z, H).map((zh) => rotate(norm(zh, "q_norm"), t)));
+    const ks = conv(seq.map((xt) => affine(p, "k_proj", xt)), "k_conv1d").map((z, t) => heads(z, Hkv).map((zh) => rotate(norm(zh, "k_norm"), t)));
+    const vs = conv(seq.map((xt) => affine(p, "v_proj", xt)), "v_conv1d").map((z) => heads(z, Hkv));
     return seq.map((_, t) => {
       const lo = c.window === null ? 0 : Math.max(0, t - c.window + 1);
       const o: number[] = [];
@@ -194,8 +125,7 @@ describe("attention layer: parameters (fla Attention names and shapes)", () => {
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "attention", numHeads: 2, qkNorm: true }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "attention", numHeads: 2, qkNorm: true });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -207,20 +137,19 @@ describe("attention layer: parameters (fla Attention names and shapes)", () => {
   });
 
   test("init: projections N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), biases 0, norm weights 1", () => {
-    const layer = createLayer({ type: "attention", numHeads: 4, qkvBias: true, qkNorm: true }, ctx(3, 256, 8));
+    const layer = make({ numHeads: 4, qkvBias: true, qkNorm: true }, 256, 3, 8);
     const p = layer.stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const name of ["q_proj.weight", "k_proj.weight", "v_proj.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${rms(p.get(name)!)}`);
     }
-    assert.ok(Math.abs(std(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${std(p.get("o_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${rms(p.get("o_proj.weight")!)}`);
     for (const name of ["q_proj.bias", "k_proj.bias", "v_proj.bias"]) assert.ok(p.get(name)!.values().every((v) => v === 0), name);
     for (const name of ["q_norm.weight", "k_norm.weight"]) assert.ok(p.get(name)!.values().every((v) => v === 1), name);
   });
 });
 
 describe("attention layer: config errors name the field", () => {
-  const cases: Array<[string, Record<string, unknown>, number, RegExp[]]> = [
+  configErrorTests("attention", [
     ["numKvHeads not dividing numHeads", { numHeads: 4, numKvHeads: 3 }, 16, [/layers\[0\] \(attention\)/, /numKvHeads/, /numHeads=4/]],
     ["dModel not divisible by numHeads", { numHeads: 3 }, 16, [/dModel=16/, /numHeads=3/]],
     ["odd head width with rope", { numHeads: 2, headDim: 5 }, 16, [/'headDim'/, /rope/]],
@@ -231,15 +160,7 @@ describe("attention layer: config errors name the field", () => {
     ["qkNorm not a boolean", { qkNorm: "yes" }, 16, [/'qkNorm'/]],
     ["convSize 0", { useShortConv: true, convSize: 0 }, 16, [/'convSize'/]],
     ["unknown field", { heads: 2 }, 16, [/unknown field/, /'heads'/]],
-  ];
-  for (const [what, config, dModel, patterns] of cases) {
-    test(what, () => {
-      assert.throws(
-        () => make(config, dModel),
-        (e: Error) => patterns.every((p) => p.test(e.message)) || assert.fail(`message '${e.message}' misses one of ${patterns.join(", ")}`),
-      );
-    });
-  }
+  ]);
 
   test("an odd head width is fine without rope", () => {
     make({ numHeads: 16, rope: false });
@@ -268,58 +189,33 @@ describe("attention layer = independent scalar loop of the reference equations (
       { H: 4, Hkv: 2, m: 4, window: 5, rope: true, theta: 10000, qkNorm: false, conv: 4 },
     ],
   ];
-  for (const [what, config, ref] of variants) {
-    test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
-      noGrad(() => {
-        const layer = make(config, D, 4);
-        randomize(layer, 5);
-        const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-        const want = referenceLoop(layer.stateDict(), x.toNested() as number[][][], ref);
-        const wantT = tensor(want.flat(2), [B, T, D], { dtype: "f64" });
-        const full = layer.forward(x).y;
-        assert.ok(maxRelDiff(full, wantT) < LOOP_TOL, `forward vs loop: ${maxRelDiff(full, wantT)}`);
-
-        // prefill 4 tokens, then the other 5 in one continued forward (RoPE offset from state.pos)
-        const pre = layer.forward(slice(x, 1, 0, 4), { outputState: true });
-        const rest = layer.forward(slice(x, 1, 4), { state: pre.state!, outputState: true });
-        const cont = concat([pre.y, rest.y], 1);
-        assert.ok(maxRelDiff(cont, wantT) < LOOP_TOL, `prefill+forward vs loop: ${maxRelDiff(cont, wantT)}`);
-        assert.deepEqual([...rest.state!.pos!.values()], [T, T]);
-        assert.equal(rest.state!.kv!.shape[1], Math.min(T, ref.window ?? Infinity));
-
-        // prefill 4, then step
-        let state: LayerState = pre.state!;
-        const ys: Tensor[] = [pre.y];
-        for (let t = 4; t < T; t++) {
-          const r = layer.step(squeeze(slice(x, 1, t, t + 1), 1), state);
-          ys.push(r.y.unsqueeze(1));
-          state = r.state;
-        }
-        assert.ok(maxRelDiff(concat(ys, 1), wantT) < LOOP_TOL, `prefill+step vs loop: ${maxRelDiff(concat(ys, 1), wantT)}`);
-        for (const k of Object.keys(rest.state!)) assert.ok(maxRelDiff(state[k]!, rest.state![k]!) < LOOP_TOL, `${k}: step state = forward state`);
-      });
-    });
-  }
+  loopTests(variants, {
+    make: (config) => make(config, D, 4),
+    loop: referenceLoop,
+    B,
+    T,
+    D,
+    tol: LOOP_TOL,
+    // prefill 4 tokens, then the other 5 in one continued forward (RoPE offset from state.pos), or step
+    forms: (ref) => ({
+      split: 4,
+      afterContinue: (state) => {
+        assert.deepEqual([...state.pos!.values()], [T, T]);
+        assert.equal(state.kv!.shape[1], Math.min(T, ref.window ?? Infinity));
+      },
+    }),
+  });
 });
 
 describe("attention layer: state", () => {
   test("stateSize = Hkv·2m·min(t, W) + 1 (+ conv FIFOs) = the floats carried; grows without a window, capped with one", () => {
-    noGrad(() => {
-      for (const [window, useShortConv] of [[null, false], [4, false], [4, true]] as const) {
-        const layer = make({ numHeads: 4, numKvHeads: 2, window, useShortConv });
-        const convFloats = useShortConv ? 3 * (16 + 8 + 8) : 0;
-        let state = layer.initState(3);
-        const floats = () => Object.values(state).reduce((n, t) => n + t.size, 0);
-        assert.equal(floats(), 3 * layer.stateSize(0));
-        const rng = new Random(2);
-        for (let t = 1; t <= 9; t++) {
-          state = layer.step(randn([3, 16], rng, { dtype: "f64" }), state).state;
-          assert.equal(floats(), 3 * layer.stateSize(t));
-          assert.equal(layer.stateSize(t), 2 * 8 * Math.min(t, window ?? Infinity) + 1 + convFloats);
-        }
-        assert.deepEqual([...state.pos!.values()], [9, 9, 9]);
-      }
-    });
+    for (const [window, useShortConv] of [[null, false], [4, false], [4, true]] as const) {
+      const layer = make({ numHeads: 4, numKvHeads: 2, window, useShortConv });
+      const convFloats = useShortConv ? 3 * (16 + 8 + 8) : 0;
+      const expected = (t: number) => 2 * 8 * Math.min(t, window ?? Infinity) + 1 + convFloats;
+      const state = checkStateSize(layer, 16, 9, expected, { batch: 3, seed: 2, everyToken: true });
+      assert.deepEqual([...state.pos!.values()], [9, 9, 9]);
+    }
   });
 
   test("a malformed state is an error naming the tensor", () => {
@@ -338,31 +234,7 @@ describe("attention layer: gradients", () => {
   test("gradcheck of every parameter through prefill + continued forward (f64, GQA, window, qkNorm, bias, conv)", () => {
     const layer = make({ numHeads: 2, numKvHeads: 1, window: 3, qkNorm: true, qkvBias: true, useShortConv: true, convSize: 2, convBias: true }, 8, 9);
     randomize(layer, 10);
-    const rng = new Random(11);
-    const x1 = randn([2, 3, 8], rng, { dtype: "f64" });
-    const x2 = randn([2, 3, 8], rng, { dtype: "f64" });
-    const params = layer.parameters();
-    const r = gradcheck(
-      () => {
-        const pre = layer.forward(x1, { outputState: true });
-        return [pre.y, layer.forward(x2, { state: pre.state! }).y];
-      },
-      params,
-      { atol: 1e-7, rtol: 1e-5 },
-    );
-    assert.equal(r.checked, params.reduce((n, p) => n + p.size, 0));
-    // and through the step form, every parameter gets a finite non-zero gradient
-    layer.zeroGrad();
-    let state = layer.initState(2);
-    let loss: Tensor | null = null;
-    for (let t = 0; t < 3; t++) {
-      const s = layer.step(squeeze(slice(x1, 1, t, t + 1), 1), state);
-      state = s.state;
-      loss = loss ? loss.add(s.y.square().sum()) : s.y.square().sum();
-    }
-    loss!.backward();
-    for (const [name, p] of layer.namedParameters()) {
-      assert.ok(p.grad && p.grad.values().every(Number.isFinite) && p.grad.values().some((v) => v !== 0), `${name}: gradient`);
-    }
+    // prefill 3 + 3 tokens; through the step form (3 steps), every parameter gets a finite non-zero gradient
+    checkGradients(layer, 8, 11, { prefill: 3, cont: 3, steps: 3 });
   });
 });

@@ -16,13 +16,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { LanguageModel } from "../../src/models/index.js";
 import { createLayer } from "../../src/layers/index.js";
 import type { BasedLayer } from "../../src/layers/based.js";
-import {
-  affine, checkForms, checkGradients, checkStateSize, configErrorTests, ctx, dot, heads, makeLayer, randomize, ropeVec, shapes, type Params,
-} from "./linear_reference.js";
+import { attnNamesInModel, checkGradients, checkStateSize, configErrorTests, ctx, loopTests, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, dot, heads, ropeVec, type Params } from "./linear_reference.js";
 
 const LOOP_TOL = 1e-12;
 const make = (config: Record<string, unknown>, dModel = 16, seed = 1) => makeLayer("based", config, dModel, seed);
@@ -126,8 +123,7 @@ describe("based layer: parameters (fla BasedLinearAttention + fla Attention unde
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "based", numHeads: 2, featureDim: 4, window: 8, windowHeads: 2 }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "based", numHeads: 2, featureDim: 4, window: 8, windowHeads: 2 });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -143,12 +139,11 @@ describe("based layer: parameters (fla BasedLinearAttention + fla Attention unde
   test("init: projections N(0, initStd), both o_proj N(0, initStd/√(2·nLayers))", () => {
     const layer = createLayer({ type: "based", numHeads: 4, featureDim: 16, windowHeads: 4 }, ctx(3, 256, 8));
     const p = layer.stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const name of ["q_proj.weight", "k_proj.weight", "v_proj.weight", "window_attn.q_proj.weight", "window_attn.v_proj.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.03, `${name}: std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.03, `${name}: std ${rms(p.get(name)!)}`);
     }
     for (const name of ["o_proj.weight", "window_attn.o_proj.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / (0.02 / 4) - 1) < 0.02, `${name} std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / (0.02 / 4) - 1) < 0.02, `${name} std ${rms(p.get(name)!)}`);
     }
   });
 });
@@ -183,14 +178,7 @@ describe("based layer = independent scalar loop of the reference equations (f64)
       { H: 1, f0: 2, window: 20, Hw: 1, theta: 100 },
     ],
   ];
-  for (const [what, config, ref] of variants) {
-    test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
-      const layer = make(config, D, 4);
-      randomize(layer, 5);
-      const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-      checkForms(layer, x, basedLoop(layer.stateDict(), x.toNested() as number[][][], ref), LOOP_TOL);
-    });
-  }
+  loopTests(variants, { make: (config) => make(config, D, 4), loop: basedLoop, B, T, D, tol: LOOP_TOL });
 });
 
 describe("based layer: state", () => {

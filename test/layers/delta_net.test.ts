@@ -14,19 +14,15 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import { gradcheck } from "../../src/core/gradcheck.js";
-import { noGrad } from "../../src/core/autograd.js";
-import { slice, squeeze } from "../../src/core/ops/shape.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { createLayer, type MixerLayer } from "../../src/layers/index.js";
-import { LanguageModel } from "../../src/models/index.js";
-import { checkAgainstLoop, ctx, randomize, shapes, type DeltaRefConfig } from "./delta_reference.js";
+import type { MixerLayer } from "../../src/layers/index.js";
+import { attnNamesInModel, checkStateSize, checkStepGradients, configErrorTests, gradcheckPrefill, makeLayer, randomize as randomizeAll, rms, shapes } from "./checks.js";
+import { checkAgainstLoop, type DeltaRefConfig } from "./delta_reference.js";
 
 const LOOP_TOL = 1e-12;
 
-function make(config: Record<string, unknown>, dModel = 16, seed = 1, nLayers = 2): MixerLayer {
-  return createLayer({ type: "deltanet", ...config }, ctx(seed, dModel, nLayers));
-}
+const make = (config: Record<string, unknown>, dModel = 16, seed = 1, nLayers = 2): MixerLayer => makeLayer("deltanet", config, dModel, seed, nLayers);
+/** every parameter N(0, std), A_log, dt_bias and o_norm included */
+const randomize = (layer: MixerLayer, seed: number, std: number) => randomizeAll(layer, seed, std, { normsAroundOne: false });
 
 describe("deltanet layer: parameters (fla DeltaNet names and shapes)", () => {
   test("defaults at dModel 16: 4 heads, K = V = 4, short convs of width 4, RMSNorm o_norm", () => {
@@ -78,8 +74,7 @@ describe("deltanet layer: parameters (fla DeltaNet names and shapes)", () => {
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "deltanet", useGate: true }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "deltanet", useGate: true });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -96,7 +91,6 @@ describe("deltanet layer: parameters (fla DeltaNet names and shapes)", () => {
 
   test("init: projections N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), o_norm 1", () => {
     const p = make({ useGate: true }, 256, 3, 8).stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     const want: Record<string, [number, number]> = {
       "q_proj.weight": [0.02, 0.02],
       "k_proj.weight": [0.02, 0.02],
@@ -106,14 +100,14 @@ describe("deltanet layer: parameters (fla DeltaNet names and shapes)", () => {
       "o_proj.weight": [0.02 / 4, 0.02],
     };
     for (const [name, [s, tol]] of Object.entries(want)) {
-      assert.ok(Math.abs(std(p.get(name)!) / s - 1) < tol, `${name}: std ${std(p.get(name)!)}, want ${s}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / s - 1) < tol, `${name}: std ${rms(p.get(name)!)}, want ${s}`);
     }
     assert.ok(p.get("o_norm.weight")!.values().every((v) => v === 1));
   });
 });
 
 describe("deltanet layer: config errors name the field", () => {
-  const cases: Array<[string, Record<string, unknown>, RegExp[]]> = [
+  configErrorTests("deltanet", [
     ["numHeads not dividing the widths", { numHeads: 3 }, [/layers\[0\] \(deltanet\)/, /'numHeads'=3/, /dModel=16/, /expandK/]],
     ["expandK giving a fractional width", { expandK: 0.3 }, [/layers\[0\] \(deltanet\)/, /'expandK'/, /4\.8/]],
     ["expandV not positive", { expandV: 0 }, [/'expandV'/]],
@@ -122,15 +116,7 @@ describe("deltanet layer: config errors name the field", () => {
     ["useGate not a boolean", { useGate: "yes" }, [/'useGate'/]],
     ["chunkSize fractional", { chunkSize: 1.5 }, [/'chunkSize'/]],
     ["unknown (fla-only) field", { qk_norm: "sum" }, [/unknown field/, /'qk_norm'/]],
-  ];
-  for (const [what, config, patterns] of cases) {
-    test(what, () => {
-      assert.throws(
-        () => make(config),
-        (e: Error) => patterns.every((p) => p.test(e.message)) || assert.fail(`message '${e.message}' misses one of ${patterns.join(", ")}`),
-      );
-    });
-  }
+  ]);
 });
 
 describe(`deltanet layer = independent scalar loop of the reference equations (f64, ${LOOP_TOL} relative)`, () => {
@@ -165,27 +151,12 @@ describe(`deltanet layer = independent scalar loop of the reference equations (f
 
 describe("deltanet layer: state", () => {
   test("H·K·V + (W−1)(2HK + HV) floats per sequence after 1, 10 and 300 tokens, all finite", () => {
-    noGrad(() => {
-      for (const [config, want] of [
-        [{ numHeads: 2, expandV: 1.5, allowNegEigval: true, convSize: 3 }, 2 * 8 * 12 + 2 * (2 * 16 + 24)],
-        [{ useShortConv: false }, 4 * 4 * 4],
-      ] as const) {
-        const layer = make(config);
-        assert.equal(layer.stateSize(0), want);
-        let state = layer.initState(3);
-        const floats = () => Object.values(state).reduce((n, t) => n + t.size, 0);
-        assert.equal(floats(), 3 * want);
-        const rng = new Random(2);
-        for (let t = 1; t <= 300; t++) {
-          state = layer.step(randn([3, 16], rng, { dtype: "f64" }), state).state;
-          if (t === 1 || t === 10 || t === 300) {
-            assert.equal(layer.stateSize(t), want);
-            assert.equal(floats(), 3 * want);
-            for (const s of Object.values(state)) assert.ok(s.values().every(Number.isFinite));
-          }
-        }
-      }
-    });
+    for (const [config, want] of [
+      [{ numHeads: 2, expandV: 1.5, allowNegEigval: true, convSize: 3 }, 2 * 8 * 12 + 2 * (2 * 16 + 24)],
+      [{ useShortConv: false }, 4 * 4 * 4],
+    ] as const) {
+      checkStateSize(make(config), 16, 300, () => want, { batch: 3, seed: 2, atZero: true });
+    }
   });
 
   test("state keys: conv_q, conv_k, conv_v [B, W−1, C] and recurrent [B, H, K, V]", () => {
@@ -209,32 +180,13 @@ describe("deltanet layer: gradients", () => {
     const rng = new Random(11);
     const x1 = randn([2, 5, 6], rng, { dtype: "f64" });
     const x2 = randn([2, 3, 6], rng, { dtype: "f64" });
-    const params = layer.parameters();
-    const r = gradcheck(
-      () => {
-        const pre = layer.forward(x1, { outputState: true });
-        return [pre.y, layer.forward(x2, { state: pre.state! }).y];
-      },
-      params,
-      { atol: 1e-7, rtol: 1e-5 },
-    );
-    assert.equal(r.checked, params.reduce((n, p) => n + p.size, 0));
+    gradcheckPrefill(layer, x1, x2);
   });
 
   test("through the step form every parameter gets a finite non-zero gradient", () => {
     const layer = make({ numHeads: 2, useGate: true, convBias: true }, 8, 12);
     randomize(layer, 13, 0.5);
     const x = randn([2, 5, 8], new Random(14), { dtype: "f64" });
-    let state = layer.initState(2);
-    let loss: Tensor | null = null;
-    for (let t = 0; t < 5; t++) {
-      const s = layer.step(squeeze(slice(x, 1, t, t + 1), 1), state);
-      state = s.state;
-      loss = loss ? loss.add(s.y.square().sum()) : s.y.square().sum();
-    }
-    loss!.backward();
-    for (const [name, p] of layer.namedParameters()) {
-      assert.ok(p.grad && p.grad.values().every(Number.isFinite) && p.grad.values().some((v) => v !== 0), `${name}: gradient`);
-    }
+    checkStepGradients(layer, x, 5);
   });
 });

@@ -3,13 +3,12 @@
  * reference equations (spec/mixers.md §0.2, §7.1, §7.2; fla DeltaNet / GatedDeltaNet forward), written from the
  * equations on plain number arrays (no tensors, no ops), and small shared utilities.
  */
-import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
-import { randn, tensor } from "../../src/core/create.js";
-import { concat } from "../../src/core/ops/shape.js";
-import { noGrad } from "../../src/core/autograd.js";
+import { randn } from "../../src/core/create.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import type { MixerLayer } from "../../src/layers/index.js";
+import { checkForms } from "./checks.js";
+import { convSilu, sigmoid as sig, silu } from "./linear_reference.js";
 
 export interface DeltaRefConfig {
   H: number;
@@ -25,8 +24,6 @@ export interface DeltaRefConfig {
   normEps: number;
 }
 
-const sig = (z: number) => 1 / (1 + Math.exp(-z));
-const silu = (z: number) => z * sig(z);
 const softplus = (z: number) => (z > 30 ? z : Math.log1p(Math.exp(z)));
 
 /** x [B][T][D] → y [B][T][D] by the reference equations, per sequence, per token, per head. */
@@ -39,22 +36,7 @@ export function deltaReferenceLoop(p: Map<string, Tensor>, x: number[][][], c: D
     return Array.from({ length: rows }, (_, j) => xt.reduce((s, xd, d) => s + xd * W[j * D + d]!, 0));
   };
   // causal depthwise conv (weight [C,1,W] at c·W + j, taps on x_{t−W+1+j}) + bias, then SiLU; or SiLU alone
-  const branch = (zs: number[][], conv: string): number[][] => {
-    if (c.convW === null) return zs.map((z) => z.map(silu));
-    const W = c.convW;
-    const w = val(`${conv}.weight`)!;
-    const b = val(`${conv}.bias`);
-    return zs.map((_, t) =>
-      zs[t]!.map((__, ch) => {
-        let acc = b ? b[ch]! : 0;
-        for (let j = 0; j < W; j++) {
-          const u = t - W + 1 + j;
-          if (u >= 0) acc += w[ch * W + j]! * zs[u]![ch]!;
-        }
-        return silu(acc);
-      }),
-    );
-  };
+  const branch = (zs: number[][], conv: string): number[][] => (c.convW === null ? zs.map((z) => z.map(silu)) : convSilu(p, conv, zs));
   const l2 = (z: number[]) => {
     const n = Math.sqrt(z.reduce((s, v) => s + v * v, 0) + 1e-6);
     return z.map((v) => v / n);
@@ -97,67 +79,14 @@ export function deltaReferenceLoop(p: Map<string, Tensor>, x: number[][][], c: D
   });
 }
 
-export function maxRelDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  assert.equal(av.length, bv.length);
-  let m = 0;
-  let scale = 1e-300;
-  for (let i = 0; i < bv.length; i++) scale = Math.max(scale, Math.abs(bv[i]!));
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m / scale;
-}
-
-export function shapes(layer: MixerLayer): Record<string, number[]> {
-  return Object.fromEntries([...layer.namedParameters()].map(([n, p]) => [n, [...p.shape]]));
-}
-
-/** Redraws every parameter N(0, std) (A_log, dt_bias included), so all paths carry signal in the tests. */
-export function randomize(layer: MixerLayer, seed: number, std: number): void {
-  const rng = new Random(seed);
-  noGrad(() => {
-    for (const [, p] of layer.namedParameters()) p.data.set(randn(p.shape, rng, { dtype: p.dtype, std }).values());
-  });
-}
-
-export function ctx(seed: number, dModel: number, nLayers = 2) {
-  return { dModel, rng: new Random(seed), dtype: "f64" as const, layerIdx: 0, nLayers, initStd: 0.02 };
-}
-
 /**
- * The layer's parallel forward, a prefill-then-continue forward and prefill-then-step all equal the scalar loop
- * (relative to max |y|, within `tol`); the state after stepping equals the state after the continued forward.
+ * The layer's parallel forward, a prefill-then-continue forward, a forward from initState and prefill-then-step
+ * all equal the scalar loop (relative to max |y|, within `tol`); the state after stepping equals the state after
+ * the continued forward.
  */
 export function checkAgainstLoop(layer: MixerLayer, ref: DeltaRefConfig, sizes: { B: number; T: number; D: number; split: number }, tol: number): void {
   const { B, T, D, split } = sizes;
-  noGrad(() => {
-    const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-    const want = tensorFrom(deltaReferenceLoop(layer.stateDict(), x.toNested() as number[][][], ref), [B, T, D]);
-    const full = layer.forward(x).y;
-    assert.ok(maxRelDiff(full, want) < tol, `forward vs loop: ${maxRelDiff(full, want)}`);
-
-    const pre = layer.forward(x.slice(1, 0, split), { outputState: true });
-    const rest = layer.forward(x.slice(1, split), { state: pre.state!, outputState: true });
-    const joined = concat([pre.y, rest.y], 1);
-    assert.ok(maxRelDiff(joined, want) < tol, `prefill+forward vs loop: ${maxRelDiff(joined, want)}`);
-
-    const fromEmpty = layer.forward(x, { state: layer.initState(B) }).y;
-    assert.ok(maxRelDiff(fromEmpty, want) < tol, "forward from initState vs loop");
-
-    let state = pre.state!;
-    const ys: Tensor[] = [pre.y];
-    for (let t = split; t < T; t++) {
-      const r = layer.step(x.slice(1, t, t + 1).squeeze(1), state);
-      ys.push(r.y.unsqueeze(1));
-      state = r.state;
-    }
-    const stepped = concat(ys, 1);
-    assert.ok(maxRelDiff(stepped, want) < tol, `prefill+step vs loop: ${maxRelDiff(stepped, want)}`);
-    assert.deepEqual(Object.keys(state).sort(), Object.keys(rest.state!).sort());
-    for (const key of Object.keys(rest.state!)) assert.ok(maxRelDiff(state[key]!, rest.state![key]!) < tol, `${key}: step state = forward state`);
-  });
-}
-
-function tensorFrom(nested: number[][][], shape: number[]): Tensor {
-  return tensor(nested.flat(2), shape, { dtype: "f64" });
+  const x = randn([B, T, D], new Random(6), { dtype: "f64" });
+  const want = deltaReferenceLoop(layer.stateDict(), x.toNested() as number[][][], ref);
+  checkForms(layer, x, want, tol, { split, fromEmpty: true });
 }

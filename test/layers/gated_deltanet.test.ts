@@ -17,20 +17,17 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import { gradcheck } from "../../src/core/gradcheck.js";
 import { noGrad } from "../../src/core/autograd.js";
-import { slice, squeeze } from "../../src/core/ops/shape.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { createLayer, type MixerLayer } from "../../src/layers/index.js";
+import type { MixerLayer } from "../../src/layers/index.js";
 import { GatedDeltaNetLayer, gatedDeltaNetConfig } from "../../src/layers/gated_deltanet.js";
-import { LanguageModel } from "../../src/models/index.js";
-import { checkAgainstLoop, ctx, randomize, shapes, type DeltaRefConfig } from "./delta_reference.js";
+import { attnNamesInModel, checkStateSize, checkStepGradients, configErrorTests, gradcheckPrefill, makeLayer, randomize as randomizeAll, rms, shapes } from "./checks.js";
+import { checkAgainstLoop, type DeltaRefConfig } from "./delta_reference.js";
 
 const LOOP_TOL = 1e-12;
 
-function make(config: Record<string, unknown>, dModel = 16, seed = 1, nLayers = 2): MixerLayer {
-  return createLayer({ type: "gated_deltanet", ...config }, ctx(seed, dModel, nLayers));
-}
+const make = (config: Record<string, unknown>, dModel = 16, seed = 1, nLayers = 2): MixerLayer => makeLayer("gated_deltanet", config, dModel, seed, nLayers);
+/** every parameter N(0, std), A_log, dt_bias and o_norm included */
+const randomize = (layer: MixerLayer, seed: number, std: number) => randomizeAll(layer, seed, std, { normsAroundOne: false });
 
 function dims(config: Record<string, unknown>, dModel: number): [number, number, number] {
   const d = GatedDeltaNetLayer.dims(gatedDeltaNetConfig.parse(config), { dModel, layerIdx: 0 });
@@ -101,8 +98,7 @@ describe("gated_deltanet layer: parameters (fla GatedDeltaNet names and shapes)"
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "gated_deltanet" }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "gated_deltanet" });
     assert.deepEqual(names, [
       "model.layers.0.attn.A_log",
       "model.layers.0.attn.dt_bias",
@@ -134,16 +130,15 @@ describe("gated_deltanet layer: parameters (fla GatedDeltaNet names and shapes)"
 
   test("init: projections N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), o_norm 1", () => {
     const p = make({}, 256, 3, 8).stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const [name, s] of [["q_proj.weight", 0.02], ["k_proj.weight", 0.02], ["v_proj.weight", 0.02], ["g_proj.weight", 0.02], ["o_proj.weight", 0.005]] as const) {
-      assert.ok(Math.abs(std(p.get(name)!) / s - 1) < 0.02, `${name}: std ${std(p.get(name)!)}, want ${s}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / s - 1) < 0.02, `${name}: std ${rms(p.get(name)!)}, want ${s}`);
     }
     assert.ok(p.get("o_norm.weight")!.values().every((v) => v === 1));
   });
 });
 
 describe("gated_deltanet layer: config errors name the field", () => {
-  const cases: Array<[string, Record<string, unknown>, RegExp[]]> = [
+  configErrorTests("gated_deltanet", [
     ["expandV giving a fractional value width", { headDim: 4, expandV: 0.3 }, [/layers\[0\] \(gated_deltanet\)/, /'expandV'/, /1\.2/]],
     ["numHeads too many for the default head width", { numHeads: 20 }, [/layers\[0\] \(gated_deltanet\)/, /'numHeads'=20/, /headDim/]],
     ["numHeads 0", { numHeads: 0 }, [/'numHeads'/]],
@@ -151,15 +146,7 @@ describe("gated_deltanet layer: config errors name the field", () => {
     ["normEps negative", { normEps: -1 }, [/'normEps'/]],
     ["allowNegEigval not a boolean", { allowNegEigval: 1 }, [/'allowNegEigval'/]],
     ["unsupported fla option num_v_heads", { num_v_heads: 4 }, [/unknown field/, /'num_v_heads'/]],
-  ];
-  for (const [what, config, patterns] of cases) {
-    test(what, () => {
-      assert.throws(
-        () => make(config),
-        (e: Error) => patterns.every((p) => p.test(e.message)) || assert.fail(`message '${e.message}' misses one of ${patterns.join(", ")}`),
-      );
-    });
-  }
+  ]);
 });
 
 describe(`gated_deltanet layer = independent scalar loop of the reference equations (f64, ${LOOP_TOL} relative)`, () => {
@@ -204,27 +191,12 @@ describe(`gated_deltanet layer = independent scalar loop of the reference equati
 
 describe("gated_deltanet layer: state", () => {
   test("H·K·V + (W−1)(2HK + HV) floats per sequence after 1, 10 and 300 tokens, all finite", () => {
-    noGrad(() => {
-      for (const [config, want] of [
-        [{ numHeads: 2, headDim: 4, expandV: 1.5, allowNegEigval: true, convSize: 3 }, 2 * 4 * 6 + 2 * (2 * 8 + 12)],
-        [{ useShortConv: false }, 12 * 24],
-      ] as const) {
-        const layer = make(config);
-        assert.equal(layer.stateSize(0), want);
-        let state = layer.initState(3);
-        const floats = () => Object.values(state).reduce((n, t) => n + t.size, 0);
-        assert.equal(floats(), 3 * want);
-        const rng = new Random(2);
-        for (let t = 1; t <= 300; t++) {
-          state = layer.step(randn([3, 16], rng, { dtype: "f64" }), state).state;
-          if (t === 1 || t === 10 || t === 300) {
-            assert.equal(layer.stateSize(t), want);
-            assert.equal(floats(), 3 * want);
-            for (const s of Object.values(state)) assert.ok(s.values().every(Number.isFinite));
-          }
-        }
-      }
-    });
+    for (const [config, want] of [
+      [{ numHeads: 2, headDim: 4, expandV: 1.5, allowNegEigval: true, convSize: 3 }, 2 * 4 * 6 + 2 * (2 * 8 + 12)],
+      [{ useShortConv: false }, 12 * 24],
+    ] as const) {
+      checkStateSize(make(config), 16, 300, () => want, { batch: 3, seed: 2, atZero: true });
+    }
   });
 
   test("state keys: conv_q, conv_k, conv_v [B, W−1, C] and recurrent [B, H, K, V]", () => {
@@ -248,32 +220,13 @@ describe("gated_deltanet layer: gradients", () => {
     const rng = new Random(11);
     const x1 = randn([2, 5, 6], rng, { dtype: "f64" });
     const x2 = randn([2, 3, 6], rng, { dtype: "f64" });
-    const params = layer.parameters();
-    const r = gradcheck(
-      () => {
-        const pre = layer.forward(x1, { outputState: true });
-        return [pre.y, layer.forward(x2, { state: pre.state! }).y];
-      },
-      params,
-      { atol: 1e-7, rtol: 1e-5 },
-    );
-    assert.equal(r.checked, params.reduce((n, p) => n + p.size, 0));
+    gradcheckPrefill(layer, x1, x2);
   });
 
   test("through the step form every parameter gets a finite non-zero gradient", () => {
     const layer = make({ numHeads: 2, headDim: 3, convBias: true }, 8, 12);
     randomize(layer, 13, 0.5);
     const x = randn([2, 5, 8], new Random(14), { dtype: "f64" });
-    let state = layer.initState(2);
-    let loss: Tensor | null = null;
-    for (let t = 0; t < 5; t++) {
-      const s = layer.step(squeeze(slice(x, 1, t, t + 1), 1), state);
-      state = s.state;
-      loss = loss ? loss.add(s.y.square().sum()) : s.y.square().sum();
-    }
-    loss!.backward();
-    for (const [name, p] of layer.namedParameters()) {
-      assert.ok(p.grad && p.grad.values().every(Number.isFinite) && p.grad.values().some((v) => v !== 0), `${name}: gradient`);
-    }
+    checkStepGradients(layer, x, 5);
   });
 });

@@ -15,13 +15,9 @@ import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
 import { noGrad } from "../../src/core/autograd.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { LanguageModel } from "../../src/models/index.js";
 import type { GlaLayer } from "../../src/layers/gla.js";
-import {
-  affine, arr, checkForms, checkGradients, checkStateSize, configErrorTests, convSilu, ctx, heads, kvOf, logsigmoid, makeLayer,
-  randomize, rmsnormVec, shapes, silu, type Params,
-} from "./linear_reference.js";
+import { attnNamesInModel, checkGradients, checkStateSize, configErrorTests, ctx, loopTests, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, arr, convSilu, heads, kvOf, logsigmoid, rmsnormVec, silu, type Params } from "./linear_reference.js";
 import { createLayer } from "../../src/layers/index.js";
 
 const LOOP_TOL = 1e-12;
@@ -117,8 +113,7 @@ describe("gla layer: parameters (fla GatedLinearAttention names and shapes)", ()
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "gla", numHeads: 2 }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "gla", numHeads: 2 });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -135,11 +130,10 @@ describe("gla layer: parameters (fla GatedLinearAttention names and shapes)", ()
   test("init: weights N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), gate bias 0, norm 1; gk ≈ logsigmoid(0)/16 at init", () => {
     const layer = createLayer({ type: "gla", numHeads: 4 }, ctx(3, 256, 8)) as GlaLayer;
     const p = layer.stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const name of ["q_proj.weight", "k_proj.weight", "v_proj.weight", "g_proj.weight", "gk_proj.0.weight", "gk_proj.1.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.05, `${name}: std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.05, `${name}: std ${rms(p.get(name)!)}`);
     }
-    assert.ok(Math.abs(std(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${std(p.get("o_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${rms(p.get("o_proj.weight")!)}`);
     assert.ok(p.get("gk_proj.1.bias")!.values().every((v) => v === 0));
     assert.ok(p.get("g_norm_swish_gate.weight")!.values().every((v) => v === 1));
     const gk = noGrad(() => layer.gate(randn([1, 3, 256], new Random(4), { dtype: "f64" })));
@@ -177,14 +171,7 @@ describe("gla layer = independent scalar loop of the reference equations (f64)",
       { H: 2, Hkv: 1, gate: false, normalizer: 1, clampMin: null },
     ],
   ];
-  for (const [what, config, ref] of variants) {
-    test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
-      const layer = make(config, D, 4);
-      randomize(layer, 5);
-      const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-      checkForms(layer, x, glaLoop(layer.stateDict(), x.toNested() as number[][][], ref), LOOP_TOL);
-    });
-  }
+  loopTests(variants, { make: (config) => make(config, D, 4), loop: glaLoop, B, T, D, tol: LOOP_TOL });
 });
 
 describe("gla layer: state", () => {

@@ -14,14 +14,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { LanguageModel } from "../../src/models/index.js";
 import { createLayer } from "../../src/layers/index.js";
 import type { LinearAttnLayer } from "../../src/layers/linear_attn.js";
-import {
-  affine, arr, checkForms, checkGradients, checkStateSize, configErrorTests, ctx, dot, heads, kvOf, makeLayer, randomize, rmsnormVec,
-  shapes, type Params,
-} from "./linear_reference.js";
+import { attnNamesInModel, checkGradients, checkStateSize, configErrorTests, ctx, loopTests, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, arr, dot, heads, kvOf, rmsnormVec, type Params } from "./linear_reference.js";
 
 const LOOP_TOL = 1e-12;
 const make = (config: Record<string, unknown>, dModel = 16, seed = 1) => makeLayer("linear_attn", config, dModel, seed);
@@ -140,8 +136,7 @@ describe("linear_attn layer: parameters (fla LinearAttention names and shapes)",
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "linear_attn", numHeads: 2, featureMap: "relu" }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "linear_attn", numHeads: 2, featureMap: "relu" });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -154,11 +149,10 @@ describe("linear_attn layer: parameters (fla LinearAttention names and shapes)",
   test("init: weights N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), feature-map biases 0, norm 1", () => {
     const layer = createLayer({ type: "linear_attn", numHeads: 2 }, ctx(3, 256, 8));
     const p = layer.stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const name of ["q_proj.weight", "k_proj.weight", "v_proj.weight", "feature_map_q.layer1.weight", "feature_map_k.layer2.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${rms(p.get(name)!)}`);
     }
-    assert.ok(Math.abs(std(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${std(p.get("o_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${rms(p.get("o_proj.weight")!)}`);
     for (const name of ["feature_map_q.layer1.bias", "feature_map_q.layer2.bias", "feature_map_k.layer1.bias", "feature_map_k.layer2.bias"]) {
       assert.ok(p.get(name)!.values().every((v) => v === 0), name);
     }
@@ -202,14 +196,7 @@ describe("linear_attn layer = independent scalar loop of the reference equations
       { ...base, H: 4, Hkv: 1, map: "identity" },
     ],
   ];
-  for (const [what, config, ref] of variants) {
-    test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
-      const layer = make(config, D, 4);
-      randomize(layer, 5);
-      const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-      checkForms(layer, x, linearAttnLoop(layer.stateDict(), x.toNested() as number[][][], ref), LOOP_TOL);
-    });
-  }
+  loopTests(variants, { make: (config) => make(config, D, 4), loop: linearAttnLoop, B, T, D, tol: LOOP_TOL });
 });
 
 describe("linear_attn layer: state", () => {

@@ -15,13 +15,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import type { Tensor } from "../../src/core/tensor.js";
 import { LanguageModel } from "../../src/models/index.js";
 import { createLayer } from "../../src/layers/index.js";
 import type { MambaLayer } from "../../src/layers/mamba.js";
-import {
-  affine, arr, checkForms, checkGradients, checkStateSize, configErrorTests, convSilu, ctx, makeLayer, randomize, shapes, silu, type Params,
-} from "./linear_reference.js";
+import { checkForms, checkGradients, checkStateSize, configErrorTests, ctx, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, arr, convSilu, silu, type Params } from "./linear_reference.js";
 
 const LOOP_TOL = 1e-12;
 const make = (config: Record<string, unknown>, dModel = 16, seed = 1) => makeLayer("mamba", config, dModel, seed);
@@ -117,9 +115,8 @@ describe("mamba layer: parameters (state-spaces/mamba Mamba names and shapes)", 
     assert.ok(Math.abs(meanLog - (Math.log(0.01) + Math.log(0.2)) / 2) < 0.15, `log-uniform: mean log dt ${meanLog}`);
     const w = p.get("dt_proj.weight")!.values();
     assert.ok(w.every((v) => Math.abs(v) <= 0.5) && w.some((v) => Math.abs(v) > 0.4), "dt_proj.weight ~ U(±1/√4)");
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
-    for (const name of ["in_proj.weight", "x_proj.weight"]) assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.05, `${name}: std ${std(p.get(name)!)}`);
-    assert.ok(Math.abs(std(p.get("out_proj.weight")!) / (0.02 / 4) - 1) < 0.05, `out_proj std ${std(p.get("out_proj.weight")!)}`);
+    for (const name of ["in_proj.weight", "x_proj.weight"]) assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.05, `${name}: std ${rms(p.get(name)!)}`);
+    assert.ok(Math.abs(rms(p.get("out_proj.weight")!) / (0.02 / 4) - 1) < 0.05, `out_proj std ${rms(p.get("out_proj.weight")!)}`);
     const constant = createLayer({ type: "mamba", dtRank: 4, dtInit: "constant", dtScale: 2 }, ctx(3, 16)).stateDict().get("dt_proj.weight")!;
     assert.ok(constant.values().every((v) => v === 1), "dtInit constant: dtScale/√R = 2/2");
   });

@@ -16,14 +16,11 @@ import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
 import { noGrad } from "../../src/core/autograd.js";
-import type { Tensor } from "../../src/core/tensor.js";
 import { LanguageModel } from "../../src/models/index.js";
 import { createLayer } from "../../src/layers/index.js";
 import type { Mamba2Layer } from "../../src/layers/mamba2.js";
-import {
-  affine, arr, checkForms, checkGradients, checkStateSize, configErrorTests, convSilu, ctx, makeLayer, randomize, rmsnormVec, shapes, silu,
-  type Params,
-} from "./linear_reference.js";
+import { checkForms, checkGradients, checkStateSize, configErrorTests, ctx, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, arr, convSilu, rmsnormVec, silu, type Params } from "./linear_reference.js";
 
 const LOOP_TOL = 1e-12;
 const make = (config: Record<string, unknown>, dModel = 16, seed = 1) => makeLayer("mamba2", config, dModel, seed);
@@ -147,9 +144,8 @@ describe("mamba2 layer: parameters (state-spaces/mamba Mamba2 names and shapes)"
     assert.ok(dts.every((d) => d >= 0.01 * (1 - 1e-12) && d <= 0.05 * (1 + 1e-12)), "softplus(dt_bias) within [dtMin, dtMax]");
     const cw = p.get("conv1d.weight")!.values();
     assert.ok(cw.every((v) => Math.abs(v) <= 0.1) && cw.some((v) => Math.abs(v) > 0.09), "conv1d.weight ~ U(±convInit)");
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
-    assert.ok(Math.abs(std(p.get("in_proj.weight")!) / 0.02 - 1) < 0.05, `in_proj std ${std(p.get("in_proj.weight")!)}`);
-    assert.ok(Math.abs(std(p.get("out_proj.weight")!) / (0.02 / 4) - 1) < 0.05, `out_proj std ${std(p.get("out_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("in_proj.weight")!) / 0.02 - 1) < 0.05, `in_proj std ${rms(p.get("in_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("out_proj.weight")!) / (0.02 / 4) - 1) < 0.05, `out_proj std ${rms(p.get("out_proj.weight")!)}`);
   });
 });
 

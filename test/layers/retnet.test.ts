@@ -14,14 +14,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
-import type { Tensor } from "../../src/core/tensor.js";
-import { LanguageModel } from "../../src/models/index.js";
 import { createLayer } from "../../src/layers/index.js";
 import type { RetNetLayer } from "../../src/layers/retnet.js";
-import {
-  affine, arr, checkForms, checkGradients, checkStateSize, configErrorTests, convSilu, ctx, heads, kvOf, makeLayer, randomize,
-  rmsnormVec, ropeVec, shapes, silu, type Params,
-} from "./linear_reference.js";
+import { attnNamesInModel, checkGradients, checkStateSize, configErrorTests, ctx, loopTests, makeLayer, randomize, rms, shapes } from "./checks.js";
+import { affine, arr, convSilu, heads, kvOf, rmsnormVec, ropeVec, silu, type Params } from "./linear_reference.js";
 
 const LOOP_TOL = 1e-12;
 const make = (config: Record<string, unknown>, dModel = 16, seed = 1) => makeLayer("retnet", config, dModel, seed);
@@ -102,8 +98,7 @@ describe("retnet layer: parameters (fla MultiScaleRetention names and shapes)", 
   });
 
   test("inside a LanguageModel the names are model.layers.{i}.attn.<fla name>", () => {
-    const model = new LanguageModel({ vocabSize: 7, dModel: 16, layers: [{ type: "retnet", numHeads: 2 }], dtype: "f64" });
-    const names = [...model.namedParameters()].map(([n]) => n).filter((n) => n.includes(".attn."));
+    const names = attnNamesInModel({ type: "retnet", numHeads: 2 });
     assert.deepEqual(names, [
       "model.layers.0.attn.q_proj.weight",
       "model.layers.0.attn.k_proj.weight",
@@ -117,11 +112,10 @@ describe("retnet layer: parameters (fla MultiScaleRetention names and shapes)", 
   test("init: projections N(0, initStd), o_proj N(0, initStd/√(2·nLayers)), norm 1", () => {
     const layer = createLayer({ type: "retnet", numHeads: 4 }, ctx(3, 256, 8));
     const p = layer.stateDict();
-    const std = (t: Tensor) => Math.sqrt(Array.from(t.values()).reduce((s, v) => s + v * v, 0) / t.size);
     for (const name of ["q_proj.weight", "k_proj.weight", "v_proj.weight", "g_proj.weight"]) {
-      assert.ok(Math.abs(std(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${std(p.get(name)!)}`);
+      assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.02, `${name}: std ${rms(p.get(name)!)}`);
     }
-    assert.ok(Math.abs(std(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${std(p.get("o_proj.weight")!)}`);
+    assert.ok(Math.abs(rms(p.get("o_proj.weight")!) / (0.02 / 4) - 1) < 0.02, `o_proj std ${rms(p.get("o_proj.weight")!)}`);
     assert.ok(p.get("g_norm_swish_gate.weight")!.values().every((v) => v === 1));
   });
 });
@@ -156,14 +150,7 @@ describe("retnet layer = independent scalar loop of the reference equations (f64
       { H: 2, Hkv: 1, gate: false, theta: 10000, decays: null },
     ],
   ];
-  for (const [what, config, ref] of variants) {
-    test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
-      const layer = make(config, D, 4);
-      randomize(layer, 5);
-      const x = randn([B, T, D], new Random(6), { dtype: "f64" });
-      checkForms(layer, x, retnetLoop(layer.stateDict(), x.toNested() as number[][][], ref), LOOP_TOL);
-    });
-  }
+  loopTests(variants, { make: (config) => make(config, D, 4), loop: retnetLoop, B, T, D, tol: LOOP_TOL });
 });
 
 describe("retnet layer: state", () => {

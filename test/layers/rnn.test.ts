@@ -16,26 +16,16 @@ import { noGrad } from "../../src/core/autograd.js";
 import { concat, indices } from "../../src/core/ops/shape.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { createLayer, getLayer, type LayerState } from "../../src/layers/index.js";
-import { LanguageModel, type ModelState } from "../../src/models/index.js";
+import { LanguageModel } from "../../src/models/index.js";
+import { maxRelDiff as maxRelDiffBy, modelStateFloats } from "./checks.js";
 
 const TOL = 1e-10;
 const GRAD_TOL = 1e-9;
 const LOOP_TOL = 1e-12;
 const V = 11;
 
-function maxRelDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  let m = 0;
-  let scale = 1;
-  for (let i = 0; i < bv.length; i++) scale = Math.max(scale, Math.abs(bv[i]!));
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m / scale;
-}
-
-function stateFloats(state: ModelState): number {
-  return state.reduce((n, layer) => n + Object.values(layer).reduce((k, t) => k + t.size, 0), 0);
-}
+/** max |a − b| / max(1, max |b|) */
+const maxRelDiff = (a: Tensor, b: Tensor) => maxRelDiffBy(a, b, 1);
 
 const sig = (x: number) => 1 / (1 + Math.exp(-x));
 
@@ -112,7 +102,7 @@ for (const type of ["lstm", "gru"] as const) {
               s = r.state;
             }
             assert.ok(maxRelDiff(concat(parts, 1), full) < TOL, `prefill ${split} + step vs parallel: ${maxRelDiff(concat(parts, 1), full)}`);
-            assert.equal(stateFloats(s), B * model.stateSize(T));
+            assert.equal(modelStateFloats(s), B * model.stateSize(T));
           }
         });
       });
@@ -150,7 +140,7 @@ for (const type of ["lstm", "gru"] as const) {
       const per = type === "lstm" ? 2 : 1;
       assert.equal(model.stateSize(1), per * (12 + 16));
       assert.equal(model.stateSize(100_000), model.stateSize(1));
-      assert.equal(stateFloats(model.initState(3)), 3 * model.stateSize(1));
+      assert.equal(modelStateFloats(model.initState(3)), 3 * model.stateSize(1));
     });
   });
 

@@ -11,24 +11,14 @@ import { indices, concat } from "../../src/core/ops/shape.js";
 import { noGrad } from "../../src/core/autograd.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { listLayers } from "../../src/layers/index.js";
-import { LanguageModel, type ModelState } from "../../src/models/index.js";
+import { LanguageModel } from "../../src/models/index.js";
+import { maxRelDiff as maxRelDiffBy, modelStateFloats } from "../layers/checks.js";
 
 const TOL = 1e-9;
 const V = 13;
 
-function maxRelDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  let m = 0;
-  let scale = 1;
-  for (let i = 0; i < bv.length; i++) scale = Math.max(scale, Math.abs(bv[i]!));
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m / scale;
-}
-
-function stateFloats(state: ModelState): number {
-  return state.reduce((n, layer) => n + Object.values(layer).reduce((k, t) => k + t.size, 0), 0);
-}
+/** max |a − b| / max(1, max |b|) */
+const maxRelDiff = (a: Tensor, b: Tensor) => maxRelDiffBy(a, b, 1);
 
 const real = listLayers().filter((l) => !l.type.startsWith("toy_"));
 
@@ -65,7 +55,7 @@ for (const def of real) {
         s = r.state;
       }
       assert.ok(maxRelDiff(concat(parts, 1), full) < TOL, `prefill+step vs parallel: ${maxRelDiff(concat(parts, 1), full)}`);
-      assert.equal(stateFloats(s), B * model.stateSize(T), "state floats = batch × stateSize(T)");
+      assert.equal(modelStateFloats(s), B * model.stateSize(T), "state floats = batch × stateSize(T)");
     });
   });
 
@@ -79,7 +69,7 @@ for (const def of real) {
         const r = model.step([token], state);
         state = r.state;
         token = (token * 7 + t) % V;
-        if (t === 10 || t === 10_000) sizes.push(stateFloats(state));
+        if (t === 10 || t === 10_000) sizes.push(modelStateFloats(state));
       }
       const grows = model.stateSize(10_000) > model.stateSize(10);
       if (grows) assert.ok(sizes[1]! > sizes[0]!, "a growing state (attention) should grow");

@@ -21,7 +21,7 @@ import { concat, slice } from "../../src/core/ops/shape.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { aaren } from "../../src/ops/aaren/index.js";
 import { runOp } from "../../src/ops/run.js";
-import { assertClose, checkForms, checkSplit, leaves, maxAbs, type Inputs } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkSplit, leaves, maxAbs, type Inputs } from "./harness.js";
 
 const TOL = 1e-9;
 
@@ -109,7 +109,7 @@ test("aaren f32 chunk matches f64 chunk (outputs and gradients, tol 1e-4)", () =
     return { o: out.o, state: out.finalState!, grads: ls };
   };
   const f64 = run(values);
-  const f32 = run(Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])));
+  const f32 = run(castInputs(values, "f32"));
   assert.equal(f32.o.dtype, "f32");
   assertClose("f32 vs f64: o", f32.o.to("f64"), f64.o, 1e-4);
   assertClose("f32 vs f64: final state", f32.state.to("f64"), f64.state, 1e-4);

@@ -12,10 +12,9 @@ import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn, tensor } from "../../src/core/create.js";
 import { slice } from "../../src/core/ops/shape.js";
-import type { Tensor } from "../../src/core/tensor.js";
 import { attention } from "../../src/ops/attention/index.js";
 import { runOp } from "../../src/ops/run.js";
-import { assertClose, checkForms, checkGradcheck, checkSplit, leaves, type Inputs } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, runBackward, type Inputs } from "./harness.js";
 
 const TOL = 1e-9;
 
@@ -98,15 +97,7 @@ test("attention chunk gradcheck (f64, tiny: B=1 T=7 H=2 Hkv=1 K=3 V=2, tile 3)",
 });
 
 /** Output and input gradients of one run (upstream gradients from a fixed seed). */
-function runGrads(inputs: Inputs, options: Record<string, unknown>): { o: Tensor; state: Tensor; grads: Record<string, Tensor> } {
-  const ls = leaves(inputs);
-  const out = runOp(attention, ls, "chunk", { ...options, outputFinalState: true });
-  const rng = new Random(11);
-  const dO = randn(out.o.shape, rng, { dtype: out.o.dtype });
-  const dS = randn(out.finalState!.shape, rng, { dtype: out.o.dtype });
-  out.o.mul(dO).sum().add(out.finalState!.mul(dS).sum()).backward();
-  return { o: out.o, state: out.finalState!, grads: Object.fromEntries(Object.entries(ls).map(([k, t]) => [k, t.grad!])) };
-}
+const runGrads = (inputs: Inputs, options: Record<string, unknown>) => runBackward(attention, inputs, "chunk", options, 11);
 
 test("attention f32 chunk matches f64 chunk (outputs and gradients, tol 1e-4)", () => {
   for (const options of [{ chunkSize: 16 }, { window: 9, chunkSize: 16 }]) {
@@ -114,10 +105,10 @@ test("attention f32 chunk matches f64 chunk (outputs and gradients, tol 1e-4)", 
     const values = maker(s, 12, "f64")();
     const f64 = runGrads(values, options);
     // the same values rounded to f32, computed in f32
-    const as32 = runGrads(Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])), options);
+    const as32 = runGrads(castInputs(values, "f32"), options);
     assert.equal(as32.o.dtype, "f32");
     assertClose("f32 vs f64: o", as32.o.to("f64"), f64.o, 1e-4);
-    assertClose("f32 vs f64: final state", as32.state.to("f64"), f64.state, 1e-4);
+    assertClose("f32 vs f64: final state", as32.finalState.to("f64"), f64.finalState, 1e-4);
     for (const name of Object.keys(f64.grads)) assertClose(`f32 vs f64: d${name}`, as32.grads[name]!.to("f64"), f64.grads[name]!, 1e-4);
   }
 });

@@ -22,27 +22,20 @@ import { deltaRule } from "../../src/ops/delta_rule/index.js";
 import { gatedDeltaRule } from "../../src/ops/gated_delta_rule/index.js";
 import { DELTA, deltaExample, GATED_DELTA, type DeltaVariant } from "../../src/ops/delta_common/shared.js";
 import type { AnyOp, ExampleSizes, OpMode } from "../../src/ops/types.js";
-import { assertClose, checkForms, checkGradcheck, checkSplit, leaves, maxAbs, type Inputs, type OpCase } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, checkStepFastPath, exampleSetup, leaves, maxAbs, ODD, runBackward, type ExampleCase, type Inputs, type OpCase } from "./harness.js";
 
 const TOL = 1e-10;
 const MODES: readonly OpMode[] = ["naive", "chunk", "recurrent"];
-const ODD: ExampleSizes = { B: 2, T: 45, H: 3, K: 20, V: 12 };
 const TINY: ExampleSizes = { B: 1, T: 7, H: 2, K: 3, V: 2 };
 
-interface CaseOptions {
-  sizes?: ExampleSizes;
+interface CaseOptions extends ExampleCase {
   /** beta range; default the sigmoid range [0.05, 0.95] */
   beta?: readonly [number, number];
   g?: readonly [number, number];
-  initialState?: boolean;
-  seed?: number;
-  dtype?: "f32" | "f64";
 }
 
 function makeInputs(variant: DeltaVariant, c: CaseOptions = {}): Inputs {
-  const s = c.sizes ?? ODD;
-  const rng = new Random(c.seed ?? 11);
-  const dtype = c.dtype ?? "f64";
+  const { s, rng, dtype } = exampleSetup(c);
   const out: Inputs = deltaExample(variant, rng, dtype, s, { ...(c.beta ? { beta: c.beta } : {}), ...(c.g ? { g: c.g } : {}) });
   if (c.initialState) out.initial_state = randn([s.B, s.H, s.K, s.V], rng, { dtype, std: 0.5 });
   return out;
@@ -111,18 +104,9 @@ for (const [op, variant] of VARIANTS) {
 
     test("f32 chunk form matches f64 on o, final state and every gradient (tol 1e-5)", () => {
       const values = makeInputs(variant, { initialState: true, beta: [0.05, 1.95], seed: 20 });
-      const run = (vals: Inputs) => {
-        const inputs = leaves(vals);
-        const out = runOp(op, inputs, "chunk", { chunkSize: 16, outputFinalState: true });
-        const rng = new Random(3);
-        out.o.mul(randn(out.o.shape, rng, { dtype: out.o.dtype }))
-          .sum()
-          .add(out.finalState!.mul(randn(out.finalState!.shape, rng, { dtype: out.o.dtype })).sum())
-          .backward();
-        return { out, inputs };
-      };
+      const run = (vals: Inputs) => runBackward(op, vals, "chunk", { chunkSize: 16 });
       const r64 = run(values);
-      const r32 = run(Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])));
+      const r32 = run(castInputs(values, "f32"));
       assert.equal(r32.out.o.dtype, "f32");
       assertClose("o f32 vs f64", r32.out.o.to("f64"), r64.out.o, 1e-5);
       assertClose("final state f32 vs f64", r32.out.finalState!.to("f64"), r64.out.finalState!, 1e-5);
@@ -134,12 +118,7 @@ for (const [op, variant] of VARIANTS) {
     test("the step form's no-grad fast path equals its autodiff path (f64 and f32; tol 1e-12 and 1e-6)", () => {
       for (const dtype of ["f64", "f32"] as const) {
         const values = makeInputs(variant, { initialState: true, beta: [0.05, 1.95], seed: 24, dtype });
-        const fast = runOp(op, values, "recurrent", { outputFinalState: true });
-        const taped = runOp(op, leaves(values), "recurrent", { outputFinalState: true });
-        assert.ok(taped.o.requiresGrad && !fast.o.requiresGrad);
-        const tol = dtype === "f64" ? 1e-12 : 1e-6;
-        assertClose(`${dtype} o`, fast.o, taped.o.detach(), tol);
-        assertClose(`${dtype} state`, fast.finalState!, taped.finalState!.detach(), tol);
+        checkStepFastPath(op, values, {}, dtype, dtype === "f64" ? 1e-12 : 1e-6);
       }
     });
 
@@ -304,7 +283,7 @@ describe("gated_delta_rule strong decay", () => {
     for (const g of [[-5.5, -4.5], [-200, -199]] as const) {
       const values = makeInputs(GATED_DELTA, { sizes, g, initialState: true, seed: 41 });
       const f64 = runOp(gatedDeltaRule, values, "chunk", { outputFinalState: true });
-      const inputs = leaves(Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])));
+      const inputs = leaves(castInputs(values, "f32"));
       const f32 = runOp(gatedDeltaRule, inputs, "chunk", { outputFinalState: true });
       f32.o.sum().add(f32.finalState!.sum()).backward();
       for (const t of [f32.o, f32.finalState!, ...Object.values(inputs).map((x) => x.grad!)] as Tensor[]) {

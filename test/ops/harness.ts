@@ -13,7 +13,7 @@ import { gradcheck } from "../../src/core/gradcheck.js";
 import { concat, slice } from "../../src/core/ops/shape.js";
 import { randn } from "../../src/core/create.js";
 import { runOp } from "../../src/ops/run.js";
-import type { AnyOp, OpMode, OpOutputs } from "../../src/ops/types.js";
+import type { AnyOp, ExampleSizes, OpMode, OpOutputs } from "../../src/ops/types.js";
 
 export type Inputs = Record<string, Tensor>;
 
@@ -28,6 +28,22 @@ export interface OpCase {
   gradTol?: number;
   /** inputs that take no gradient (e.g. integer-like or constant inputs) */
   noGrad?: readonly string[];
+}
+
+/** The sizes B=2, T=45 (not a multiple of any chunk size), H=3, K=20, V=12 most op cases use. */
+export const ODD: ExampleSizes = { B: 2, T: 45, H: 3, K: 20, V: 12 };
+
+/** What an op family's example case may set besides its own knobs (defaults: ODD sizes, seed 11, f64). */
+export interface ExampleCase {
+  sizes?: ExampleSizes;
+  initialState?: boolean;
+  seed?: number;
+  dtype?: "f32" | "f64";
+}
+
+/** The sizes, the generator and the dtype of an example case, defaults filled. */
+export function exampleSetup(c: ExampleCase): { s: ExampleSizes; rng: Random; dtype: "f32" | "f64" } {
+  return { s: c.sizes ?? ODD, rng: new Random(c.seed ?? 11), dtype: c.dtype ?? "f64" };
 }
 
 export function maxAbs(a: ArrayLike<number>): number {
@@ -52,6 +68,39 @@ export function assertClose(what: string, a: Tensor, b: Tensor, tol: number): vo
     }
   }
   assert.ok(worst <= tol * scale, `${what}: max |diff| ${worst} at element ${at} (${av[at]} vs ${bv[at]}) exceeds ${tol} × ${scale}`);
+}
+
+/** The same inputs cast to `dtype` (e.g. f64 values rounded to f32). */
+export function castInputs(values: Inputs, dtype: "f32" | "f64"): Inputs {
+  return Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to(dtype)]));
+}
+
+/**
+ * Runs one form on fresh leaves of `values` and backpropagates Σ o⊙w₁ + Σ S_T⊙w₂ (w₁ then w₂ drawn from
+ * Random(seed), in o's dtype); returns the outputs, the leaves, and their gradients.
+ */
+export function runBackward(op: AnyOp, values: Inputs, mode: OpMode, options: Record<string, unknown> = {}, seed = 3) {
+  const inputs = leaves(values);
+  const out = runOp(op, inputs, mode, { ...options, outputFinalState: true });
+  const rng = new Random(seed);
+  const wo = randn(out.o.shape, rng, { dtype: out.o.dtype });
+  const wh = randn(out.finalState!.shape, rng, { dtype: out.o.dtype });
+  out.o.mul(wo).sum().add(out.finalState!.mul(wh).sum()).backward();
+  const grads: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(inputs)) grads[k] = t.grad!;
+  return { out, inputs, o: out.o, finalState: out.finalState!, grads };
+}
+
+/**
+ * The recurrent form's no-grad fast path (plain inputs) equals its autodiff path (leaf inputs): o and the final
+ * state within `tol`, messages prefixed by `label`.
+ */
+export function checkStepFastPath(op: AnyOp, values: Inputs, options: Record<string, unknown>, label: string, tol: number): void {
+  const fast = runOp(op, values, "recurrent", { ...options, outputFinalState: true });
+  const taped = runOp(op, leaves(values), "recurrent", { ...options, outputFinalState: true });
+  assert.ok(taped.o.requiresGrad && !fast.o.requiresGrad);
+  assertClose(`${label} o`, fast.o, taped.o.detach(), tol);
+  assertClose(`${label} state`, fast.finalState!, taped.finalState!.detach(), tol);
 }
 
 /** Leaves requiring grad, from fixed values. */

@@ -28,11 +28,10 @@ import { simpleGla } from "../../src/ops/simple_gla/index.js";
 import { gla } from "../../src/ops/gla/index.js";
 import { decayExample } from "../../src/ops/decay_chunk/shared.js";
 import type { AnyOp, ExampleSizes, OpMode } from "../../src/ops/types.js";
-import { assertClose, checkForms, checkGradcheck, checkSplit, leaves, maxAbs, type Inputs, type OpCase } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, checkStepFastPath, exampleSetup, maxAbs, ODD, runBackward, type ExampleCase, type Inputs, type OpCase } from "./harness.js";
 
 const TOL = 1e-10;
 const MODES: readonly OpMode[] = ["naive", "chunk", "recurrent"];
-const ODD: ExampleSizes = { B: 2, T: 45, H: 3, K: 20, V: 12 };
 const TINY: ExampleSizes = { B: 1, T: 7, H: 2, K: 3, V: 2 };
 /** one chunk of 18 rows holds two sub-blocks (16 + 2), so the vector gate's pivot path is exercised */
 const PIVOT: ExampleSizes = { B: 1, T: 37, H: 1, K: 2, V: 2 };
@@ -57,19 +56,13 @@ const VARIANTS: readonly Variant[] = [
   { label: "gla", op: gla, options: {}, gate: "vector" },
 ];
 
-interface CaseOptions {
-  sizes?: ExampleSizes;
+interface CaseOptions extends ExampleCase {
   /** range of the log gates (default [−0.5, −0.01]) */
   range?: readonly [number, number];
-  initialState?: boolean;
-  seed?: number;
-  dtype?: "f32" | "f64";
 }
 
 function makeInputs(variant: Variant, c: CaseOptions = {}): Inputs {
-  const s = c.sizes ?? ODD;
-  const rng = new Random(c.seed ?? 11);
-  const dtype = c.dtype ?? "f64";
+  const { s, rng, dtype } = exampleSetup(c);
   const kind = variant.gate === "gamma" ? "none" : variant.gate;
   const out: Inputs = decayExample(rng, dtype, s, { kind, positive: variant.normalize === true, ...(c.range ? { range: c.range } : {}) });
   if (variant.gate === "gamma") out.gamma = rand([s.H], rng, { dtype, low: 0.5, high: 0.99 });
@@ -84,19 +77,6 @@ function makeInputs(variant: Variant, c: CaseOptions = {}): Inputs {
 function opCase(variant: Variant, c: CaseOptions, options: Record<string, unknown> = {}, tol = TOL): OpCase {
   const values = makeInputs(variant, c);
   return { op: variant.op, make: () => values, options: { ...variant.options, ...options }, tol };
-}
-
-/** o·w₁ + S_T·w₂ backpropagated; returns the outputs and the leaves with their gradients. */
-function runBackward(op: AnyOp, values: Inputs, mode: OpMode, options: Record<string, unknown>, seed = 3) {
-  const inputs = leaves(values);
-  const out = runOp(op, inputs, mode, { ...options, outputFinalState: true });
-  const rng = new Random(seed);
-  out.o
-    .mul(randn(out.o.shape, rng, { dtype: out.o.dtype }))
-    .sum()
-    .add(out.finalState!.mul(randn(out.finalState!.shape, rng, { dtype: out.o.dtype })).sum())
-    .backward();
-  return { out, inputs };
 }
 
 const allFinite = (t: Tensor): boolean => t.values().every(Number.isFinite);
@@ -156,7 +136,7 @@ for (const variant of VARIANTS) {
       const values = makeInputs(variant, { initialState: true, seed: 21 });
       const options = { ...variant.options, chunkSize: 16 };
       const r64 = runBackward(op, values, "chunk", options);
-      const r32 = runBackward(op, Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])), "chunk", options);
+      const r32 = runBackward(op, castInputs(values, "f32"), "chunk", options);
       assert.equal(r32.out.o.dtype, "f32");
       assertClose("o f32 vs f64", r32.out.o.to("f64"), r64.out.o, 1e-4);
       assertClose("final state f32 vs f64", r32.out.finalState!.to("f64"), r64.out.finalState!, 1e-4);
@@ -169,12 +149,7 @@ for (const variant of VARIANTS) {
     test("the step form's no-grad fast path equals its autodiff path (f64 and f32; tol 1e-12 and 1e-6)", () => {
       for (const dtype of ["f64", "f32"] as const) {
         const values = makeInputs(variant, { initialState: true, seed: 24, dtype });
-        const fast = runOp(op, values, "recurrent", { ...variant.options, outputFinalState: true });
-        const taped = runOp(op, leaves(values), "recurrent", { ...variant.options, outputFinalState: true });
-        assert.ok(taped.o.requiresGrad && !fast.o.requiresGrad);
-        const tol = dtype === "f64" ? 1e-12 : 1e-6;
-        assertClose(`${dtype} o`, fast.o, taped.o.detach(), tol);
-        assertClose(`${dtype} state`, fast.finalState!, taped.finalState!.detach(), tol);
+        checkStepFastPath(op, values, variant.options, dtype, dtype === "f64" ? 1e-12 : 1e-6);
       }
     });
 
@@ -328,7 +303,7 @@ describe("strong decay", () => {
       for (const range of [[-5.5, -4.5], [-200, -199]] as const) {
         const values = makeInputs(variant, { sizes, range, initialState: true, seed: 61 });
         const r64 = runBackward(variant.op, values, "chunk", { chunkSize: 64 });
-        const r32 = runBackward(variant.op, Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])), "chunk", { chunkSize: 64 });
+        const r32 = runBackward(variant.op, castInputs(values, "f32"), "chunk", { chunkSize: 64 });
         for (const t of [r32.out.o, r32.out.finalState!, ...Object.values(r32.inputs).map((x) => x.grad!)]) assert.ok(allFinite(t), `g ${range}: NaN or Inf in f32`);
         assertClose(`g ${range}: o f32 vs f64`, r32.out.o.to("f64"), r64.out.o, 1e-4);
         assertClose(`g ${range}: state f32 vs f64`, r32.out.finalState!.to("f64"), r64.out.finalState!, 1e-4);

@@ -21,7 +21,7 @@ import { getOp, runOp } from "../../src/ops/index.js";
 import { lstm } from "../../src/ops/lstm/index.js";
 import { gru } from "../../src/ops/gru/index.js";
 import type { AnyOp, OpMode } from "../../src/ops/types.js";
-import { assertClose, checkForms, checkGradcheck, checkSplit, leaves, type Inputs, type OpCase } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, runBackward, type Inputs, type OpCase } from "./harness.js";
 
 const TOL = 1e-10;
 const GRAD_TOL = 1e-9;
@@ -91,8 +91,8 @@ for (const op of [lstm, gru]) {
   describe(`${op.name}: f32 against f64`, () => {
     test("chunk form, B=5 T=23 H=6 with initial_state: outputs, state and gradients within 1e-4", () => {
       const values = makeInputs(op, ODD5, true);
-      const ref = withGrads(op, values, "chunk");
-      const got = withGrads(op, Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")])), "chunk");
+      const ref = runBackward(op, values, "chunk");
+      const got = runBackward(op, castInputs(values, "f32"), "chunk");
       assert.equal(got.o.dtype, "f32");
       assert.equal(got.grads.w_hh!.dtype, "f32");
       const f64 = (t: Tensor) => t.to("f64");
@@ -119,19 +119,6 @@ for (const op of [lstm, gru]) {
       assertClose("example chunk vs naive", b.o, a.o, TOL);
     });
   });
-}
-
-/** Runs one form with gradients of Σ o⊙w + Σ final⊙w'. */
-function withGrads(op: AnyOp, values: Inputs, mode: OpMode, seed = 3) {
-  const inputs = leaves(values);
-  const out = runOp(op, inputs, mode, { outputFinalState: true });
-  const rng = new Random(seed);
-  const wo = randn(out.o.shape, rng, { dtype: out.o.dtype });
-  const wh = randn(out.finalState!.shape, rng, { dtype: out.o.dtype });
-  out.o.mul(wo).sum().add(out.finalState!.mul(wh).sum()).backward();
-  const grads: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(inputs)) grads[k] = t.grad!;
-  return { o: out.o, finalState: out.finalState!, grads };
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));

@@ -18,7 +18,7 @@ import type { DType } from "../../src/core/dtype.js";
 import { getOp, runOp } from "../../src/ops/index.js";
 import { selectiveScan } from "../../src/ops/selective_scan/index.js";
 import type { OpMode } from "../../src/ops/types.js";
-import { assertClose, checkForms, checkGradcheck, checkSplit, leaves, maxAbs, type Inputs, type OpCase } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, maxAbs, runBackward, type Inputs, type OpCase } from "./harness.js";
 
 const op = selectiveScan;
 const TOL = 1e-10;
@@ -114,21 +114,8 @@ describe("selective_scan: gradcheck of the chunk form (f64, B=1 T=7 D=2 N=3, chu
 });
 
 /** Runs one form with gradients of Σ o⊙w + Σ final⊙w' and returns outputs and input gradients. */
-function withGrads(values: Inputs, mode: OpMode, options: Record<string, unknown>, seed = 3) {
-  const inputs = leaves(values);
-  const out = runOp(op, inputs, mode, { ...options, outputFinalState: true });
-  const rng = new Random(seed);
-  const wo = randn(out.o.shape, rng, { dtype: out.o.dtype });
-  const wh = randn(out.finalState!.shape, rng, { dtype: out.o.dtype });
-  out.o.mul(wo).sum().add(out.finalState!.mul(wh).sum()).backward();
-  const grads: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(inputs)) grads[k] = t.grad!;
-  return { o: out.o, finalState: out.finalState!, grads };
-}
-
-function toF32(values: Inputs): Inputs {
-  return Object.fromEntries(Object.entries(values).map(([k, t]) => [k, t.to("f32")]));
-}
+const withGrads = (values: Inputs, mode: OpMode, options: Record<string, unknown>) => runBackward(op, values, mode, options);
+const toF32 = (values: Inputs) => castInputs(values, "f32");
 
 describe("selective_scan: f32 against f64", () => {
   test("chunk form, every optional input, softplus, chunkSize 16: outputs, state and gradients within 1e-4", () => {
