@@ -11,7 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn, tensor } from "../../src/core/create.js";
-import { slice } from "../../src/core/ops/shape.js";
+import { concat, slice } from "../../src/core/ops/shape.js";
+import type { Tensor } from "../../src/core/tensor.js";
 import { attention } from "../../src/ops/attention/index.js";
 import { runOp } from "../../src/ops/run.js";
 import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, runBackward, type Inputs } from "./harness.js";
@@ -164,4 +165,50 @@ test("attention errors name the problem", () => {
   throwsWith(() => runOp(attention, good, "chunk", { chunkSize: 0 }), /attention: option 'chunkSize'/);
   throwsWith(() => runOp(attention, good, "chunk", { windw: 3 }), /attention: unknown option\(s\) 'windw'/);
   throwsWith(() => runOp(attention, { ...good, q: good.q!.to("f32") }, "chunk"), /all inputs must share one dtype/);
+});
+
+// ---- the decoding path: without gradients the step appends into a buffer with spare capacity ----
+
+/** Steps tokens from..to−1 of x from `state` (no gradients: the in-place append path). o per step [B,1,H,V]. */
+function decode(state: Tensor, x: Inputs, from: number, to: number, options: Record<string, unknown>): { o: Tensor; state: Tensor } {
+  const parsed = attention.options.parse(options);
+  const outs: Tensor[] = [];
+  for (let t = from; t < to; t++) {
+    const at = { q: slice(x.q!, 1, t, t + 1).squeeze(1), k: slice(x.k!, 1, t, t + 1).squeeze(1), v: slice(x.v!, 1, t, t + 1).squeeze(1) };
+    const r = attention.recurrent.step(state, at, parsed);
+    outs.push(r.o.unsqueeze(1));
+    state = r.state;
+  }
+  return { o: concat(outs, 1), state };
+}
+
+test("decoding without gradients (in-place cache append) equals the parallel form across buffer reallocations, with and without a window (f64, 1e-12)", () => {
+  const x = attention.example(new Random(40), "f64", { B: 2, T: 70, H: 4, K: 5, V: 3 });
+  for (const window of [null, 5]) {
+    const options = { window, outputFinalState: true };
+    const whole = runOp(attention, x, "chunk", options);
+    const r = decode(attention.recurrent.init(x, attention.options.parse(options)), x, 0, 70, options);
+    assertClose(`o, window ${window}`, r.o, whole.o, 1e-12);
+    assertClose(`final cache, window ${window}`, r.state.contiguous(), whole.finalState!, 1e-12);
+  }
+});
+
+test("decoding branches stepped from one older state do not overwrite each other", () => {
+  const x = attention.example(new Random(41), "f64", { B: 1, T: 14, H: 2, K: 3, V: 2 });
+  const y = attention.example(new Random(42), "f64", { B: 1, T: 14, H: 2, K: 3, V: 2 });
+  const options = { outputFinalState: true };
+  const prefix = decode(attention.recurrent.init(x, attention.options.parse(options)), x, 0, 10, options).state;
+  // both branches append right after the same prefix, interleaved
+  const a1 = decode(prefix, x, 10, 11, options);
+  const b1 = decode(prefix, y, 10, 11, options);
+  const a = decode(a1.state, x, 11, 14, options);
+  const b = decode(b1.state, y, 11, 14, options);
+  const xy: Inputs = {};
+  for (const k of ["q", "k", "v"]) xy[k] = concat([slice(x[k]!, 1, 0, 10), slice(y[k]!, 1, 10, 14)], 1);
+  const refA = runOp(attention, x, "chunk", options);
+  const refB = runOp(attention, xy, "chunk", options);
+  assertClose("branch A cache", a.state.contiguous(), refA.finalState!, 1e-12);
+  assertClose("branch B cache", b.state.contiguous(), refB.finalState!, 1e-12);
+  assertClose("branch A outputs", a.o, slice(refA.o, 1, 11, 14), 1e-12);
+  assertClose("branch B outputs", b.o, slice(refB.o, 1, 11, 14), 1e-12);
 });
