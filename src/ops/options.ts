@@ -6,6 +6,9 @@ export const commonOptions = {
   chunkSize: z.number().int().min(1).max(4096).default(64),
 };
 
+/** The score scale τ on q (spec §0.1); when omitted the ops use K^-1/2 (also fla's default). */
+export const scaleOption = z.number().positive().optional();
+
 /** Parses `raw` with the op's schema; errors name the op, the option and what was expected. */
 export function parseOptions<O>(op: string, schema: z.ZodType<O, unknown>, raw: unknown): O {
   const result = schema.safeParse(raw ?? {});

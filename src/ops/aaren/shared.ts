@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { shapeString } from "../../core/shape.js";
 import { expectRank, expectShape, required } from "../check.js";
-import { commonOptions, OpError } from "../options.js";
+import { commonOptions, scaleOption, OpError } from "../options.js";
 import type { OpInputs } from "../types.js";
 
 export const OP = "aaren";
@@ -21,8 +21,7 @@ export const OP = "aaren";
 export const aarenOptions = z
   .object({
     ...commonOptions,
-    /** score scale τ; default K^-1/2 */
-    scale: z.number().positive().optional(),
+    scale: scaleOption,
   })
   .strict();
 

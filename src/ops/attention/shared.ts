@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { Tensor } from "../../core/tensor.js";
 import { shapeString } from "../../core/shape.js";
 import { expectRank, expectShape, required } from "../check.js";
-import { commonOptions, OpError } from "../options.js";
+import { commonOptions, scaleOption, OpError } from "../options.js";
 import type { OpInputs } from "../types.js";
 
 export const OP = "attention";
@@ -18,8 +18,7 @@ export const attentionOptions = z
     causal: z.boolean().default(true),
     /** sliding window of W keys u ∈ (t−W, t] (fla's convention), or null for full attention; needs causal */
     window: z.number().int().min(1).nullable().default(null),
-    /** score scale τ; default K^-1/2 */
-    scale: z.number().positive().optional(),
+    scale: scaleOption,
   })
   .strict();
 

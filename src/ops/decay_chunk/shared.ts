@@ -10,21 +10,19 @@ import type { Random } from "../../core/random.js";
 import { shapeString } from "../../core/shape.js";
 import type { Tensor } from "../../core/tensor.js";
 import { expectRank, expectShape, required } from "../check.js";
-import { commonOptions, OpError } from "../options.js";
+import { commonOptions, scaleOption, OpError } from "../options.js";
 import type { ExampleSizes, InputSpec, OpInputs } from "../types.js";
 
-/** τ on q; the default K^-1/2 is the spec's default score scale (§0.1) and fla's default for these ops. */
-const scale = z.number().positive().optional();
 
 /** retention, gla, simple_gla */
-export const decayOptions = z.object({ ...commonOptions, scale }).strict();
+export const decayOptions = z.object({ ...commonOptions, scale: scaleOption }).strict();
 export type DecayOptions = z.infer<typeof decayOptions>;
 
 /** linear_attn: o_t = τ q_t S_t, or with normalize o_t = τ q_t S_t / (τ q_t·z_t + eps), z_t = Σ_{s≤t} k_s */
 export const linearAttnOptions = z
   .object({
     ...commonOptions,
-    scale,
+    scale: scaleOption,
     normalize: z.boolean().default(false),
     /** added to the denominator when normalize is set; 1e-10 as in fla's linear attention (spec §3) */
     eps: z.number().positive().default(1e-10),

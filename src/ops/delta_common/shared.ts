@@ -10,14 +10,13 @@ import type { Random } from "../../core/random.js";
 import { shapeString } from "../../core/shape.js";
 import { Tensor } from "../../core/tensor.js";
 import { expectRank, expectShape, required } from "../check.js";
-import { commonOptions, OpError } from "../options.js";
+import { commonOptions, scaleOption, OpError } from "../options.js";
 import type { ExampleSizes, InputSpec, OpInputs } from "../types.js";
 
 export const deltaOptions = z
   .object({
     ...commonOptions,
-    /** score scale τ on q; default K^-1/2 */
-    scale: z.number().positive().optional(),
+    scale: scaleOption,
   })
   .strict();
 
