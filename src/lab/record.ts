@@ -62,6 +62,10 @@ export interface RunRecord {
   readonly stepsPlanned: number;
   readonly steps: number;
   readonly batchSize: number;
+  /** ended before stepsPlanned because the held-out metric reached the solved threshold */
+  readonly stoppedEarly: boolean;
+  /** ended before stepsPlanned because the sweep's per-run wall-clock cap was hit */
+  readonly timedOut: boolean;
   readonly curve: readonly CurvePoint[];
   /** held-out metric at longer lengths than trained, and/or named slices */
   readonly slices: readonly SliceResult[];

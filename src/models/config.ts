@@ -25,7 +25,14 @@ const pattern = z
 
 export const lmConfigSchema = z
   .object({
-    vocabSize: z.number().int().min(2),
+    /** input token vocabulary (token models) */
+    vocabSize: z.number().int().min(2).optional(),
+    /** width of real-valued inputs instead of tokens: a linear read-in `model.read_in` replaces the embedding
+     * (in-context regression, tasks.md §9); give either this or vocabSize */
+    inputDim: z.number().int().min(1).optional(),
+    /** width of the read-out (classes, or 1 for a scalar regression head); default vocabSize. A head that is
+     * not vocabSize wide is never tied to the embedding. */
+    numClasses: z.number().int().min(1).optional(),
     dModel: z.number().int().min(1),
     layers: z.union([z.array(layerSpec).min(1), pattern]),
     /** "swiglu" (default) or "none" (Mamba-style and the zoology MQAR protocol, spec §16) */
@@ -37,7 +44,15 @@ export const lmConfigSchema = z
     initStd: z.number().positive().default(0.02),
     dtype: z.enum(["f32", "f64"]).default("f32"),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.vocabSize === undefined) === (c.inputDim === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["vocabSize"], message: "give exactly one of vocabSize (token inputs) and inputDim (real-valued inputs)" });
+    }
+    if (c.inputDim !== undefined && c.numClasses === undefined) {
+      ctx.addIssue({ code: "custom", path: ["numClasses"], message: "a model with real-valued inputs (inputDim) needs numClasses, the read-out width" });
+    }
+  });
 
 export type LMConfigInput = z.input<typeof lmConfigSchema>;
 export type LMConfig = z.output<typeof lmConfigSchema>;
@@ -50,6 +65,16 @@ export function parseLMConfig(raw: unknown): LMConfig {
     i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.map((k) => `'${k}'`).join(", ")}` : `'${i.path.join(".") || "config"}': ${i.message}`,
   );
   throw new Error(`model config: ${problems.join("; ")}`);
+}
+
+/** Width of the model's read-out: numClasses, else vocabSize. */
+export function outputSize(config: LMConfig): number {
+  return config.numClasses ?? config.vocabSize!;
+}
+
+/** True when the read-out shares the embedding matrix (tied, token inputs, head as wide as the vocabulary). */
+export function headIsTied(config: LMConfig): boolean {
+  return config.tieEmbeddings && config.vocabSize !== undefined && outputSize(config) === config.vocabSize;
 }
 
 /** The per-layer list of {type, ...options} a config describes. */

@@ -21,7 +21,8 @@ export interface GenerateOptions {
 
 /** What stream/generate need from a model (LanguageModel implements it). */
 export interface Steppable {
-  readonly config: { vocabSize: number };
+  /** logits per position (the vocabulary for a token model) */
+  readonly outputSize: number;
   forward(tokens: ReturnType<typeof indices>, options: { outputState: boolean }): { logits: Tensor; state?: ModelState };
   step(tokens: ArrayLike<number>, state: ModelState): { logits: Tensor; state: ModelState };
 }
@@ -55,7 +56,7 @@ export function sampleToken(logits: ArrayLike<number>, temperature: number, topK
 
 /** Yields generated tokens one by one (batch of one sequence). */
 export function* stream(model: Steppable, prompt: ArrayLike<number>, options: GenerateOptions): Generator<number, void, undefined> {
-  const vocab = model.config.vocabSize;
+  const vocab = model.outputSize;
   validate(options, vocab);
   if (prompt.length === 0) throw new RangeError("generate: the prompt must hold at least one token");
   const rng = new Random(options.seed ?? 0);
