@@ -133,14 +133,14 @@ export const PRESETS: readonly Preset[] = [
     minutes: 8,
     sweep: {
       name: "selective-copy",
-      description: "Selective copying (6 tokens among 26 blanks): Mamba against time-invariant recurrences (RetNet's fixed decays, linear attention) and attention.",
+      description: "Selective copying (6 tokens among 26 blanks): Mamba against its time-invariant ablation (Δ, B, C independent of the input, S4D-like), a fixed-decay RetNet, and attention.",
       tasks: [{ task: "selective_copy", config: {} }],
       lrs: [3e-3],
       steps: 800,
       mixers: [
         { label: "mamba", layer: { type: "mamba" } },
+        { label: "mamba-lti", layer: { type: "mamba", selective: false } },
         { label: "retnet (LTI)", layer: { type: "retnet", ...conv } },
-        { label: "linear_attn (LTI)", layer: { type: "linear_attn", featureMap: "identity", inputConv: 4 } },
         { label: "attention", layer: { type: "attention", ...conv } },
       ],
     },

@@ -142,6 +142,12 @@ export const mambaConfig = z
     bias: z.boolean().default(false),
     /** block length of the selective_scan chunk form in forward (checkpoint spacing; numbers do not depend on it) */
     chunkSize: z.number().int().min(1).max(4096).default(64),
+    /**
+     * false: the time-invariant (LTI, S4D-real-like) ablation of Mamba's §4.1 selective-copying experiment — Δ, B
+     * and C do not depend on the input: Δ = softplus(dt_bias) per channel, B and C learned vectors [N] shared by
+     * every channel and step (x_proj and dt_proj are not created). Same scan, same state.
+     */
+    selective: z.boolean().default(true),
   })
   .strict();
 
@@ -159,8 +165,13 @@ export class MambaLayer extends MixerLayer {
   readonly D: Tensor;
   readonly in_proj: Linear;
   readonly conv1d: ShortConv;
-  readonly x_proj: Linear;
-  readonly dt_proj: Linear;
+  /** selective only */
+  readonly x_proj: Linear | null;
+  readonly dt_proj: Linear | null;
+  /** LTI ablation only (selective: false): Δ bias [E], B [N], C [N] */
+  readonly dt_bias: Tensor | null;
+  readonly B: Tensor | null;
+  readonly C: Tensor | null;
   readonly out_proj: Linear;
   private readonly stepOptions: SelectiveScanOptions;
 
@@ -181,13 +192,21 @@ export class MambaLayer extends MixerLayer {
     this.D = this.param("D", constant([E], 1, dtype));
     this.in_proj = this.module("in_proj", normalLinear(dModel, 2 * E, initStd, config.bias, rng, dtype));
     this.conv1d = this.module("conv1d", new ShortConv(E, config.dConv, { rng, dtype, bias: config.convBias, activation: "silu" }));
-    this.x_proj = this.module("x_proj", normalLinear(E, R + 2 * N, initStd, false, rng, dtype));
-    const dtStd = config.dtScale / Math.sqrt(R);
-    const dtProj = new Linear(R, E, { rng, dtype, bias: true, init: "zeros" });
-    if (config.dtInit === "random") dtProj.weight.data.set(uniform([E, R], -dtStd, dtStd, rng, dtype).data);
-    else dtProj.weight.data.fill(dtStd);
-    dtProj.bias!.data.set(inverseSoftplusDt(E, config.dtMin, config.dtMax, config.dtInitFloor, rng, dtype).data);
-    this.dt_proj = this.module("dt_proj", dtProj);
+    if (config.selective) {
+      this.x_proj = this.module("x_proj", normalLinear(E, R + 2 * N, initStd, false, rng, dtype));
+      const dtStd = config.dtScale / Math.sqrt(R);
+      const dtProj = new Linear(R, E, { rng, dtype, bias: true, init: "zeros" });
+      if (config.dtInit === "random") dtProj.weight.data.set(uniform([E, R], -dtStd, dtStd, rng, dtype).data);
+      else dtProj.weight.data.fill(dtStd);
+      dtProj.bias!.data.set(inverseSoftplusDt(E, config.dtMin, config.dtMax, config.dtInitFloor, rng, dtype).data);
+      this.dt_proj = this.module("dt_proj", dtProj);
+      this.dt_bias = this.B = this.C = null;
+    } else {
+      this.x_proj = this.dt_proj = null;
+      this.dt_bias = this.param("dt_bias", inverseSoftplusDt(E, config.dtMin, config.dtMax, config.dtInitFloor, rng, dtype));
+      this.B = this.param("B", constant([N], 1, dtype));
+      this.C = this.param("C", uniform([N], -1 / Math.sqrt(N), 1 / Math.sqrt(N), rng, dtype));
+    }
     this.out_proj = this.module("out_proj", normalLinear(E, dModel, initStd / Math.sqrt(2 * nLayers), config.bias, rng, dtype));
     this.stepOptions = parseOptions(selectiveScan.name, selectiveScan.options, { deltaSoftplus: true, chunkSize: config.chunkSize });
   }
@@ -237,6 +256,23 @@ export class MambaLayer extends MixerLayer {
     const xz = this.in_proj.forward(x);
     const c = this.conv1d.forward(slice(xz, 2, 0, E), convState);
     const u = c.y;
+    if (!this.x_proj || !this.dt_proj) {
+      // LTI ablation: nothing below depends on x (Δ = softplus(dt_bias) once the op adds the bias)
+      const [Bsz, T] = [u.shape[0]!, u.shape[1]!];
+      return {
+        inputs: {
+          u,
+          delta: zeros([Bsz, T, E], { dtype: u.dtype }),
+          A: this.A(),
+          Bm: this.B!.reshape(1, 1, N).expand(Bsz, T, N),
+          Cm: this.C!.reshape(1, 1, N).expand(Bsz, T, N),
+          Dskip: this.D,
+          z: slice(xz, 2, E, 2 * E),
+          delta_bias: this.dt_bias!,
+        },
+        conv: c.state,
+      };
+    }
     const xdbl = this.x_proj.forward(u);
     const delta = matmul(slice(xdbl, 2, 0, R), transpose(this.dt_proj.weight));
     return {

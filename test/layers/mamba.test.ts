@@ -36,10 +36,12 @@ function mambaLoop(p: Params, u: number[][][], E: number, N: number, R: number):
     return seq.map((_, t) => {
       const x = xs[t]!;
       const zg = xz[t]!.slice(E);
-      const xdbl = affine(p, "x_proj", x);
-      const Bv = xdbl.slice(R, R + N);
-      const Cv = xdbl.slice(R + N, R + 2 * N);
-      const dt = affine(p, "dt_proj", xdbl.slice(0, R)).map(softplus);
+      // the LTI ablation (selective: false) has no x_proj/dt_proj: Δ = softplus(dt_bias), B and C fixed vectors
+      const lti = arr(p, "dt_bias") !== undefined;
+      const xdbl = lti ? [] : affine(p, "x_proj", x);
+      const Bv = lti ? arr(p, "B")! : xdbl.slice(R, R + N);
+      const Cv = lti ? arr(p, "C")! : xdbl.slice(R + N, R + 2 * N);
+      const dt = (lti ? [...arr(p, "dt_bias")!] : affine(p, "dt_proj", xdbl.slice(0, R))).map(softplus);
       const y = new Array<number>(E);
       for (let c = 0; c < E; c++) {
         let acc = 0;
@@ -141,6 +143,7 @@ describe("mamba layer = independent scalar loop of the reference equations (f64)
     ["defaults at dModel 8 (E 16, N 16, R 1), chunk 3", { chunkSize: 3 }, 8],
     ["dState 3, dConv 2, expand 1.5, dtRank 2, in/out bias, no conv bias, chunk 4", { dState: 3, dConv: 2, expand: 1.5, dtRank: 2, bias: true, convBias: false, chunkSize: 4 }, 8],
     ["dConv 1 (no conv memory), dState 2, expand 1", { dConv: 1, dState: 2, expand: 1 }, 6],
+    ["LTI ablation (selective: false): Δ, B, C independent of x, chunk 4", { selective: false, dState: 3, chunkSize: 4 }, 8],
   ];
   for (const [what, config, D] of variants) {
     test(`${what}: forward, prefill+forward, prefill+step (${LOOP_TOL})`, () => {
@@ -169,6 +172,20 @@ describe("mamba layer: state", () => {
     const { ssm: _drop, ...partial } = layer.initState(2);
     void _drop;
     assert.throws(() => layer.step(x, partial), /state\.ssm must have shape \[2,32,4\]/);
+  });
+});
+
+describe("mamba layer: the LTI ablation (selective: false)", () => {
+  test("no x_proj/dt_proj; dt_bias [E], B [N] = 1, C [N]; same state", () => {
+    const layer = make({ selective: false, dState: 4 }) as MambaLayer;
+    assert.deepEqual(shapes(layer), { A_log: [32, 4], D: [32], dt_bias: [32], B: [4], C: [4], "in_proj.weight": [64, 16], "conv1d.weight": [32, 1, 4], "conv1d.bias": [32], "out_proj.weight": [16, 32] });
+    assert.ok([...layer.B!.values()].every((v) => v === 1));
+    checkStateSize(layer, 16, 20, () => 32 * 4 + 3 * 32);
+  });
+  test("gradcheck of every parameter (f64)", () => {
+    const layer = make({ selective: false, dState: 2, dConv: 2, expand: 2, chunkSize: 2 }, 4, 9);
+    randomize(layer, 10);
+    checkGradients(layer, 4, 11);
   });
 });
 
