@@ -3,14 +3,14 @@
  * issues add op, train, lab, export. `main` returns the exit code instead of exiting, so it can be tested.
  */
 import { Command, CommanderError } from "commander";
-import { readFileSync } from "node:fs";
 import { registerDemo } from "./commands/demo.js";
 import { registerOpCommand } from "./commands/op.js";
+import { registerTrain } from "./commands/train.js";
+import { registerLab } from "./commands/lab.js";
 
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from "../version.js";
+
+export { packageVersion };
 
 export function buildProgram(): Command {
   const program = new Command("seqmix")
@@ -20,6 +20,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerOpCommand(program);
+  registerTrain(program);
+  registerLab(program);
   return program;
 }
 
