@@ -3,10 +3,11 @@
  * the worker pool, appends each record the moment it ends, and shows one overall progress bar (steps of all
  * pending runs) with a line per finished run.
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
+import { writeFileAtomicSync } from "../io/safetensors-file.js";
 import { runPool } from "./pool.js";
 import type { RunRecord } from "./record.js";
 import { appendResult, readResults } from "./results.js";
@@ -47,18 +48,12 @@ function describeRecord(r: RunRecord): string {
   return `${r.metric} ${v}${r.solved ? " ✓" : ""} after ${r.steps} steps, ${r.wallSeconds.toFixed(0)} s${why}`;
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 export async function runLab(sweep: SweepConfig, options: LabRunOptions): Promise<LabRunSummary> {
   const started = performance.now();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const specs = expandSweep(sweep);
   mkdirSync(options.outDir, { recursive: true });
-  writeAtomic(join(options.outDir, "sweep.json"), `${JSON.stringify(sweep, null, 2)}\n`);
+  writeFileAtomicSync(join(options.outDir, "sweep.json"), Buffer.from(`${JSON.stringify(sweep, null, 2)}\n`, "utf8"));
 
   const existing = readResults(options.outDir);
   for (const m of existing.malformed) log(`results.jsonl line ${m.line} skipped: ${m.reason}`);

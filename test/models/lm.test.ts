@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { maxDiff } from "./util.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,14 +22,6 @@ function randomTokens(rng: Random, B: number, T: number, V: number): number[] {
   return Array.from({ length: B * T }, () => rng.integer(0, V));
 }
 
-function maxDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  assert.equal(av.length, bv.length);
-  let m = 0;
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m;
-}
 
 test("parameter names follow fla's causal LM layout", () => {
   const m = new LanguageModel(config);

@@ -1,19 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { maxDiff } from "./util.js";
 import { Random } from "../../src/core/random.js";
 import { randn } from "../../src/core/create.js";
 import { indices, concat } from "../../src/core/ops/shape.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { LanguageModel, parseLMConfig } from "../../src/models/index.js";
 
-function maxDiff(a: Tensor, b: Tensor): number {
-  const av = a.values();
-  const bv = b.values();
-  assert.equal(av.length, bv.length);
-  let m = 0;
-  for (let i = 0; i < av.length; i++) m = Math.max(m, Math.abs(av[i]! - bv[i]!));
-  return m;
-}
 
 test("numClasses gives a read-out of its own width, never tied to the embedding", () => {
   const m = new LanguageModel({ vocabSize: 7, numClasses: 3, dModel: 8, layers: ["gla"], mlp: "none" }, { seed: 0 });
