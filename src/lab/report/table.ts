@@ -119,9 +119,23 @@ export function formatResultsTable(records: readonly RunRecord[]): string {
   const model = aggregate(records);
   const table = resultTable(model);
   const notes: string[] = [];
-  const lrs = new Set(records.map((r) => r.lr)).size;
+  // learning rates tried per point (task label × mixer × width), which can differ between mixers
+  const perPoint = new Map<string, Set<number>>();
+  for (const r of records) {
+    const key = `${r.sweep}\u0000${r.taskLabel}\u0000${r.mixer}\u0000${r.dModel}`;
+    if (!perPoint.has(key)) perPoint.set(key, new Set());
+    perPoint.get(key)!.add(r.lr);
+  }
+  const counts = [...perPoint.values()].map((s) => s.size);
+  const lo = Math.min(...counts);
+  const hi = Math.max(...counts);
+  const tried = lo === hi ? `${hi}` : `${lo}–${hi}`;
   const seeds = new Set(records.map((r) => r.seed)).size;
-  notes.push(`${records.length} runs, each row at its best of ${lrs} learning rate${lrs === 1 ? "" : "s"}${seeds > 1 ? `, mean over up to ${seeds} seeds` : ""}`);
+  notes.push(
+    hi === 1
+      ? `${records.length} runs, one learning rate per row${seeds > 1 ? `, mean over up to ${seeds} seeds` : ""}`
+      : `${records.length} runs, each row at its best of ${tried} learning rates${seeds > 1 ? `, mean over up to ${seeds} seeds` : ""}`,
+  );
   if (model.failed.length > 0) notes.push(`${model.failed.length} run${model.failed.length === 1 ? "" : "s"} failed (listed in the report)`);
   const legend = "state = recurrent floats per sequence at the training length; ✓ = every seed solved the task.";
   return `${renderResultTable(table)}\n\n${notes.join("; ")}.\n${legend}`;
