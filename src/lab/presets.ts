@@ -3,8 +3,10 @@
  * shrink that turns any of them into a smoke run of under a minute (tests). Task configs are the CPU presets
  * of tasks.md; the sizing follows tasks.md's measured notes: every recall model gets a short convolution
  * (its own `useShortConv`, or the block's `inputConv` for mixers without one), 2 layers, no MLP, d = 32/64.
- * `claim` is the paper's finding the preset is meant to show; `minutes` is the time measured on the
- * reference machine (2 cores, `seqmix lab run NAME`), printed by `seqmix lab list`.
+ * `claim` is the paper's finding the preset is meant to show; `minutes` is the expected wall time of
+ * `seqmix lab run NAME` on an otherwise idle 2-core machine (Zen 4), from per-step times measured there
+ * (d = 32, batch 32: 55–110 ms per step at T = 32 depending on the mixer, about twice that at d = 64), the
+ * number of runs and early stopping; `seqmix lab list` prints it.
  */
 import type { SweepConfigInput } from "./sweep.js";
 
@@ -29,7 +31,7 @@ export const PRESETS: readonly Preset[] = [
     name: "recall-vs-state",
     claim:
       "Zoology/Based (arXiv 2312.04927, 2402.18668): attention solves MQAR; fixed-state mixers' recall rises with their recurrent state size, and gated/delta-rule state is used better than plain linear attention.",
-    minutes: 14,
+    minutes: 8,
     sweep: {
       name: "recall-vs-state",
       description: "MQAR (V=64, T=32, 4 pairs): accuracy against recurrent state floats; 2 layers, no MLP, every mixer with a short conv.",
@@ -56,7 +58,7 @@ export const PRESETS: readonly Preset[] = [
     name: "set-order",
     claim:
       "JRT (arXiv 2407.05483): a causal fixed-state model does markedly better on set disjointness when the short list comes first, and repeating the context (JRT) closes the gap; attention is insensitive to the order.",
-    minutes: 12,
+    minutes: 8,
     sweep: {
       name: "set-order",
       description: "Set disjointness (V=64, lists of 4 and 16): small-first vs large-first, with and without a second pass.",
@@ -79,7 +81,7 @@ export const PRESETS: readonly Preset[] = [
     name: "state-tracking",
     claim:
       "Negative eigenvalues (arXiv 2411.12537): DeltaNet with β ∈ (0,2) (eigenvalues in (−1,1)) learns parity and counting mod k and generalises to longer inputs; with β ∈ (0,1) it does not; LSTM solves it; attention does not generalise in length.",
-    minutes: 13,
+    minutes: 12,
     sweep: {
       name: "state-tracking",
       description: "Parity (running and final) and counting mod 3, trained at n ≤ 20, tested at n ∈ [21, 64].",
@@ -103,7 +105,7 @@ export const PRESETS: readonly Preset[] = [
     name: "length-extrapolation",
     claim:
       "Mamba (arXiv 2312.00752 §4.1): on induction heads, recurrent models trained at one length keep their accuracy at longer lengths; attention degrades beyond the training length.",
-    minutes: 10,
+    minutes: 5,
     sweep: {
       name: "length-extrapolation",
       description: "Induction heads (V=16) trained at T=48, evaluated at 96, 192 and 384.",
@@ -132,7 +134,7 @@ export const PRESETS: readonly Preset[] = [
     name: "selective-copy",
     claim:
       "Mamba (arXiv 2312.00752 §4.1): selective copying needs input-dependent (selective) dynamics: Mamba solves it, while time-invariant models do not.",
-    minutes: 8,
+    minutes: 3,
     sweep: {
       name: "selective-copy",
       description: "Selective copying (6 tokens among 26 blanks): Mamba against its time-invariant ablation (Δ, B, C independent of the input, S4D-like), a fixed-decay RetNet, and attention.",
@@ -151,7 +153,7 @@ export const PRESETS: readonly Preset[] = [
     name: "needle",
     claim:
       "Titans (arXiv 2501.00663): sliding-window attention cannot retrieve a needle beyond its window; a long-term memory (Titans) can.",
-    minutes: 10,
+    minutes: 4,
     sweep: {
       name: "needle",
       description: "Passkey (T=64) retrieval: sliding-window attention (window 8) alone against models with a recurrent memory; evaluated at T=128 and 256.",
