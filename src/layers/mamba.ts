@@ -32,8 +32,9 @@
  * Config ↔ mamba: dState ↔ d_state (16), dConv ↔ d_conv (4), expand ↔ expand (2), dtRank ↔ dt_rank ("auto" =
  * ⌈dModel/16⌉), dtMin/dtMax/dtInit/dtScale/dtInitFloor ↔ dt_min/dt_max/dt_init/dt_scale/dt_init_floor,
  * convBias ↔ conv_bias, bias ↔ bias; chunkSize is the op's checkpoint block length (no counterpart).
- * Init differences: mamba leaves in_proj/x_proj at PyTorch's default U(±1/√fan_in) and rescales out_proj at the
- * model level; we use the spec §16 normal init for them (the dt_proj, A_log and D inits are mamba's).
+ * Init: in_proj/x_proj at PyTorch's default U(±1/√fan_in) as mamba leaves them (projInit "normal": N(0, initStd),
+ * the spec §16 generic init); out_proj N(0, initStd/√(2·nLayers)) (mamba rescales it at the model level); the
+ * dt_proj, A_log and D inits are mamba's.
  * Not supported: mamba's fused fast path (a kernel choice, same numbers), use_fast_path, and varlen/padding masks.
  *
  * How the op is called: selective_scan(u = x, delta = δ W_dtᵀ (no bias), A, Bm, Cm, Dskip = D, z,
@@ -148,6 +149,12 @@ export const mambaConfig = z
      * every channel and step (x_proj and dt_proj are not created). Same scan, same state.
      */
     selective: z.boolean().default(true),
+    /**
+     * init of in_proj and x_proj: "uniform" = PyTorch's nn.Linear default U(±1/√fan_in), which mamba_simple.py
+     * leaves them at (its reference init; tasks.md §1 measured that Mamba learns MQAR much faster with it);
+     * "normal" = N(0, initStd) as the spec §16 generic block
+     */
+    projInit: z.enum(["uniform", "normal"]).default("uniform"),
   })
   .strict();
 
@@ -190,10 +197,12 @@ export class MambaLayer extends MixerLayer {
     for (let c = 0; c < E; c++) for (let n = 0; n < N; n++) aLog.data[c * N + n] = Math.log(n + 1);
     this.A_log = this.param("A_log", aLog);
     this.D = this.param("D", constant([E], 1, dtype));
-    this.in_proj = this.module("in_proj", normalLinear(dModel, 2 * E, initStd, config.bias, rng, dtype));
+    const proj = (inF: number, outF: number, bias: boolean) =>
+      config.projInit === "normal" ? normalLinear(inF, outF, initStd, bias, rng, dtype) : new Linear(inF, outF, { rng, dtype, bias });
+    this.in_proj = this.module("in_proj", proj(dModel, 2 * E, config.bias));
     this.conv1d = this.module("conv1d", new ShortConv(E, config.dConv, { rng, dtype, bias: config.convBias, activation: "silu" }));
     if (config.selective) {
-      this.x_proj = this.module("x_proj", normalLinear(E, R + 2 * N, initStd, false, rng, dtype));
+      this.x_proj = this.module("x_proj", proj(E, R + 2 * N, false));
       const dtStd = config.dtScale / Math.sqrt(R);
       const dtProj = new Linear(R, E, { rng, dtype, bias: true, init: "zeros" });
       if (config.dtInit === "random") dtProj.weight.data.set(uniform([E, R], -dtStd, dtStd, rng, dtype).data);

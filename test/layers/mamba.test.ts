@@ -105,7 +105,7 @@ describe("mamba layer: parameters (state-spaces/mamba Mamba names and shapes)", 
     ]);
   });
 
-  test("init: A_log = log(1..N) per row, D = 1, softplus(dt bias) log-uniform in [dtMin, dtMax], dt weight in ±1/√R, normal projections", () => {
+  test("init: A_log = log(1..N) per row, D = 1, softplus(dt bias) log-uniform in [dtMin, dtMax], dt weight in ±1/√R, projections U(±1/√fan_in) (or normal)", () => {
     const layer = createLayer({ type: "mamba", dState: 5, dtRank: 4, dtMin: 0.01, dtMax: 0.2 }, ctx(3, 256, 8)) as MambaLayer;
     const p = layer.stateDict();
     const aLog = p.get("A_log")!.values();
@@ -117,7 +117,14 @@ describe("mamba layer: parameters (state-spaces/mamba Mamba names and shapes)", 
     assert.ok(Math.abs(meanLog - (Math.log(0.01) + Math.log(0.2)) / 2) < 0.15, `log-uniform: mean log dt ${meanLog}`);
     const w = p.get("dt_proj.weight")!.values();
     assert.ok(w.every((v) => Math.abs(v) <= 0.5) && w.some((v) => Math.abs(v) > 0.4), "dt_proj.weight ~ U(±1/√4)");
-    for (const name of ["in_proj.weight", "x_proj.weight"]) assert.ok(Math.abs(rms(p.get(name)!) / 0.02 - 1) < 0.05, `${name}: std ${rms(p.get(name)!)}`);
+    // PyTorch's Linear default: U(±1/√fan_in), std 1/√(3·fan_in); fan_in 256 for in_proj, E = 512 for x_proj
+    for (const [name, fanIn] of [["in_proj.weight", 256], ["x_proj.weight", 512]] as const) {
+      const want = 1 / Math.sqrt(3 * fanIn);
+      assert.ok(Math.abs(rms(p.get(name)!) / want - 1) < 0.05, `${name}: std ${rms(p.get(name)!)}, want ${want}`);
+      assert.ok(p.get(name)!.values().every((v) => Math.abs(v) <= 1 / Math.sqrt(fanIn)));
+    }
+    const normal = createLayer({ type: "mamba", dState: 5, dtRank: 4, projInit: "normal" }, ctx(3, 256, 8)).stateDict();
+    for (const name of ["in_proj.weight", "x_proj.weight"]) assert.ok(Math.abs(rms(normal.get(name)!) / 0.02 - 1) < 0.05, `normal ${name}: std ${rms(normal.get(name)!)}`);
     assert.ok(Math.abs(rms(p.get("out_proj.weight")!) / (0.02 / 4) - 1) < 0.05, `out_proj std ${rms(p.get("out_proj.weight")!)}`);
     const constant = createLayer({ type: "mamba", dtRank: 4, dtInit: "constant", dtScale: 2 }, ctx(3, 16)).stateDict().get("dt_proj.weight")!;
     assert.ok(constant.values().every((v) => v === 1), "dtInit constant: dtScale/√R = 2/2");
