@@ -93,7 +93,7 @@ describe("titans_memory", () => {
     assert.equal(titansMemory.stateSize(shapes, titansOptions.parse({ depth: 2 }), 1000), 2 * 3 * (5 * 20 + 20 * 4));
     assert.deepEqual(
       titansMemory.inputs.map((s) => s.name),
-      ["q", "k", "v", "lr", "momentum", "decay", "w1", "w2", "w3", "w4", "initial_state"],
+      ["q", "k", "v", "lr", "momentum", "decay", "delta", "w1", "w2", "w3", "w4", "initial_state"],
     );
   });
 
@@ -316,7 +316,7 @@ describe("titans_memory", () => {
     bad({ lr: undefined }, /^OpError: titans_memory: missing input 'lr' \(expected shape \[B,T,H\]\)/);
     bad({ k: zeros([2, 5, 3, 5], { dtype: "f64" }) }, /titans_memory: k must have shape \[2,5,3,4\] like q, got \[2,5,3,5\]/);
     bad({ momentum: zeros([2, 5], { dtype: "f64" }) }, /momentum must have shape \[2,5,3\] .*got \[2,5\]/);
-    bad({ lr: full([2, 5, 3], -0.1, { dtype: "f64" }) }, /lr \(the inner learning rate θ\) must lie in \[0, .*got -0\.1 at \[0,0,0\]/);
+    bad({ lr: full([2, 5, 3], -0.1, { dtype: "f64" }) }, /lr \(the inner learning rate θ\) must be finite and ≥ 0, got -0\.1 at \[0,0,0\]/);
     bad({ momentum: full([2, 5, 3], 1.5, { dtype: "f64" }) }, /momentum \(the momentum decay η\) must lie in \[0, 1\], got 1\.5/);
     bad({ decay: full([2, 5, 3], NaN, { dtype: "f64" }) }, /decay \(the forget gate α\) must lie in \[0, 1\], got NaN/);
     bad({ w1: zeros([3, 3, 4], { dtype: "f64" }) }, /w1 must have shape \[3,4,3\] \(layer 1 of the memory widths \[4,3\]\), got \[3,3,4\]/);

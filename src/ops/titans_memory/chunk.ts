@@ -19,13 +19,18 @@
  * layer (for the linear memory, X̂ = Q, X = K, Gr = 2E: the spec's y_t formula). The chunk's end state is
  *   W_C = Pβ(0,C) W₀ + f_C S₀ − Xᵀ diag(θ_i G[C,i]) Gr,   S_C = Pη(0,C) S₀ − Xᵀ diag(θ_i Pη(i,C)) Gr.
  *
+ * Miras retentions (miras.ts): W above is the state A. For lq the weights are s·A with one scale s per matrix
+ * taken at A₀, so ẑ is the dual form times s. For kl (W = c·softmax(A)) the read is not linear in A: A_t is
+ * formed for every token of the chunk (A_t = Pβ(0,t)A₀ + f_t S₀ − Σ_i A[t,i] x_iᵀ g_i, one product of the C×C
+ * matrix with the stacked outer products, C·n_W floats) and each query is read with its own c·softmax(A_t).
+ *
  * The backward comes from autodiff over these block ops (a graph of O(T/C) nodes per layer, O(T·C) work).
  */
-import { pad, permute, reshape, slice, squeeze, transpose, unsqueeze } from "../../core/ops/shape.js";
+import { concat, pad, permute, reshape, slice, squeeze, transpose, unsqueeze } from "../../core/ops/shape.js";
 import type { Tensor } from "../../core/tensor.js";
 import type { OpInputs, OpOutputs } from "../types.js";
-import { concat } from "../../core/ops/shape.js";
 import { innerGradient, memoryForward, runLayers } from "./memory.js";
+import { readScale, readsLinearly, readWeights } from "./miras.js";
 import { segmentProducts } from "./products.js";
 import { memoryNet, packState, startState, titansDims, type MemoryState, type TitansOptions } from "./shared.js";
 
@@ -39,6 +44,7 @@ export function titansChunk(inputs: OpInputs, options: TitansOptions): OpOutputs
   const N = Math.ceil(T / C);
   const [q, k, v] = [inputs.q!, inputs.k!, inputs.v!].map((t) => permute(t, [0, 2, 1, 3])) as [Tensor, Tensor, Tensor]; // [B,H,T,·]
   const [lr, momentum, decay] = [inputs.lr!, inputs.momentum!, inputs.decay!].map((t) => transpose(t, 1, 2)) as [Tensor, Tensor, Tensor]; // [B,H,T]
+  const delta = inputs.delta ? unsqueeze(transpose(inputs.delta, 1, 2), 3) : undefined; // [B,H,T,1]
 
   // gates of every chunk as [B,H,N,C+1] with a leading 1 for the chunk start (the padding past T is never read)
   const perChunk = (x: Tensor): Tensor => pad(reshape(pad(x, [[0, 0], [0, 0], [0, N * C - T]], 1), [B, H, N, C]), [[0, 0], [0, 0], [0, 0], [1, 0]], 1);
@@ -59,14 +65,27 @@ export function titansChunk(inputs: OpInputs, options: TitansOptions): OpOutputs
     const pb0 = block(lb, 1, c + 1, 0, 1); //               [B,H,c,1]  Pβ(0,t)
     const f = block(gx, 1, c + 1, 0, 1).sub(pb0); //        [B,H,c,1]  f_t
     const { W, S } = state;
-    const { xs, gs } = innerGradient(net, W, slice(k, 2, s, e), slice(v, 2, s, e));
+    const W0 = W.map((a) => readWeights(options, a, a));
+    const { xs, gs } = innerGradient(net, W0, slice(k, 2, s, e), slice(v, 2, s, e), delta ? { delta: slice(delta, 2, s, e) } : {});
     const qc = slice(q, 2, s, e);
-    ys.push(
-      options.retrieve === "lagged"
-        ? memoryForward(net, W, qc)
-        : runLayers(net, qc, (l, xh) =>
-            pb0.mul(xh.matmul(W[l]!)).add(f.mul(xh.matmul(S[l]!))).sub(A.mul(xh.matmul(xs[l]!.transpose())).matmul(gs[l]!))),
-    );
+    let y: Tensor;
+    if (options.retrieve === "lagged") {
+      y = memoryForward(net, W0, qc);
+    } else if (readsLinearly(options)) {
+      const scales = W.map((a) => readScale(options, a));
+      y = runLayers(net, qc, (l, xh) => {
+        const z = pb0.mul(xh.matmul(W[l]!)).add(f.mul(xh.matmul(S[l]!))).sub(A.mul(xh.matmul(xs[l]!.transpose())).matmul(gs[l]!));
+        return scales[l] ? z.mul(scales[l]) : z;
+      });
+    } else {
+      y = runLayers(net, qc, (l, xh) => {
+        const [din, dout] = [net.dims[l]!, net.dims[l + 1]!];
+        const outer = reshape(unsqueeze(xs[l]!, 4).mul(unsqueeze(gs[l]!, 3)), [B, H, c, din * dout]); // x_iᵀ g_i
+        const At = unsqueeze(pb0, 4).mul(unsqueeze(W[l]!, 2)).add(unsqueeze(f, 4).mul(unsqueeze(S[l]!, 2))).sub(reshape(A.matmul(outer), [B, H, c, din, dout]));
+        return squeeze(unsqueeze(xh, 3).matmul(readWeights(options, At, At)), 3); // x̂_t R(A_t)
+      });
+    }
+    ys.push(y);
     // the state after the chunk's last token
     const bC = block(lb, c, c + 1, 0, 1); //                  [B,H,1,1] Pβ(0,C)
     const eC = block(le, c, c + 1, 0, 1); //                  [B,H,1,1] Pη(0,C)

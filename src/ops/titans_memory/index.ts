@@ -25,6 +25,12 @@
  * state; the decay weights are running products instead of exp of log-cumsum differences (products.ts: exact
  * with η = 0 or α = 1); gradients are not clipped (titans-pytorch max_grad_norm is left to the layer).
  *
+ * Miras (spec §11, miras.ts): option `bias` (l2 | lp with `p` | huber with the per-token threshold input
+ * `delta` [B,T,H] > 0) sets the inner loss; option `retention` (l2 = the forget gate above | lq with `q`: the
+ * weights are the state normalised by its q-norm at chunk boundaries | kl: the weights are klScale·softmax of
+ * the state, which holds log-weights) sets how the weights are read from the state. Moneta = lp 3 + lq 4,
+ * Yaad = huber + l2, Memora = l2 + kl without momentum; the layers choose the memory and the gates.
+ *
  * Reduction (tested): a linear memory with η = 0 and chunk size 1 is gated_delta_rule with scale 1,
  *   g = log(1 − α),  β = 2θ/(1 − α),  v' = (1 − α) v         (needs α < 1 and β ≤ 2),
  * because W_t = ((1−α)I − 2θ kᵀk) W_{t−1} + 2θ kᵀv, while the gated delta rule takes its error at the decayed
@@ -41,7 +47,7 @@ import { OP, STATE_SHAPE, titansExample, titansInputs, titansOptions, titansStat
 
 export const titansMemory: OpDefinition<TitansOptions> = {
   name: OP,
-  summary: "Titans neural memory: linear or MLP memory written by gradient descent with momentum and forgetting; chunked mini-batch form",
+  summary: "Titans / Miras neural memory: linear or MLP memory written by gradient descent with momentum and forgetting (ℓ2/ℓp/Huber loss, ℓ2/ℓq/KL retention); chunked mini-batch form",
   spec: "spec/mixers.md §10",
   inputs: titansInputs,
   stateShape: STATE_SHAPE,

@@ -14,6 +14,7 @@ import type { ExampleSizes, InputSpec, OpInputs } from "../types.js";
 import { l2normRows } from "../delta_common/shared.js";
 import { positionOf, validateQKV } from "../decay_chunk/shared.js";
 import { layerDims, weightCount, type MemoryNet } from "./memory.js";
+import { errorGrad } from "./miras.js";
 
 export const OP = "titans_memory";
 
@@ -33,6 +34,17 @@ export const titansOptions = z
     residual: z.boolean().default(false),
     /** per_token: y_t = M(q_t; W_t); lagged: y_t = M(q_t; W at the start of t's chunk) (W_{t−1} token by token) */
     retrieve: z.enum(["per_token", "lagged"]).default("per_token"),
+    // Miras (spec §11, miras.ts): the inner loss and how the weights are read from the state
+    /** attentional bias: l2 ‖e‖² (Titans), lp ‖e‖_p^p (Moneta), huber with a per-token threshold input `delta` (Yaad) */
+    bias: z.enum(["l2", "lp", "huber"]).default("l2"),
+    /** p of the lp bias (the paper's Moneta: 3) */
+    p: z.number().min(1).max(16).default(3),
+    /** retention: l2 the forget gate (Titans), lq q-norm normalisation (Moneta), kl softmax of log-weights (Memora) */
+    retention: z.enum(["l2", "lq", "kl"]).default("l2"),
+    /** q of the lq retention (the paper's Moneta: 4) */
+    q: z.number().min(1).max(16).default(4),
+    /** c of the kl retention: each row of every weight matrix sums to c */
+    klScale: z.number().positive().default(1),
   })
   .strict();
 
@@ -48,6 +60,7 @@ export const titansInputs: InputSpec[] = [
   { name: "lr", shape: "[B,T,H]", perStep: true },
   { name: "momentum", shape: "[B,T,H]", perStep: true },
   { name: "decay", shape: "[B,T,H]", perStep: true },
+  { name: "delta", shape: "[B,T,H]", optional: true, perStep: true },
   ...WEIGHT_NAMES.map((name, l) => ({ name, shape: l === 0 ? "[H,K,V] (linear) or [H,K,E·K]" : "[H,E·K,E·K] or [H,E·K,V]", optional: true, perStep: false })),
   { name: "initial_state", shape: "[B,H,2,n_W]", optional: true, perStep: false },
 ];
@@ -69,42 +82,51 @@ export function titansDims(inputs: OpInputs): TitansDims {
   return { B, T, H, K, V: v.shape[3]! };
 }
 
-/** The memory network the options describe (ℓ2 attentional bias: ∂ℓ/∂M = 2e). */
+/** The memory network the options describe, with its attentional bias. */
 export function memoryNet(options: TitansOptions, K: number, V: number): MemoryNet {
   return {
     depth: options.depth,
     dims: layerDims(K, V, options.depth, options.expansion),
     activation: options.activation,
     residual: options.residual,
-    errorGrad: (e) => e.mul(2),
+    errorGrad: (e, ctx) => errorGrad(options, e, ctx),
   };
 }
 
-/** Every value of t in [lo, hi] (NaN refused), with an error naming the input, the value and its position. */
-function expectRange(name: string, t: Tensor, lo: number, hi: number, meaning: string): void {
+/** Every value of t passes `ok` (NaN never does), with an error naming the input, the rule, the value and where. */
+function expectValues(name: string, t: Tensor, ok: (x: number) => boolean, rule: string): void {
   const x = t.values();
   for (let i = 0; i < x.length; i++) {
-    if (!(x[i]! >= lo && x[i]! <= hi)) {
-      throw new OpError(`${OP}: ${name} (${meaning}) must lie in [${lo}, ${hi}], got ${x[i]} at ${positionOf(i, t.shape)}`);
-    }
+    if (!ok(x[i]!)) throw new OpError(`${OP}: ${name} ${rule}, got ${x[i]} at ${positionOf(i, t.shape)}`);
   }
 }
 
+const inUnit = (x: number): boolean => x >= 0 && x <= 1;
+
 /**
  * Shapes, then the gate ranges: lr θ ≥ 0 and finite; momentum η ∈ [0, 1] (0 = no momentum); decay α ∈ [0, 1]
- * (1 = forget everything). Initial weights: either initial_state or w1…w_L (all of them, shapes per layer), not
+ * (1 = forget everything); delta > 0 with the huber bias (and only there). Initial weights: either initial_state or w1…w_L (all of them, shapes per layer), not
  * both; an MLP memory needs one of the two (all-zero MLP weights have zero gradient and never learn).
  */
 export function validateTitans(inputs: OpInputs, options: TitansOptions): void {
   const { B, T, H, K, V } = validateQKV(OP, inputs);
-  for (const [name, lo, hi, meaning] of [
-    ["lr", 0, Number.MAX_VALUE, "the inner learning rate θ"],
-    ["momentum", 0, 1, "the momentum decay η"],
-    ["decay", 0, 1, "the forget gate α"],
-  ] as const) {
+  const gates: ReadonlyArray<[string, (x: number) => boolean, string]> = [
+    ["lr", (x) => x >= 0 && x < Infinity, "(the inner learning rate θ) must be finite and ≥ 0"],
+    ["momentum", inUnit, "(the momentum decay η) must lie in [0, 1]"],
+    ["decay", inUnit, "(the forget gate α) must lie in [0, 1]"],
+  ];
+  for (const [name, ok, rule] of gates) {
     const t = required(OP, inputs, name, "[B,T,H]");
     expectShape(OP, name, t, [B, T, H], "([B,T,H] of q)");
-    expectRange(name, t, lo, hi, meaning);
+    expectValues(name, t, ok, rule);
+  }
+  const delta = inputs.delta;
+  if (options.bias === "huber") {
+    const t = required(OP, inputs, "delta", "[B,T,H]");
+    expectShape(OP, "delta", t, [B, T, H], "([B,T,H] of q)");
+    expectValues("delta", t, (x) => x > 0 && x < Infinity, "(the Huber threshold δ) must be finite and > 0");
+  } else if (delta !== undefined) {
+    throw new OpError(`${OP}: unexpected input 'delta'; the Huber threshold is used only with the option bias: "huber"`);
   }
   if (options.residual && K !== V) throw new OpError(`${OP}: option 'residual' (M(k) = k + LN(MLP(k))) needs K = V, got K = ${K} and V = ${V}`);
   const dims = layerDims(K, V, options.depth, options.expansion);
@@ -128,7 +150,10 @@ export function validateTitans(inputs: OpInputs, options: TitansOptions): void {
   });
 }
 
-/** Memory weights W[l] and momenta S[l], each [B or 1, H, dims[l], dims[l+1]]. */
+/**
+ * Memory state W[l] and momenta S[l], each [B or 1, H, dims[l], dims[l+1]]. W is the memory's weights for the
+ * l2 retention; for lq and kl it is the state A the weights are read from (miras.ts readWeights).
+ */
 export interface MemoryState {
   W: Tensor[];
   S: Tensor[];
