@@ -19,7 +19,7 @@ import { squeeze, unsqueeze } from "../core/ops/shape.js";
 import { rmsNorm } from "../core/ops/nn.js";
 import type { Linear } from "../nn/linear.js";
 import { RMSNorm } from "../nn/rmsnorm.js";
-import { normalLinear } from "./linear_base.js";
+import { normalLinear, where } from "./linear_base.js";
 import { TitansAttention } from "./titans_attention.js";
 import { memoryFields, memoryHeads, TitansLmmLayer, type MemoryConfig } from "./titans_lmm.js";
 import { MixerLayer, type LayerContext, type LayerForwardOptions, type LayerState } from "./types.js";
@@ -64,6 +64,9 @@ export abstract class TitansHybridBase extends MixerLayer {
   constructor(readonly dModel: number, readonly config: HybridConfig, protected readonly context: LayerContext, type: string, attnOutputStd: number) {
     super();
     const { numHeads, headDim } = memoryHeads(type, config, context);
+    if (config.rope && headDim % 2 !== 0) {
+      throw new Error(`${where(type, context)}: 'headDim'=${headDim} must be even when rope is on (RoPE rotates pairs of entries; the attention shares the memory's heads)`);
+    }
     const { rng, dtype, initStd } = context;
     this.persistent_memory = this.param("persistent_memory", randn([config.persistentTokens, dModel], rng, { dtype }));
     this.memory = this.module("memory", new TitansLmmLayer(dModel, config, context, initStd, type));
