@@ -13,75 +13,23 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { full, rand, randn, tensor, zeros } from "../../src/core/create.js";
+import { full, randn, tensor, zeros } from "../../src/core/create.js";
 import { gradcheck } from "../../src/core/gradcheck.js";
 import { Random } from "../../src/core/random.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { concat, slice } from "../../src/core/ops/shape.js";
 import { getOp, runOp } from "../../src/ops/index.js";
 import { titansMemory } from "../../src/ops/titans_memory/index.js";
-import { innerGradient, layerDims, memoryForward, weightCount, type MemoryNet } from "../../src/ops/titans_memory/memory.js";
+import { innerGradient, memoryForward, type MemoryNet } from "../../src/ops/titans_memory/memory.js";
 import { segmentProducts } from "../../src/ops/titans_memory/products.js";
 import { memoryNet, titansOptions } from "../../src/ops/titans_memory/shared.js";
 import { gatedDeltaRule } from "../../src/ops/gated_delta_rule/index.js";
 import { deltaRule } from "../../src/ops/delta_rule/index.js";
 import type { ExampleSizes } from "../../src/ops/types.js";
-import { assertClose, castInputs, checkForms, checkSplit, leaves, runBackward, type Inputs, type OpCase } from "./harness.js";
+import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, leaves, runBackward, type Inputs } from "./harness.js";
+import { checkAllForms, makeInputs, ODD, opCase, TINY, TOL, type Case } from "./titans_memory_cases.js";
 
-const TOL = 1e-10;
-const ODD: ExampleSizes = { B: 2, T: 13, H: 3, K: 5, V: 4 };
 const SQUARE: ExampleSizes = { B: 2, T: 13, H: 3, K: 4, V: 4 };
-const TINY: ExampleSizes = { B: 1, T: 5, H: 2, K: 3, V: 2 };
-const CHUNKS = (T: number) => [1, 4, 5, T];
-
-interface Case {
-  sizes?: ExampleSizes;
-  seed?: number;
-  /** memory options (depth, expansion, activation, residual, retrieve) */
-  memory?: Record<string, unknown>;
-  /** start from: the weights w1…w_L (default), a random initial_state, or nothing (linear memory from 0) */
-  start?: "weights" | "state" | "zero";
-  /** inner learning-rate range (MLP memories diverge with large θ) */
-  lr?: readonly [number, number];
-  dtype?: "f32" | "f64";
-}
-
-/** Unit-norm-ish q, k; v normal; gates in range; initial weights with std 1/sqrt(fan-in). */
-function makeInputs(c: Case = {}): Inputs {
-  const { B, T, H, K, V } = c.sizes ?? ODD;
-  const rng = new Random(c.seed ?? 11);
-  const dtype = c.dtype ?? "f64";
-  const options = titansOptions.parse(c.memory ?? {});
-  const [lo, hi] = c.lr ?? (options.depth > 1 ? [0.01, 0.1] : [0.05, 0.5]);
-  const out: Inputs = {
-    q: randn([B, T, H, K], rng, { dtype, std: 1 / Math.sqrt(K) }),
-    k: randn([B, T, H, K], rng, { dtype, std: 1 / Math.sqrt(K) }),
-    v: randn([B, T, H, V], rng, { dtype }),
-    lr: rand([B, T, H], rng, { dtype, low: lo, high: hi }),
-    momentum: rand([B, T, H], rng, { dtype, low: 0, high: 0.9 }),
-    decay: rand([B, T, H], rng, { dtype, low: 0, high: 0.3 }),
-  };
-  const dims = layerDims(K, V, options.depth, options.expansion);
-  const start = c.start ?? "weights";
-  if (start === "weights") {
-    for (let l = 0; l < options.depth; l++) out[`w${l + 1}`] = randn([H, dims[l]!, dims[l + 1]!], rng, { dtype, std: 1 / Math.sqrt(dims[l]!) });
-  } else if (start === "state") {
-    out.initial_state = randn([B, H, 2, weightCount(dims)], rng, { dtype, std: 0.3 });
-  }
-  return out;
-}
-
-function opCase(c: Case, options: Record<string, unknown> = {}, tol = TOL): OpCase {
-  const values = makeInputs(c);
-  return { op: titansMemory, make: () => values, options: { ...c.memory, ...options }, tol };
-}
-
-/** naive(C) = chunk(C) for every C, and chunk(1) = recurrent (outputs, final states, every gradient). */
-function checkAllForms(c: Case): void {
-  const T = (c.sizes ?? ODD).T;
-  for (const chunkSize of CHUNKS(T)) checkForms(opCase(c, { chunkSize }), ["naive", "chunk"]);
-  checkForms(opCase(c, { chunkSize: 1 }), ["recurrent", "chunk"]);
-}
 
 describe("titans_memory", () => {
   test("is registered, with state [B,H,2,n_W] and stateSize 2·H·n_W", () => {
@@ -121,18 +69,7 @@ describe("titans_memory", () => {
   });
 
   test("gradcheck of each form (f64; B=1 T=5 H=2 K=3 V=2; atol 1e-7, rtol 1e-6)", () => {
-    const check = (c: Case, mode: "naive" | "chunk" | "recurrent", chunkSize: number) => {
-      const values = leaves(makeInputs(c));
-      const names = Object.keys(values);
-      gradcheck(
-        (...ts: Tensor[]) => {
-          const r = runOp(titansMemory, Object.fromEntries(names.map((n, i) => [n, ts[i]!])), mode, { ...c.memory, chunkSize, outputFinalState: true });
-          return [r.o, r.finalState!];
-        },
-        names.map((n) => values[n]!),
-        { atol: 1e-7, rtol: 1e-6 },
-      );
-    };
+    const check = (c: Case, mode: "naive" | "chunk" | "recurrent", chunkSize: number) => checkGradcheck(opCase(c, { chunkSize }), mode, { atol: 1e-7, rtol: 1e-6 });
     const linear: Case = { sizes: TINY, seed: 19 };
     const mlp: Case = { sizes: { ...TINY, V: 3 }, seed: 20, memory: { depth: 2, expansion: 2, residual: true } };
     for (const c of [linear, mlp]) {

@@ -10,65 +10,15 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { full, rand, randn, tensor, zeros } from "../../src/core/create.js";
-import { gradcheck } from "../../src/core/gradcheck.js";
-import { Random } from "../../src/core/random.js";
+import { full, tensor, zeros } from "../../src/core/create.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { slice } from "../../src/core/ops/shape.js";
 import { runOp } from "../../src/ops/index.js";
 import { titansMemory } from "../../src/ops/titans_memory/index.js";
-import { layerDims, weightCount } from "../../src/ops/titans_memory/memory.js";
 import { SMOOTH_EPS } from "../../src/ops/titans_memory/miras.js";
-import { titansOptions } from "../../src/ops/titans_memory/shared.js";
 import type { ExampleSizes } from "../../src/ops/types.js";
-import { assertClose, checkForms, leaves, type Inputs, type OpCase } from "./harness.js";
-
-const TOL = 1e-10;
-const ODD: ExampleSizes = { B: 2, T: 13, H: 3, K: 5, V: 4 };
-const TINY: ExampleSizes = { B: 1, T: 5, H: 2, K: 3, V: 2 };
-
-interface Case {
-  sizes?: ExampleSizes;
-  seed?: number;
-  memory?: Record<string, unknown>;
-  /** momentum range (Memora uses none) */
-  momentum?: readonly [number, number];
-  /** start from a random state instead of random weights */
-  fromState?: boolean;
-}
-
-function makeInputs(c: Case): Inputs {
-  const { B, T, H, K, V } = c.sizes ?? ODD;
-  const rng = new Random(c.seed ?? 41);
-  const options = titansOptions.parse(c.memory ?? {});
-  const [mlo, mhi] = c.momentum ?? [0, 0.9];
-  const out: Inputs = {
-    q: randn([B, T, H, K], rng, { dtype: "f64", std: 1 / Math.sqrt(K) }),
-    k: randn([B, T, H, K], rng, { dtype: "f64", std: 1 / Math.sqrt(K) }),
-    v: randn([B, T, H, V], rng, { dtype: "f64" }),
-    // the lp gradient grows like |e|^{p−1}, MLP memories are touchier: smaller inner steps keep them stable
-    lr: rand([B, T, H], rng, { dtype: "f64", low: 0.01, high: options.depth > 1 || options.bias === "lp" ? 0.1 : 0.4 }),
-    momentum: mhi > mlo ? rand([B, T, H], rng, { dtype: "f64", low: mlo, high: mhi }) : full([B, T, H], mlo, { dtype: "f64" }),
-    decay: rand([B, T, H], rng, { dtype: "f64", low: 0, high: 0.3 }),
-  };
-  // thresholds around the typical ‖e‖ (≈ sqrt(V)), so both Huber branches occur
-  if (options.bias === "huber") out.delta = rand([B, T, H], rng, { dtype: "f64", low: 0.5, high: 3 });
-  const dims = layerDims(K, V, options.depth, options.expansion);
-  if (c.fromState) out.initial_state = randn([B, H, 2, weightCount(dims)], rng, { dtype: "f64", std: 0.3 });
-  else for (let l = 0; l < options.depth; l++) out[`w${l + 1}`] = randn([H, dims[l]!, dims[l + 1]!], rng, { dtype: "f64", std: 1 / Math.sqrt(dims[l]!) });
-  return out;
-}
-
-function opCase(c: Case, chunkSize: number): OpCase {
-  const values = makeInputs(c);
-  return { op: titansMemory, make: () => values, options: { ...c.memory, chunkSize }, tol: TOL };
-}
-
-function checkAllForms(c: Case): void {
-  const T = (c.sizes ?? ODD).T;
-  for (const chunkSize of [1, 4, 5, T]) checkForms(opCase(c, chunkSize), ["naive", "chunk"]);
-  checkForms(opCase(c, 1), ["recurrent", "chunk"]);
-}
+import { assertClose, checkGradcheck } from "./harness.js";
+import { checkAllForms, makeInputs, ODD, opCase, TINY } from "./titans_memory_cases.js";
 
 const MONETA = { bias: "lp", p: 3, retention: "lq", q: 4 };
 const YAAD = { bias: "huber", retention: "l2" };
@@ -88,12 +38,12 @@ describe("titans_memory, Miras options", () => {
 
   test("lq retention (q = 4, q = 3): all forms agree, from weights and from a state (tol 1e-10)", () => {
     checkAllForms({ seed: 46, memory: { retention: "lq", q: 4 } });
-    checkAllForms({ seed: 47, memory: { retention: "lq", q: 3, depth: 2, expansion: 2 }, fromState: true });
+    checkAllForms({ seed: 47, memory: { retention: "lq", q: 3, depth: 2, expansion: 2 }, start: "state" });
   });
 
   test("kl retention (klScale 2): all forms agree, linear and MLP, lagged too (tol 1e-10)", () => {
     checkAllForms({ seed: 48, memory: { retention: "kl", klScale: 2 } });
-    checkAllForms({ seed: 49, memory: { retention: "kl", depth: 2, expansion: 2, activation: "silu" }, fromState: true });
+    checkAllForms({ seed: 49, memory: { retention: "kl", depth: 2, expansion: 2, activation: "silu" }, start: "state" });
     checkAllForms({ seed: 50, memory: { retention: "kl", retrieve: "lagged" } });
   });
 
@@ -107,16 +57,7 @@ describe("titans_memory, Miras options", () => {
 
   test("gradcheck of the chunk form for each option (f64; B=1 T=5 H=2 K=3 V=2; atol 1e-7, rtol 1e-6)", () => {
     for (const memory of [{ bias: "lp", p: 3 }, { bias: "huber" }, { retention: "lq", q: 4 }, { retention: "kl" }, { ...MONETA, depth: 2, expansion: 2 }]) {
-      const values = leaves(makeInputs({ sizes: TINY, seed: 54, memory }));
-      const names = Object.keys(values);
-      gradcheck(
-        (...ts: Tensor[]) => {
-          const r = runOp(titansMemory, Object.fromEntries(names.map((n, i) => [n, ts[i]!])), "chunk", { ...memory, chunkSize: 2, outputFinalState: true });
-          return [r.o, r.finalState!];
-        },
-        names.map((n) => values[n]!),
-        { atol: 1e-7, rtol: 1e-6 },
-      );
+      checkGradcheck(opCase({ sizes: TINY, seed: 54, memory }, { chunkSize: 2 }), "chunk", { atol: 1e-7, rtol: 1e-6 });
     }
   });
 
@@ -135,8 +76,7 @@ describe("titans_memory, Miras options", () => {
 
   test("worked checks, linear memory from A₀ = 0, T = 1 (tol 1e-12)", () => {
     const sizes = { B: 1, T: 1, H: 2, K: 3, V: 4 };
-    const values = makeInputs({ sizes, seed: 56 });
-    delete values.w1;
+    const values = makeInputs({ sizes, seed: 56, start: "zero", lr: [0.05, 0.4] });
     const { q, k, v, lr } = values as Record<string, Tensor>;
     const qk = (h: number) => [0, 1, 2].reduce((s, j) => s + q!.get(0, 0, h, j) * k!.get(0, 0, h, j), 0);
     const expect = (f: (h: number, j: number) => number) => tensor(Array.from({ length: 8 }, (_, i) => f(i >> 2, i & 3)), [1, 1, 2, 4], { dtype: "f64" });
@@ -166,7 +106,7 @@ describe("titans_memory, Miras options", () => {
   });
 
   test("lq reads W = A/(Σ|A|^q + ε)^{(q−2)/q}: lagged retrieval at T = 1 is q₁·W from the initial state (tol 1e-12)", () => {
-    const values = makeInputs({ sizes: { B: 1, T: 1, H: 1, K: 3, V: 2 }, seed: 57, fromState: true });
+    const values = makeInputs({ sizes: { B: 1, T: 1, H: 1, K: 3, V: 2 }, seed: 57, start: "state" });
     const A = Array.from(slice(values.initial_state!, 2, 0, 1).values());
     const s = (A.reduce((acc, a) => acc + Math.abs(a) ** 4, 0) + SMOOTH_EPS) ** (2 / 4);
     const expected = [0, 1].map((j) => [0, 1, 2].reduce((acc, i) => acc + values.q!.get(0, 0, 0, i) * (A[i * 2 + j]! / s), 0));

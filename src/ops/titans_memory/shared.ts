@@ -12,7 +12,7 @@ import { expectRank, expectShape, required } from "../check.js";
 import { commonOptions, OpError } from "../options.js";
 import type { ExampleSizes, InputSpec, OpInputs } from "../types.js";
 import { l2normRows } from "../delta_common/shared.js";
-import { positionOf, validateQKV } from "../decay_chunk/shared.js";
+import { positionOf, QKV_INPUTS, validateQKV } from "../decay_chunk/shared.js";
 import { layerDims, weightCount, type MemoryNet } from "./memory.js";
 import { errorGrad } from "./miras.js";
 
@@ -54,9 +54,7 @@ export const STATE_SHAPE =
   "[B,H,2,n_W]: [:,:,0] the memory weights W¹…W^L flattened row-major one after the other, [:,:,1] the momentum S in the same layout";
 
 export const titansInputs: InputSpec[] = [
-  { name: "q", shape: "[B,T,H,K]", perStep: true },
-  { name: "k", shape: "[B,T,H,K]", perStep: true },
-  { name: "v", shape: "[B,T,H,V]", perStep: true },
+  ...QKV_INPUTS,
   { name: "lr", shape: "[B,T,H]", perStep: true },
   { name: "momentum", shape: "[B,T,H]", perStep: true },
   { name: "decay", shape: "[B,T,H]", perStep: true },
