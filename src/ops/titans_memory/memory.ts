@@ -6,8 +6,9 @@
  *   residual:  M(x) = x + LN(z^L)   (titans-pytorch ResidualNorm; needs K = V; LN without affine weights)
  * with φ = GELU (exact, erf) or SiLU and no biases.
  *
- * The inner loss of one token is ℓ(W; k, v) = Σ_j ∂-bias(M(k) − v) (ℓ2: ‖M(k) − v‖², spec §10.1); its gradient
- * with respect to W^l is a rank-1 matrix x^lᵀ g^l (x^l the layer's input row, g^l = ∂ℓ/∂z^l), so a chunk's
+ * The inner loss of one token is ℓ(W; k, v), a function of the error M(k) − v (ℓ2: ‖M(k) − v‖², spec §10.1; the
+ * Miras biases in miras.ts); its gradient with respect to W^l is a rank-1 matrix x^lᵀ g^l (x^l the layer's
+ * input row, g^l = ∂ℓ/∂z^l), so a chunk's
  * per-token gradients are kept as two stacks of rows (xs, gs) and never as C full matrices. The backward through
  * the network is written with ordinary differentiable tensor ops — the outer backward differentiates through it
  * (second order: it needs φ'' and the derivative of the LN backward, which autodiff supplies from these ops).
