@@ -63,7 +63,7 @@ import { l2normalize } from "./delta_base.js";
 import { normalLinear, projectWithConvs, where } from "./linear_base.js";
 import type { LayerDefinition } from "./registry.js";
 import { MixerLayer, type LayerContext, type LayerForwardOptions, type LayerState } from "./types.js";
-import { initialMemoryState, memoryOp, memoryOptions, memoryStateFloats, memoryWidths, readInputs, WRITE_INPUTS, type MemoryNetConfig, type WriteInput } from "./titans_op.js";
+import { initialMemoryState, memoryOp, memoryOptions, memoryStateFloats, memoryWidths, readMemory, WRITE_INPUTS, type MemoryNetConfig, type WriteInput } from "./titans_op.js";
 
 /** The config fields of the memory (every Titans layer has them), fla / titans-pytorch names in the comments. */
 export const memoryFields = {
@@ -292,8 +292,7 @@ export class TitansLmmLayer extends MixerLayer {
   read(x: Tensor, memory: Tensor, convQ: Tensor | null): { y: Tensor; convQ: Tensor | null } {
     const { outs, convState } = projectWithConvs(x, convQ ? { conv_q: convQ } : null, [{ proj: this.q_proj, conv: this.q_conv1d, key: "conv_q" }]);
     const q = l2normalize(this.heads(outs[0]!, this.q_conv1d));
-    const r = runOp(memoryOp, { ...readInputs(q, this.headDim), initial_state: memory }, "chunk", this.opOptions);
-    return { y: this.readout(r.o), convQ: convState.conv_q ?? null };
+    return { y: this.readout(readMemory(memory, q, this.headDim, this.opOptions)), convQ: convState.conv_q ?? null };
   }
 
   /** the floats of the op state (weights and momentum) per sequence */

@@ -2,7 +2,7 @@
  * The one place the Titans layers talk to their memory op, `titans_memory` (spec/mixers.md §10.1–10.2): a
  * write-and-read pass (the memory learns k → v with learning rate θ, momentum η and forgetting α, and answers
  * q with the updated weights, chunk by chunk with the gradients taken at each chunk's starting weights), and a
- * read-only pass (θ = η = α = 0: the memory answers q with the weights it is given and learns nothing).
+ * read-only pass (the memory answers q with the weights it is given and learns nothing).
  *
  * Also the memory's initial op state built from learned weights W₀¹…W₀^L (packed as the op packs its state:
  * [B,H,2,n_W], the weights then a zero momentum).
@@ -10,9 +10,10 @@
 import type { Tensor } from "../core/tensor.js";
 import { zeros } from "../core/create.js";
 import { titansMemory } from "../ops/titans_memory/index.js";
-import { layerDims, weightCount } from "../ops/titans_memory/memory.js";
-import { packState } from "../ops/titans_memory/shared.js";
-import type { AnyOp, OpInputs } from "../ops/types.js";
+import { permute } from "../core/ops/shape.js";
+import { layerDims, memoryForward, weightCount } from "../ops/titans_memory/memory.js";
+import { memoryNet, packState, titansOptions, unpackState } from "../ops/titans_memory/shared.js";
+import type { AnyOp } from "../ops/types.js";
 
 /** the op behind the memory */
 export const memoryOp: AnyOp = titansMemory;
@@ -34,11 +35,16 @@ export function memoryOptions(chunkSize: number, net: MemoryNetConfig): Record<s
   return { chunkSize, depth: net.memoryDepth, expansion: net.memoryExpansion, activation: net.memoryActivation, residual: net.memoryResidual };
 }
 
-/** The op inputs of a read-only pass with queries q [B,T,H,K] for a memory with value width V. */
-export function readInputs(q: Tensor, valueDim: number): OpInputs {
-  const [B, T, H] = q.shape as [number, number, number];
-  const none = zeros([B, T, H], { dtype: q.dtype });
-  return { q, k: q, v: zeros([B, T, H, valueDim], { dtype: q.dtype }), lr: none, momentum: none, decay: none };
+/**
+ * A read-only pass: M(q; W) for queries q [B,T,H,K] with the weights of the op state `state` [B,H,2,n_W] → [B,T,H,V].
+ * This is what the op computes with θ = η = α = 0 (no write: W_t = W), evaluated directly with the op's own
+ * memory network instead of the write machinery.
+ */
+export function readMemory(state: Tensor, q: Tensor, valueDim: number, options: Record<string, unknown>): Tensor {
+  const K = q.shape[3]!;
+  const net = memoryNet(titansOptions.parse(options), K, valueDim);
+  const { W } = unpackState(state, net.dims);
+  return permute(memoryForward(net, W, permute(q, [0, 2, 1, 3])), [0, 2, 1, 3]);
 }
 
 /** The widths of the memory's layers [K, hidden…, V]. */
