@@ -15,13 +15,13 @@
  *
  * Retrieval never forms W_t. Each layer of M(q_t; W_t) is linear in W_t, so its pre-activation is (dual form)
  *   ẑ_t = Pβ(0,t) x̂_t W₀ + f_t x̂_t S₀ − Σ_{i≤t} θ_i G[t,i] (x̂_t·x_i) g_i
- * i.e. for the chunk ẑ = diag(Pβ0) X̂W₀ + diag(f) X̂S₀ − (A ⊙ X̂Xᵀ) Gr with A[t,i] = θ_i G[t,i]: two C×C products per
+ * i.e. for the chunk ẑ = diag(Pβ0) X̂W₀ + diag(f) X̂S₀ − (TG ⊙ X̂Xᵀ) Gr with TG[t,i] = θ_i G[t,i]: two C×C products per
  * layer (for the linear memory, X̂ = Q, X = K, Gr = 2E: the spec's y_t formula). The chunk's end state is
  *   W_C = Pβ(0,C) W₀ + f_C S₀ − Xᵀ diag(θ_i G[C,i]) Gr,   S_C = Pη(0,C) S₀ − Xᵀ diag(θ_i Pη(i,C)) Gr.
  *
  * Miras retentions (miras.ts): W above is the state A. For lq the weights are s·A with one scale s per matrix
  * taken at A₀, so ẑ is the dual form times s. For kl (W = c·softmax(A)) the read is not linear in A: A_t is
- * formed for every token of the chunk (A_t = Pβ(0,t)A₀ + f_t S₀ − Σ_i A[t,i] x_iᵀ g_i, one product of the C×C
+ * formed for every token of the chunk (A_t = Pβ(0,t)A₀ + f_t S₀ − Σ_i TG[t,i] x_iᵀ g_i, one product of the C×C
  * matrix with the stacked outer products, C·n_W floats) and each query is read with its own c·softmax(A_t).
  *
  * The backward comes from autodiff over these block ops (a graph of O(T/C) nodes per layer, O(T·C) work).
@@ -61,7 +61,7 @@ export function titansChunk(inputs: OpInputs, options: TitansOptions): OpOutputs
     const pick = (x: Tensor): Tensor => squeeze(slice(x, 2, n, n + 1), 2); // [B,H,C+1,C+1]
     const [lb, le, gx] = [pick(Lb), pick(Le), pick(Gx)];
     const theta = unsqueeze(slice(lr, 2, s, e), 2); // [B,H,1,c]: θ_i along the columns
-    const A = block(gx, 1, c + 1, 1, c + 1).mul(theta); // [B,H,c,c]  θ_i G[t,i]
+    const TG = block(gx, 1, c + 1, 1, c + 1).mul(theta); // [B,H,c,c] θ_i G[t,i]
     const pb0 = block(lb, 1, c + 1, 0, 1); //               [B,H,c,1]  Pβ(0,t)
     const f = block(gx, 1, c + 1, 0, 1).sub(pb0); //        [B,H,c,1]  f_t
     const { W, S } = state;
@@ -74,14 +74,14 @@ export function titansChunk(inputs: OpInputs, options: TitansOptions): OpOutputs
     } else if (readsLinearly(options)) {
       const scales = W.map((a) => readScale(options, a));
       y = runLayers(net, qc, (l, xh) => {
-        const z = pb0.mul(xh.matmul(W[l]!)).add(f.mul(xh.matmul(S[l]!))).sub(A.mul(xh.matmul(xs[l]!.transpose())).matmul(gs[l]!));
+        const z = pb0.mul(xh.matmul(W[l]!)).add(f.mul(xh.matmul(S[l]!))).sub(TG.mul(xh.matmul(xs[l]!.transpose())).matmul(gs[l]!));
         return scales[l] ? z.mul(scales[l]) : z;
       });
     } else {
       y = runLayers(net, qc, (l, xh) => {
         const [din, dout] = [net.dims[l]!, net.dims[l + 1]!];
         const outer = reshape(unsqueeze(xs[l]!, 4).mul(unsqueeze(gs[l]!, 3)), [B, H, c, din * dout]); // x_iᵀ g_i
-        const At = unsqueeze(pb0, 4).mul(unsqueeze(W[l]!, 2)).add(unsqueeze(f, 4).mul(unsqueeze(S[l]!, 2))).sub(reshape(A.matmul(outer), [B, H, c, din, dout]));
+        const At = unsqueeze(pb0, 4).mul(unsqueeze(W[l]!, 2)).add(unsqueeze(f, 4).mul(unsqueeze(S[l]!, 2))).sub(reshape(TG.matmul(outer), [B, H, c, din, dout]));
         return squeeze(unsqueeze(xh, 3).matmul(readWeights(options, At, At)), 3); // x̂_t R(A_t)
       });
     }
@@ -90,7 +90,7 @@ export function titansChunk(inputs: OpInputs, options: TitansOptions): OpOutputs
     const bC = block(lb, c, c + 1, 0, 1); //                  [B,H,1,1] Pβ(0,C)
     const eC = block(le, c, c + 1, 0, 1); //                  [B,H,1,1] Pη(0,C)
     const fC = block(f, c - 1, c, 0, 1);
-    const wC = transpose(block(A, c - 1, c, 0, c)); //         [B,H,c,1] θ_i G[C,i]
+    const wC = transpose(block(TG, c - 1, c, 0, c)); //         [B,H,c,1] θ_i G[C,i]
     const mC = transpose(block(le, c, c + 1, 1, c + 1).mul(theta)); // θ_i Pη(i,C)
     state = {
       W: W.map((w, l) => bC.mul(w).add(fC.mul(S[l]!)).sub(xs[l]!.transpose().matmul(wC.mul(gs[l]!)))),
