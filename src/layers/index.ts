@@ -16,6 +16,7 @@ import { titansLmmLayer } from "./titans_lmm.js";
 import { titansMacLayer } from "./titans_mac.js";
 import { titansMagLayer } from "./titans_mag.js";
 import { titansMalLayer } from "./titans_mal.js";
+import { memoraLayer, monetaLayer, yaadLayer } from "./miras.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
@@ -36,6 +37,9 @@ const definitions: LayerDefinition<any>[] = [
   titansMacLayer,
   titansMagLayer,
   titansMalLayer,
+  monetaLayer,
+  yaadLayer,
+  memoraLayer,
 ];
 definitions.forEach(registerLayer);
 

@@ -10,7 +10,10 @@
  *
  * The memory M is the op's: linear (memoryDepth 1, M(k) = kW) or an MLP of depth L with hidden width
  * memoryExpansion·K, optionally M(k) = k + LN(MLP(k)) (memoryResidual). Every sequence starts from learned
- * weights W₀ (spec §10.1 "meta-learned initial weights") and zero momentum.
+ * weights W₀ (spec §10.1 "meta-learned initial weights") and zero momentum. The Miras options (spec §11) pass
+ * through to the op: `bias` (l2 | lp with biasP | huber with δ = softplus(x w_δ + c_δ) per token and head) and
+ * `retention` (l2 | lq with retentionQ | kl with klScale); `momentum: false` drops the η gate (η = 0). The
+ * presets moneta, yaad and memora (miras.ts) are this layer with other defaults.
  *
  * Chunks are part of the model (spec §10.2): the gradients of a chunk's tokens are all taken at the chunk's
  * starting weights, and chunks start every chunkSize tokens from the first token the memory sees. The step form
@@ -28,11 +31,14 @@
  *   v_proj.weight            [H·K, D]
  *   {q,k,v}_conv1d.weight    [H·K, 1, W]   useShortConv (W = convSize), biases [H·K] with convBias
  *   to_adaptive_step.{weight,bias}  [H, D], [H]   θ (bias init 0: θ = θ_max/2)
- *   to_momentum.{weight,bias}       [H, D], [H]   η (bias init 0: η = 1/2)
+ *   to_momentum.{weight,bias}       [H, D], [H]   η (bias init 0: η = 1/2), with momentum (default on)
  *   to_decay_factor.{weight,bias}   [H, D], [H]   α (bias init −4: α ≈ 0.018)
+ *   to_delta.{weight,bias}          [H, D], [H]   δ of the huber bias only (bias init 1: δ ≈ 1.31)
  *   memory_w1 … memory_wL    [H, in, out]  W₀ per layer (titans-pytorch memory_model_parameters), widths
  *                                          [K, memoryExpansion·K, …, K]; init 0 for a linear memory (the
- *                                          op's default), N(0, 1/in) for an MLP (zero MLP weights never learn)
+ *                                          op's default), N(0, 1/in) for an MLP (zero MLP weights never learn);
+ *                                          what the op state holds: log-weights with the kl retention
+ * (PyTorch order lists these own tensors memory_w* first, then the sub-modules.)
  *   o_norm.weight            [K]
  *   o_proj.weight            [D, H·K]      (titans-pytorch combine_heads)
  *
@@ -45,8 +51,9 @@
  *
  * State: { conv_q, conv_k, conv_v [B, W−1, H·K] (with useShortConv); recurrent [B,H,2,n_W] (the op state at the
  * last chunk boundary: weights and momentum); chunk_q, chunk_k, chunk_v [B,r,H,K], chunk_lr, chunk_momentum,
- * chunk_decay [B,r,H] (the r = t mod chunkSize tokens since) }. Floats per sequence after t tokens:
- * 2·H·n_W + (W−1)·3HK + (t mod chunkSize)·H·(3K + 3) (spec §17 "Titans" counts the 2·n_W per head).
+ * chunk_decay (and chunk_delta with the huber bias) [B,r,H] (the r = t mod chunkSize tokens since) }. Floats per
+ * sequence after t tokens: 2·H·n_W + (W−1)·3HK + (t mod chunkSize)·H·(3K + 3 (+1)) (spec §17 "Titans" counts
+ * the 2·n_W per head; the buffer is the price of a step form that is exact for the chunked rule).
  */
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
@@ -63,7 +70,7 @@ import { l2normalize } from "./delta_base.js";
 import { normalLinear, projectWithConvs, where } from "./linear_base.js";
 import type { LayerDefinition } from "./registry.js";
 import { MixerLayer, type LayerContext, type LayerForwardOptions, type LayerState } from "./types.js";
-import { initialMemoryState, memoryOp, memoryOptions, memoryStateFloats, memoryWidths, readMemory, WRITE_INPUTS, type MemoryNetConfig, type WriteInput } from "./titans_op.js";
+import { initialMemoryState, memoryOp, memoryOptions, memoryStateFloats, memoryWidths, readMemory, writeInputNames, type MemoryNetConfig, type WriteInput } from "./titans_op.js";
 
 /** The config fields of the memory (every Titans layer has them), fla / titans-pytorch names in the comments. */
 export const memoryFields = {
@@ -91,6 +98,18 @@ export const memoryFields = {
   chunkSize: z.number().int().min(1).max(4096).default(16),
   /** ε of the per-head output RMSNorm */
   normEps: z.number().positive().default(1e-5),
+  /** the momentum gate η (Titans); without it η = 0, plain gradient descent (the Miras models) */
+  momentum: z.boolean().default(true),
+  /** attentional bias (Miras, spec §11): l2 ‖e‖² (Titans), lp ‖e‖_p^p (Moneta), huber with a learned per-token δ (Yaad) */
+  bias: z.enum(["l2", "lp", "huber"]).default("l2"),
+  /** p of the lp bias */
+  biasP: z.number().min(1).max(16).default(3),
+  /** retention (Miras): l2 the forget gate (Titans), lq q-norm normalisation (Moneta), kl softmax of log-weights (Memora) */
+  retention: z.enum(["l2", "lq", "kl"]).default("l2"),
+  /** q of the lq retention */
+  retentionQ: z.number().min(1).max(16).default(4),
+  /** c of the kl retention: every row of every memory weight matrix sums to c */
+  klScale: z.number().positive().default(1),
 };
 
 export const titansLmmConfig = z.object(memoryFields).strict();
@@ -108,6 +127,8 @@ export function memoryHeads(type: string, config: Pick<MemoryConfig, "numHeads" 
 
 /** bias of to_decay_factor at init: α = σ(−4) ≈ 0.018 */
 const DECAY_BIAS = -4;
+/** bias of to_delta at init: δ = softplus(1) ≈ 1.31 */
+const DELTA_BIAS = 1;
 
 export class TitansLmmLayer extends MixerLayer {
   readonly type: string;
@@ -120,13 +141,16 @@ export class TitansLmmLayer extends MixerLayer {
   readonly k_conv1d: ShortConv | null;
   readonly v_conv1d: ShortConv | null;
   readonly to_adaptive_step: Linear;
-  readonly to_momentum: Linear;
+  readonly to_momentum: Linear | null;
   readonly to_decay_factor: Linear;
+  readonly to_delta: Linear | null;
   /** W₀ˡ [H, in, out]: the memory weights every sequence starts from */
   readonly memoryInit: Tensor[];
   readonly o_norm: RMSNorm;
   readonly o_proj: Linear;
   private readonly opOptions: Record<string, unknown>;
+  /** the op inputs a write takes per token (and the buffer holds) */
+  private readonly writeInputs: WriteInput[];
 
   /** `outputStd`: std of o_proj's init (default the depth-scaled initStd/√(2·nLayers) of a residual branch) */
   constructor(readonly dModel: number, readonly config: MemoryConfig, context: LayerContext, outputStd?: number, type = "titans_lmm") {
@@ -146,9 +170,11 @@ export class TitansLmmLayer extends MixerLayer {
     this.k_conv1d = conv("k_conv1d");
     this.v_conv1d = conv("v_conv1d");
     this.to_adaptive_step = this.module("to_adaptive_step", lin(dModel, H, initStd, true));
-    this.to_momentum = this.module("to_momentum", lin(dModel, H, initStd, true));
+    this.to_momentum = config.momentum ? this.module("to_momentum", lin(dModel, H, initStd, true)) : null;
     this.to_decay_factor = this.module("to_decay_factor", lin(dModel, H, initStd, true));
     this.to_decay_factor.bias!.data.fill(DECAY_BIAS);
+    this.to_delta = config.bias === "huber" ? this.module("to_delta", lin(dModel, H, initStd, true)) : null;
+    this.to_delta?.bias!.data.fill(DELTA_BIAS);
     const widths = memoryWidths(K, K, config);
     this.memoryInit = widths.slice(1).map((out, l) => {
       const inF = widths[l]!;
@@ -158,6 +184,7 @@ export class TitansLmmLayer extends MixerLayer {
     this.o_norm = this.module("o_norm", new RMSNorm(K, config.normEps, { dtype }));
     this.o_proj = this.module("o_proj", lin(H * K, dModel, outputStd ?? initStd / Math.sqrt(2 * nLayers)));
     this.opOptions = memoryOptions(config.chunkSize, config as MemoryNetConfig);
+    this.writeInputs = writeInputNames(config);
   }
 
   private get dtype(): DType {
@@ -182,7 +209,7 @@ export class TitansLmmLayer extends MixerLayer {
     const out: Record<string, Tensor> = {};
     for (const [key, c] of this.convs()) out[key] = c.initState(batch);
     out.recurrent = initialMemoryState(this.memoryInit, batch);
-    for (const name of WRITE_INPUTS) out[`chunk_${name}`] = zeros([batch, 0, ...this.inputShape(name)], { dtype: this.dtype });
+    for (const name of this.writeInputs) out[`chunk_${name}`] = zeros([batch, 0, ...this.inputShape(name)], { dtype: this.dtype });
     return out;
   }
 
@@ -192,7 +219,7 @@ export class TitansLmmLayer extends MixerLayer {
     for (const [key, c] of this.convs()) want[key] = [batch, c.kernelSize - 1, c.channels];
     want.recurrent = [batch, this.numHeads, 2, this.memoryFloats / (2 * this.numHeads)];
     const r = state.chunk_q?.shape[1] ?? 0;
-    for (const name of WRITE_INPUTS) want[`chunk_${name}`] = [batch, r, ...this.inputShape(name)];
+    for (const name of this.writeInputs) want[`chunk_${name}`] = [batch, r, ...this.inputShape(name)];
     for (const [key, shape] of Object.entries(want)) {
       const t = state[key];
       if (t === undefined || t.ndim !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
@@ -226,20 +253,23 @@ export class TitansLmmLayer extends MixerLayer {
   }
 
   /** x [B,T,D] → the op's per-token inputs and the conv FIFOs after x (continuing from `prev`). */
-  private prepare(x: Tensor, prev: LayerState): { inputs: Record<WriteInput, Tensor>; convState: Record<string, Tensor> } {
+  private prepare(x: Tensor, prev: LayerState): { inputs: Partial<Record<WriteInput, Tensor>>; convState: Record<string, Tensor> } {
     const { outs, convState } = projectWithConvs(x, prev, [
       { proj: this.q_proj, conv: this.q_conv1d, key: "conv_q" },
       { proj: this.k_proj, conv: this.k_conv1d, key: "conv_k" },
       { proj: this.v_proj, conv: this.v_conv1d, key: "conv_v" },
     ]);
-    const inputs = {
+    const [B, T] = x.shape as [number, number];
+    const inputs: Partial<Record<WriteInput, Tensor>> = {
       q: l2normalize(this.heads(outs[0]!, this.q_conv1d)),
       k: l2normalize(this.heads(outs[1]!, this.k_conv1d)),
       v: this.heads(outs[2]!, this.v_conv1d),
       lr: this.to_adaptive_step.forward(x).sigmoid().mul(this.config.lrMax),
-      momentum: this.to_momentum.forward(x).sigmoid(),
+      momentum: this.to_momentum ? this.to_momentum.forward(x).sigmoid() : zeros([B, T, this.numHeads], { dtype: x.dtype }),
       decay: this.to_decay_factor.forward(x).sigmoid(),
     };
+    // Yaad's threshold δ = softplus(x w_δ + c_δ) > 0 (spec §11: a seqmix choice)
+    if (this.to_delta) inputs.delta = this.to_delta.forward(x).softplus();
     return { inputs, convState };
   }
 
@@ -256,14 +286,14 @@ export class TitansLmmLayer extends MixerLayer {
    * chunks in one call (their final state is the next boundary), the incomplete rest in another (its inputs
    * become the buffer). Returns the op output at the new tokens only.
    */
-  private write(fresh: Record<WriteInput, Tensor>, prev: LayerState): { o: Tensor; state: Record<string, Tensor> } {
+  private write(fresh: Partial<Record<WriteInput, Tensor>>, prev: LayerState): { o: Tensor; state: Record<string, Tensor> } {
     const r = prev.chunk_q!.shape[1]!;
-    const all = {} as Record<WriteInput, Tensor>;
-    for (const name of WRITE_INPUTS) all[name] = r > 0 ? concat([prev[`chunk_${name}`]!, fresh[name]], 1) : fresh[name];
-    const n = all.q.shape[1]!;
+    const all: Partial<Record<WriteInput, Tensor>> = {};
+    for (const name of this.writeInputs) all[name] = r > 0 ? concat([prev[`chunk_${name}`]!, fresh[name]!], 1) : fresh[name]!;
+    const n = all.q!.shape[1]!;
     const C = this.config.chunkSize;
     const cut = Math.floor(n / C) * C;
-    const part = (a: number, b: number) => Object.fromEntries(WRITE_INPUTS.map((name) => [name, slice(all[name], 1, a, b)]));
+    const part = (a: number, b: number) => Object.fromEntries(this.writeInputs.map((name) => [name, slice(all[name]!, 1, a, b)]));
     let memory = prev.recurrent!;
     const outs: Tensor[] = [];
     if (cut > 0) {
@@ -274,7 +304,7 @@ export class TitansLmmLayer extends MixerLayer {
     if (cut < n) outs.push(runOp(memoryOp, { ...part(cut, n), initial_state: memory }, "chunk", this.opOptions).o);
     const o = outs.length === 1 ? outs[0]! : concat(outs, 1);
     const state: Record<string, Tensor> = { recurrent: memory };
-    for (const name of WRITE_INPUTS) state[`chunk_${name}`] = slice(all[name], 1, cut);
+    for (const name of this.writeInputs) state[`chunk_${name}`] = slice(all[name]!, 1, cut);
     return { o: r > 0 ? slice(o, 1, r) : o, state };
   }
 
@@ -308,7 +338,7 @@ export class TitansLmmLayer extends MixerLayer {
   /** memory + conv FIFOs + the inputs of the (tokens mod chunkSize) buffered tokens */
   stateSize(tokens: number): number {
     const convs = this.convs().reduce((n, [, c]) => n + (c.kernelSize - 1) * c.channels, 0);
-    const perToken = WRITE_INPUTS.reduce((n, name) => n + this.inputShape(name).reduce((a, b) => a * b, 1), 0);
+    const perToken = this.writeInputs.reduce((n, name) => n + this.inputShape(name).reduce((a, b) => a * b, 1), 0);
     return this.memoryFloats + convs + (tokens % this.config.chunkSize) * perToken;
   }
 }

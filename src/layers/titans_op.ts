@@ -13,37 +13,64 @@ import { titansMemory } from "../ops/titans_memory/index.js";
 import { permute } from "../core/ops/shape.js";
 import { layerDims, memoryForward, weightCount } from "../ops/titans_memory/memory.js";
 import { memoryNet, packState, titansOptions, unpackState } from "../ops/titans_memory/shared.js";
+import { readWeights } from "../ops/titans_memory/miras.js";
 import type { AnyOp } from "../ops/types.js";
 
 /** the op behind the memory */
 export const memoryOp: AnyOp = titansMemory;
 
-/** The memory network: depth L (1 = linear k W), hidden width expansion·K, activation, residual LN wrapper. */
+/**
+ * The memory network (depth L: 1 = linear k W; hidden width expansion·K; activation; residual LN wrapper) and
+ * the Miras choices (spec §11): attentional bias (l2 | lp with p | huber with a per-token δ) and retention
+ * (l2 forget gate | lq with q | kl with the row sum c).
+ */
 export interface MemoryNetConfig {
   memoryDepth: number;
   memoryExpansion: number;
   memoryActivation: "gelu" | "silu";
   memoryResidual: boolean;
+  bias: "l2" | "lp" | "huber";
+  biasP: number;
+  retention: "l2" | "lq" | "kl";
+  retentionQ: number;
+  klScale: number;
 }
 
-/** The per-token op inputs of a write, in the order the layers buffer them. */
-export const WRITE_INPUTS = ["q", "k", "v", "lr", "momentum", "decay"] as const;
-export type WriteInput = (typeof WRITE_INPUTS)[number];
+/** The per-token op inputs of a write, in the order the layers buffer them (delta only with the huber bias). */
+export type WriteInput = "q" | "k" | "v" | "lr" | "momentum" | "decay" | "delta";
+
+export function writeInputNames(net: Pick<MemoryNetConfig, "bias">): WriteInput[] {
+  return ["q", "k", "v", "lr", "momentum", "decay", ...(net.bias === "huber" ? (["delta"] as const) : [])];
+}
 
 /** The op options of both passes. */
 export function memoryOptions(chunkSize: number, net: MemoryNetConfig): Record<string, unknown> {
-  return { chunkSize, depth: net.memoryDepth, expansion: net.memoryExpansion, activation: net.memoryActivation, residual: net.memoryResidual };
+  return {
+    chunkSize,
+    depth: net.memoryDepth,
+    expansion: net.memoryExpansion,
+    activation: net.memoryActivation,
+    residual: net.memoryResidual,
+    bias: net.bias,
+    p: net.biasP,
+    retention: net.retention,
+    q: net.retentionQ,
+    klScale: net.klScale,
+  };
 }
 
 /**
- * A read-only pass: M(q; W) for queries q [B,T,H,K] with the weights of the op state `state` [B,H,2,n_W] → [B,T,H,V].
+ * A read-only pass: M(q; W) for queries q [B,T,H,K] with the weights W = R(A) of the op state `state` [B,H,2,n_W]
+ * (at a chunk boundary) → [B,T,H,V].
  * This is what the op computes with θ = η = α = 0 (no write: W_t = W), evaluated directly with the op's own
  * memory network instead of the write machinery.
  */
 export function readMemory(state: Tensor, q: Tensor, valueDim: number, options: Record<string, unknown>): Tensor {
   const K = q.shape[3]!;
-  const net = memoryNet(titansOptions.parse(options), K, valueDim);
-  const { W } = unpackState(state, net.dims);
+  const parsed = titansOptions.parse(options);
+  const net = memoryNet(parsed, K, valueDim);
+  // the state holds A; the weights are R(A) (Miras retention; the state is at a chunk boundary, so A₀ = A)
+  const W = unpackState(state, net.dims).W.map((A) => readWeights(parsed, A, A));
   return permute(memoryForward(net, W, permute(q, [0, 2, 1, 3])), [0, 2, 1, 3]);
 }
 
@@ -52,7 +79,10 @@ export function memoryWidths(K: number, V: number, net: MemoryNetConfig): number
   return layerDims(K, V, net.memoryDepth, net.memoryExpansion);
 }
 
-/** The op state [B,H,2,n_W] holding the weights W₀ˡ [H, in, out] and a zero momentum (differentiable in W₀). */
+/**
+ * The op state [B,H,2,n_W] holding W₀ˡ [H, in, out] and a zero momentum (differentiable in W₀). W₀ is what the
+ * state holds: the weights for the l2 and lq retentions (lq reads them rescaled), the log-weights for kl.
+ */
 export function initialMemoryState(weights: readonly Tensor[], batch: number): Tensor {
   const W = weights.map((w) => w.unsqueeze(0));
   return packState({ W, S: W.map((w) => zeros(w.shape, { dtype: w.dtype })) }, batch);

@@ -1,8 +1,11 @@
 /**
- * The Titans layers (spec/mixers.md §10): titans_lmm, titans_mac, titans_mag, titans_mal.
+ * The Titans layers (spec/mixers.md §10): titans_lmm, titans_mac, titans_mag, titans_mal; and the Miras presets
+ * moneta, yaad, memora (§11).
  *  - the blocked prefix + stream attention equals softmax attention by the definition (several query blocks);
  *  - titans_lmm (linear memory, momentum, forgetting, chunked gradients) equals a scalar loop of the equations,
- *    through the parallel form, prefill + continued forward and prefill + step (splits inside a chunk);
+ *    through the parallel form, prefill + continued forward and prefill + step (splits inside a chunk); so do
+ *    moneta (lp + lq), yaad (Huber with learned δ) and memora (KL retention), and moneta with p = q = 2 is
+ *    titans_lmm without momentum (spec §11's worked check);
  *  - MAG, MAL and MAC equal their direct compositions (memory over the whole [P ; x] in one call, attention
  *    over explicit key lists with dense masks, MAC segment by segment), and prefill + forward / + step give the
  *    same numbers at splits inside and at the end of a segment or chunk (f64);
@@ -76,6 +79,39 @@ describe(`titans_lmm = scalar loop of the memory equations (linear memory, f64, 
   );
 });
 
+describe(`moneta, yaad, memora = the scalar loop with their Miras bias and retention (linear memory, f64, ${TOL})`, () => {
+  const base: LmmRefConfig = { H: 2, K: 4, chunkSize: 3, lrMax: 0.4, useShortConv: true, normEps: 1e-5, momentum: false };
+  loopTests<LmmRefConfig>(
+    [
+      ["moneta: lp p=3, lq q=4, chunk 3", { type: "moneta", chunkSize: 3 }, { ...base, bias: "lp", p: 3, retention: "lq", q: 4 }],
+      ["moneta: p=2.5, q=3, chunk 1", { type: "moneta", chunkSize: 1, biasP: 2.5, retentionQ: 3 }, { ...base, chunkSize: 1, bias: "lp", p: 2.5, retention: "lq", q: 3 }],
+      ["yaad: huber with learned δ, with Titans' momentum, chunk 2", { type: "yaad", chunkSize: 2, momentum: true }, { ...base, chunkSize: 2, momentum: true, bias: "huber" }],
+      ["memora: kl retention with c = 2, chunk 3", { type: "memora", chunkSize: 3, klScale: 2 }, { ...base, retention: "kl", c: 2 }],
+      ["titans_lmm with a huber bias and kl retention, momentum", { type: "titans_lmm", chunkSize: 3, bias: "huber", retention: "kl" }, { ...base, momentum: true, bias: "huber", retention: "kl" }],
+    ],
+    {
+      make: ({ type, ...config }) => makeLayer(type as string, { numHeads: 2, memoryDepth: 1, memoryResidual: false, lrMax: 0.4, ...config }, D, 4),
+      loop: lmmReferenceLoop,
+      B,
+      T,
+      D,
+      tol: TOL,
+    },
+  );
+
+  test("spec §11 worked check: moneta with p = q = 2 is titans_lmm without momentum (same weights)", () => {
+    noGrad(() => {
+      const config = { numHeads: 2, chunkSize: 3, memoryExpansion: 2 };
+      const moneta = makeLayer("moneta", { ...config, biasP: 2, retentionQ: 2 }, D, 4);
+      randomize(moneta, 5);
+      const titans = makeLayer("titans_lmm", { ...config, momentum: false }, D, 4);
+      titans.loadStateDict(moneta.stateDict());
+      const x = input();
+      assert.ok(maxRelDiff(moneta.forward(x).y, titans.forward(x).y) < 1e-13);
+    });
+  });
+});
+
 describe(`MAG, MAL, MAC = their direct compositions; streaming = parallel (f64, ${TOL})`, () => {
   const cases: Array<[string, string, Record<string, unknown>, (l: MixerLayer, x: Tensor) => Tensor, number[]]> = [
     ["titans_mag", "window 4, P = 2, chunk 3, linear memory", { window: 4, persistentTokens: 2, chunkSize: 3, memoryDepth: 1 }, (l, x) => swaReference(l as SwaTitansBase, x, "mag"), [3, 4]],
@@ -143,6 +179,9 @@ describe("gradients (f64)", () => {
     ["titans_mac", { numHeads: 1, headDim: 2, segmentLen: 2, chunkSize: 2, convSize: 2, memoryDepth: 1, persistentTokens: 1 }],
     ["titans_mag", { numHeads: 1, headDim: 2, window: 2, chunkSize: 2, convSize: 2, memoryDepth: 1, persistentTokens: 1 }],
     ["titans_mal", { numHeads: 1, headDim: 2, window: 2, chunkSize: 2, convSize: 2, memoryDepth: 1, persistentTokens: 1 }],
+    ["moneta", { numHeads: 1, headDim: 3, chunkSize: 2, convSize: 2, memoryExpansion: 1 }],
+    ["yaad", { numHeads: 1, headDim: 3, chunkSize: 2, convSize: 2, memoryDepth: 1 }],
+    ["memora", { numHeads: 1, headDim: 3, chunkSize: 2, convSize: 2, memoryExpansion: 1 }],
   ] as const) {
     test(`${type}: gradcheck of every parameter through prefill + continuation; step-form gradients non-zero`, () => {
       const layer = makeLayer(type, { lrMax: 0.4, ...config }, 4, 7);

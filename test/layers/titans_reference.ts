@@ -19,6 +19,52 @@ export interface LmmRefConfig {
   lrMax: number;
   useShortConv: boolean;
   normEps: number;
+  /** the η gate (else η = 0); default true */
+  momentum?: boolean;
+  /** Miras (spec §11): attentional bias with its p, retention with its q or c; default l2 / l2 */
+  bias?: "l2" | "lp" | "huber";
+  p?: number;
+  retention?: "l2" | "lq" | "kl";
+  q?: number;
+  c?: number;
+}
+
+/** ε of the op's smoothings of |e| (lp) and ‖A‖_q (lq) */
+const SMOOTH = 1e-6;
+
+/** ∂ℓ/∂M for the error e of one token (Miras attentional bias; ℓ2 = ‖e‖²) */
+function errorGradient(c: LmmRefConfig, e: number[], delta: number): number[] {
+  const p = c.p ?? 3;
+  switch (c.bias ?? "l2") {
+    case "l2":
+      return e.map((x) => 2 * x);
+    case "lp":
+      return e.map((x) => p * x * Math.pow(x * x + SMOOTH, (p - 2) / 2));
+    case "huber": {
+      const norm = Math.sqrt(e.reduce((s, x) => s + x * x, 0));
+      return e.map((x) => (norm <= delta ? 2 * x : 2 * delta * Math.sign(x)));
+    }
+  }
+}
+
+/** W = R(A) for one head's matrix A [K][K], the lq scale taken at A₀ (the chunk's start) */
+function retain(c: LmmRefConfig, A: number[][], A0: number[][]): number[][] {
+  switch (c.retention ?? "l2") {
+    case "l2":
+      return A;
+    case "lq": {
+      const q = c.q ?? 4;
+      const s = Math.pow(A0.flat().reduce((acc, x) => acc + Math.pow(Math.abs(x), q), 0) + SMOOTH, -(q - 2) / q);
+      return A.map((r) => r.map((x) => x * s));
+    }
+    case "kl":
+      return A.map((r) => {
+        const m = Math.max(...r);
+        const e = r.map((x) => Math.exp(x - m));
+        const Z = e.reduce((a, b) => a + b, 0);
+        return e.map((x) => ((c.c ?? 1) * x) / Z);
+      });
+  }
 }
 
 const l2 = (z: number[]) => {
@@ -27,8 +73,9 @@ const l2 = (z: number[]) => {
 };
 
 /**
- * x [B][T][D] → y [B][T][D] for a linear memory (memoryDepth 1): per head, W starts at memory_w1, S at 0; at
- * every chunk start W₀ ← W; per token u = 2 kᵀ(k W₀ − v), S ← η S − θ u, W ← (1 − α) W + S, o = q W; then the
+ * x [B][T][D] → y [B][T][D] for a linear memory (memoryDepth 1): per head, the state A starts at memory_w1, S at 0;
+ * at every chunk start A₀ ← A and W₀ = R(A₀); per token e = k W₀ − v, u = kᵀ ∂ℓ/∂M(e), S ← η S − θ u,
+ * A ← (1 − α) A + S, o = q R(A) (R and ∂ℓ/∂M: the Miras retention and bias, Titans' by default); then the
  * per-head RMSNorm, merged heads, o_proj.
  */
 export function lmmReferenceLoop(p: Params, x: number[][][], c: LmmRefConfig): number[][][] {
@@ -40,27 +87,31 @@ export function lmmReferenceLoop(p: Params, x: number[][][], c: LmmRefConfig): n
     const qs = branch(seq.map((xt) => affine(p, "q_proj", xt)), "q_conv1d").map((z) => heads(z, H).map(l2));
     const ks = branch(seq.map((xt) => affine(p, "k_proj", xt)), "k_conv1d").map((z) => heads(z, H).map(l2));
     const vs = branch(seq.map((xt) => affine(p, "v_proj", xt)), "v_conv1d").map((z) => heads(z, H));
-    const W = Array.from({ length: H }, (_, h) => Array.from({ length: K }, (_, i) => Array.from({ length: K }, (_, j) => w1[(h * K + i) * K + j]!)));
+    const A = Array.from({ length: H }, (_, h) => Array.from({ length: K }, (_, i) => Array.from({ length: K }, (_, j) => w1[(h * K + i) * K + j]!)));
     const S = Array.from({ length: H }, () => Array.from({ length: K }, () => new Array<number>(K).fill(0)));
-    let W0 = W.map((m) => m.map((r) => [...r]));
+    let A0 = A.map((m) => m.map((r) => [...r]));
+    const softplus = (z: number) => Math.log1p(Math.exp(z));
     return seq.map((xt, t) => {
-      if (t % c.chunkSize === 0) W0 = W.map((m) => m.map((r) => [...r]));
+      if (t % c.chunkSize === 0) A0 = A.map((m) => m.map((r) => [...r]));
       const theta = affine(p, "to_adaptive_step", xt).map((z) => c.lrMax * sigmoid(z));
-      const eta = affine(p, "to_momentum", xt).map(sigmoid);
+      const eta = c.momentum === false ? new Array<number>(H).fill(0) : affine(p, "to_momentum", xt).map(sigmoid);
       const alpha = affine(p, "to_decay_factor", xt).map(sigmoid);
+      const delta = c.bias === "huber" ? affine(p, "to_delta", xt).map(softplus) : [];
       const out: number[] = [];
       for (let h = 0; h < H; h++) {
         const q = qs[t]![h]!;
         const k = ks[t]![h]!;
         const v = vs[t]![h]!;
-        const e = v.map((vj, j) => k.reduce((s, ki, i) => s + ki * W0[h]![i]![j]!, 0) - vj);
+        const W0 = retain(c, A0[h]!, A0[h]!);
+        const g = errorGradient(c, v.map((vj, j) => k.reduce((s, ki, i) => s + ki * W0[i]![j]!, 0) - vj), delta[h]!);
         for (let i = 0; i < K; i++) {
           for (let j = 0; j < K; j++) {
-            S[h]![i]![j] = eta[h]! * S[h]![i]![j]! - theta[h]! * 2 * k[i]! * e[j]!;
-            W[h]![i]![j] = (1 - alpha[h]!) * W[h]![i]![j]! + S[h]![i]![j]!;
+            S[h]![i]![j] = eta[h]! * S[h]![i]![j]! - theta[h]! * k[i]! * g[j]!;
+            A[h]![i]![j] = (1 - alpha[h]!) * A[h]![i]![j]! + S[h]![i]![j]!;
           }
         }
-        const o = Array.from({ length: K }, (_, j) => q.reduce((s, qi, i) => s + qi * W[h]![i]![j]!, 0));
+        const W = retain(c, A[h]!, A0[h]!);
+        const o = Array.from({ length: K }, (_, j) => q.reduce((s, qi, i) => s + qi * W[i]![j]!, 0));
         out.push(...rmsnormVec(o, normW, c.normEps));
       }
       return affine(p, "o_proj", out);

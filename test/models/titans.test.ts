@@ -2,7 +2,8 @@
  * Titans layers in model schedules (issue 6, spec/mixers.md §10.3, §16):
  *  - streaming a model (token by token, and prefill then token by token) equals its parallel forward, f64,
  *    with every weight redrawn N(0, 0.3) so that the memory, the gates and the attention all matter, for the
- *    schedules ["titans_mac","titans_mac"], ["titans_mag","titans_mal"] and ["titans_lmm","attention"];
+ *    schedules ["titans_mac","titans_mac"], ["titans_mag","titans_mal"], ["titans_lmm","attention"] and the
+ *    Miras presets ["moneta","yaad","memora"];
  *  - a tiny MAC model (d = 32, 2 layers, segments of 8 over 24 tokens, so recall across segments has to go
  *    through the memory) trained for 30 AdamW steps (batch 8) on MQAR: the held-out loss ends clearly below
  *    where it started (asserted: at least 0.4 nats lower; measured when written: 3.46 → 2.83, i.e. the model
@@ -35,6 +36,11 @@ const schedules: Array<[string, Array<Record<string, unknown> & { type: string }
     { type: "titans_mal", ...small, window: 5, persistentTokens: 3, memoryExpansion: 2 },
   ]],
   ["titans_lmm, attention", [{ type: "titans_lmm", ...small, chunkSize: 4 }, { type: "attention", numHeads: 2 }]],
+  ["moneta, yaad, memora", [
+    { type: "moneta", ...small, memoryExpansion: 2 },
+    { type: "yaad", ...small, chunkSize: 3, memoryDepth: 1 },
+    { type: "memora", ...small, memoryExpansion: 2 },
+  ]],
 ];
 
 for (const [what, layers] of schedules) {
