@@ -191,12 +191,10 @@ export class TitansLmmLayer extends MixerLayer {
     return this.q_proj.weight.dtype;
   }
 
+  /** the state keys of the conv FIFOs with their convs (none without useShortConv) */
   private convs(): Array<[string, ShortConv]> {
-    const out: Array<[string, ShortConv]> = [];
-    if (this.q_conv1d) out.push(["conv_q", this.q_conv1d]);
-    if (this.k_conv1d) out.push(["conv_k", this.k_conv1d]);
-    if (this.v_conv1d) out.push(["conv_v", this.v_conv1d]);
-    return out;
+    const named: Array<[string, ShortConv | null]> = [["conv_q", this.q_conv1d], ["conv_k", this.k_conv1d], ["conv_v", this.v_conv1d]];
+    return named.filter((e): e is [string, ShortConv] => e[1] !== null);
   }
 
   /** the trailing shape of one token's op input */

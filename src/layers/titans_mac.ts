@@ -28,8 +28,10 @@
  * reads of h use), read_conv_q [B, W−1, H·K] (the q conv FIFO over the x stream, with useShortConv), prefix
  * [B, N_p, H, 2m] (P's keys/values), seg_kv [B, 2r, H, 2m] (keys/values of h and S_n for the r < C_s tokens of
  * the current segment so far; empty at a segment boundary). Floats per sequence after t tokens:
- * 2·memory + convs + N_p·2Hm + 2·(t mod C_s)·2Hm — bounded by the memory twice and N_p + 2C_s tokens (spec
- * §10.3 counts the memory once; the segment-start copy is what a streaming decoder needs for the reads of h).
+ * memory(t) + op state + read conv + N_p·2Hm + 2·(t mod C_s)·2Hm, where memory(t) is titans_lmm's count (op
+ * state, convs, the buffered inputs of the current memory chunk) — bounded by the memory twice and N_p + 2C_s
+ * tokens (spec §10.3 counts the memory once; the segment-start copy is what a streaming decoder needs for the
+ * reads of h). chunkSize must divide segmentLen, so that every segment starts on a memory chunk boundary.
  */
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
