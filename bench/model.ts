@@ -4,6 +4,9 @@
  *  - generation: tokens/s of the step form and state bytes per sequence after a context of 1k, 4k and 16k
  *    tokens (the context is prefilled with the parallel form, then 8 warm-up steps, then 64 timed steps).
  * Medians of a few repetitions; f32.
+ * The Titans layers (slow at these lengths) have their own section instead, run when a filter names them
+ * (`npm run bench:model -- titans`, or `-- mac`): chunk form against token by token at T = 512 … 8192 and the
+ * effect of the memory's chunk size (model-titans.ts).
  */
 import { Random } from "../src/core/random.js";
 import { noGrad } from "../src/core/autograd.js";
@@ -12,6 +15,7 @@ import { crossEntropy } from "../src/core/ops/nn.js";
 import { listLayers } from "../src/layers/index.js";
 import { LanguageModel } from "../src/models/index.js";
 import { AdamW } from "../src/train/index.js";
+import { titansBench } from "./model-titans.js";
 
 const D = 128;
 const V = 256;
@@ -60,19 +64,23 @@ function generation(model: LanguageModel, rng: Random, context: number): { token
 }
 
 const filters = process.argv.slice(2);
-const layers = listLayers().filter((l) => !l.type.startsWith("toy_") && (filters.length === 0 || filters.some((f) => l.type.includes(f))));
-console.log(`seqmix model bench — 2 layers, d=${D}, vocab ${V}, f32, node ${process.version}`);
-console.log(`training: B=${B}, T=${T} (forward + cross-entropy + backward + AdamW); generation: prefill the context, 8 warm-up steps, then time 64 steps\n`);
-const header = ["mixer", "params", "train tok/s", ...CONTEXTS.flatMap((c) => [`gen tok/s @${c / 1024}k`, `state KiB @${c / 1024}k`])];
-console.log(header.join(" | "));
-console.log(header.map(() => "---").join(" | "));
-for (const def of layers) {
-  const rng = new Random(0);
-  const model = new LanguageModel({ vocabSize: V, dModel: D, layers: [def.type, def.type], mlp: def.type.startsWith("mamba") ? "none" : "swiglu" }, { seed: 1 });
-  const row = [def.type, String(model.numParameters()), fmt(trainThroughput(model, rng), 0)];
-  for (const c of CONTEXTS) {
-    const g = generation(model, rng, c);
-    row.push(fmt(g.tokensPerSecond), fmt(g.stateBytes / 1024));
+const layers = listLayers().filter((l) => !l.type.startsWith("toy_") && !l.type.startsWith("titans_") && (filters.length === 0 || filters.some((f) => l.type.includes(f))));
+if (layers.length > 0) {
+  console.log(`seqmix model bench — 2 layers, d=${D}, vocab ${V}, f32, node ${process.version}`);
+  console.log(`training: B=${B}, T=${T} (forward + cross-entropy + backward + AdamW); generation: prefill the context, 8 warm-up steps, then time 64 steps\n`);
+  const header = ["mixer", "params", "train tok/s", ...CONTEXTS.flatMap((c) => [`gen tok/s @${c / 1024}k`, `state KiB @${c / 1024}k`])];
+  console.log(header.join(" | "));
+  console.log(header.map(() => "---").join(" | "));
+  for (const def of layers) {
+    const rng = new Random(0);
+    const model = new LanguageModel({ vocabSize: V, dModel: D, layers: [def.type, def.type], mlp: def.type.startsWith("mamba") ? "none" : "swiglu" }, { seed: 1 });
+    const row = [def.type, String(model.numParameters()), fmt(trainThroughput(model, rng), 0)];
+    for (const c of CONTEXTS) {
+      const g = generation(model, rng, c);
+      row.push(fmt(g.tokensPerSecond), fmt(g.stateBytes / 1024));
+    }
+    console.log(row.join(" | "));
   }
-  console.log(row.join(" | "));
 }
+if (filters.length > 0) titansBench(filters);
+else console.log("\n(Titans layers: npm run bench:model -- titans)");

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const SECTIONS = ["attention", "linear", "delta", "ssm", "rnn"];
+const SECTIONS = ["attention", "linear", "delta", "ssm", "rnn", "titans"];
 
 const filters = process.argv.slice(2);
 console.log(`seqmix op benches — node ${process.version}, ${new Date().toISOString()}`);

@@ -12,6 +12,11 @@ import { retnetLayer } from "./retnet.js";
 import { glaLayer } from "./gla.js";
 import { mambaLayer } from "./mamba.js";
 import { mamba2Layer } from "./mamba2.js";
+import { titansLmmLayer } from "./titans_lmm.js";
+import { titansMacLayer } from "./titans_mac.js";
+import { titansMagLayer } from "./titans_mag.js";
+import { titansMalLayer } from "./titans_mal.js";
+import { memoraLayer, monetaLayer, yaadLayer } from "./miras.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const definitions: LayerDefinition<any>[] = [
@@ -28,6 +33,13 @@ const definitions: LayerDefinition<any>[] = [
   glaLayer,
   mambaLayer,
   mamba2Layer,
+  titansLmmLayer,
+  titansMacLayer,
+  titansMagLayer,
+  titansMalLayer,
+  monetaLayer,
+  yaadLayer,
+  memoraLayer,
 ];
 definitions.forEach(registerLayer);
 

@@ -15,6 +15,7 @@ import { linearAttn } from "./linear_attn/index.js";
 import { retention } from "./retention/index.js";
 import { gla } from "./gla/index.js";
 import { simpleGla } from "./simple_gla/index.js";
+import { titansMemory } from "./titans_memory/index.js";
 
 const ops: AnyOp[] = [
   // each op family adds its definitions here
@@ -29,6 +30,7 @@ const ops: AnyOp[] = [
   retention,
   gla,
   simpleGla,
+  titansMemory,
 ];
 ops.forEach(registerOp);
 
