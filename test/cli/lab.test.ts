@@ -24,13 +24,13 @@ test("seqmix lab run PRESET --quick runs every task × mixer of the preset, prin
     assert.match(r.stdout, /attention/);
     assert.match(r.stdout, /deltanet/);
     const lines = readFileSync(join(dir, "results.jsonl"), "utf8").trim().split("\n");
-    assert.equal(lines.length, 7, "7 mixers × 1 width × 1 lr × 1 seed");
+    assert.equal(lines.length, 8, "8 mixers × 1 width × 1 lr × 1 seed");
     assert.ok(existsSync(join(dir, "index.html")));
     assert.ok(existsSync(join(dir, "mqar-state.svg")));
     // a second invocation resumes: nothing left to run
     const again = run("lab", "run", "recall-vs-state", "--quick", "--out", dir, "--workers", "2", "--no-report");
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stderr, /7 already in .*results\.jsonl \(skipped\); running 0/);
+    assert.match(again.stderr, /8 already in .*results\.jsonl \(skipped\); running 0/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
