@@ -88,9 +88,9 @@ export const PRESETS: readonly Preset[] = [
       name: "state-tracking",
       description: "Parity (running and final) and counting mod 3, trained at n ≤ 20, tested at n ∈ [21, 64].",
       tasks: [
-        { task: "parity", label: "running-parity", config: { variant: "running" }, evals: [{ label: "n≤64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
-        { task: "parity", label: "parity", config: {}, evals: [{ label: "n≤64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
-        { task: "modular_counting", label: "mod3-running", config: { variant: "running" }, evals: [{ label: "n≤64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
+        { task: "parity", label: "running-parity", config: { variant: "running" }, evals: [{ label: "T=64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
+        { task: "parity", label: "parity", config: {}, evals: [{ label: "T=64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
+        { task: "modular_counting", label: "mod3-running", config: { variant: "running" }, evals: [{ label: "T=64", config: { minLength: 21, maxLength: 64, seqLen: 64 } }] },
       ],
       lrs: [3e-3],
       steps: 1500,
