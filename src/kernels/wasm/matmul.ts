@@ -1,0 +1,141 @@
+/**
+ * The f32 `matmul` of the wasm backend: stages the operands in the module's memory, runs the packed GEMM
+ * (split across threads when it is large enough to gain) and copies C back.
+ *
+ * Memory map: [control block | packing scratch, one per thread | A | B | C]. The control block belongs to
+ * the worker pool. A and B are copied as the contiguous span their views cover (one memcpy, strides kept)
+ * unless that span is much larger than the operand, in which case they are gathered densely. C is staged
+ * with its rows padded to whole micro-tiles; with `accumulate` its old values are staged first.
+ *
+ * Accuracy: sums are accumulated in f32 (with FMA where relaxed SIMD exists), so each entry's error is
+ * bounded by about k·ε_f32·Σ_p|A[i,p]·B[p,j]| (ε_f32 = 2⁻²³), instead of one rounding as in the JS kernel.
+ */
+import { checkMatmulArgs } from "../check.js";
+import { matmulFast } from "../js/matmul.js";
+import type { MatmulArgs } from "../types.js";
+import { MR, NR } from "./gemm_code.js";
+import { SCRATCH_BYTES, runGemm, type GemmJob } from "./gemm.js";
+import type { WasmRuntime } from "./runtime.js";
+
+/** Bytes at the start of memory reserved for the worker pool's control block. */
+export const CONTROL_BYTES = 4096;
+/** Below this m·n·k (or for vector-shaped products) the JS kernel is as fast: staging costs more than it saves. */
+const SMALL_VOLUME = 4096;
+/** A view whose span exceeds this multiple of its element count is gathered instead of copied whole. */
+const MAX_SPAN_RATIO = 4;
+/**
+ * Below this m·n·k a product stays on one thread: handing a job to a worker costs ~5–15 µs, about what a
+ * 96³ product takes on one core.
+ */
+export const THREAD_MIN_VOLUME = 96 * 96 * 96;
+
+/** Runs jobs[0] on the calling thread and the others on workers, returning when all are done. */
+export type JobRunner = (jobs: GemmJob[]) => void;
+
+const align16 = (bytes: number): number => (bytes + 15) & ~15;
+const roundUp = (v: number, to: number): number => Math.ceil(v / to) * to;
+
+interface Staged {
+  rowStride: number;
+  colStride: number;
+  bytes: number;
+}
+
+export class WasmMatmul {
+  constructor(
+    private readonly rt: WasmRuntime,
+    /** Threads the product may be split over (the runner must accept that many jobs). */
+    public threads: number,
+    private readonly maxThreads: number,
+    private readonly runJobs: JobRunner,
+  ) {}
+
+  /** C (+)= A·B (see `MatmulArgs`); validates its arguments. */
+  matmul(args: MatmulArgs<Float32Array>): void {
+    checkMatmulArgs("matmul", args);
+    const { m, n, k } = args;
+    if (m < 2 || n < 2 || k === 0 || m * n * k < SMALL_VOLUME) {
+      matmulFast(args);
+      return;
+    }
+    const ldc = roundUp(n, NR);
+    const cBytes = 4 * roundUp(m, MR) * ldc;
+    const aAddr = CONTROL_BYTES + this.maxThreads * SCRATCH_BYTES;
+    const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
+    const bAddr = aAddr + aBytes;
+    const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
+    const cAddr = bAddr + bBytes;
+    if (!this.rt.reserve(cAddr + cBytes)) {
+      matmulFast(args); // does not fit in the module's memory
+      return;
+    }
+    const heap = this.rt.f32;
+    const a = this.stage(heap, args.a, args.aOffset, m, args.aRowStride, k, args.aColStride, aAddr);
+    const b = this.stage(heap, args.b, args.bOffset, k, args.bRowStride, n, args.bColStride, bAddr);
+    if (args.accumulate) copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
+    const job: GemmJob = {
+      m, n, k,
+      a: aAddr, aRowStride: a.rowStride, aColStride: a.colStride,
+      b: bAddr, bRowStride: b.rowStride, bColStride: b.colStride,
+      c: cAddr, ldc, accumulate: args.accumulate,
+      scratch: CONTROL_BYTES,
+    };
+    const jobs = this.split(job);
+    if (jobs.length === 1) runGemm(this.rt.gemm, job);
+    else this.runJobs(jobs);
+    copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
+  }
+
+  /** Elements a staged operand occupies: its span, or rows·cols when it will be gathered. */
+  private spanOrDense(rows: number, rowStride: number, cols: number, colStride: number): number {
+    const span = (rows - 1) * rowStride + (cols - 1) * colStride + 1;
+    return span <= MAX_SPAN_RATIO * rows * cols ? span : rows * cols;
+  }
+
+  private stage(heap: Float32Array, src: Float32Array, offset: number, rows: number, rowStride: number, cols: number, colStride: number, addr: number): Staged {
+    const span = (rows - 1) * rowStride + (cols - 1) * colStride + 1;
+    const at = addr >> 2;
+    if (span <= MAX_SPAN_RATIO * rows * cols) {
+      heap.set(src.subarray(offset, offset + span), at);
+      return { rowStride, colStride, bytes: 4 * span };
+    }
+    for (let i = 0, q = at; i < rows; i++) {
+      for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) heap[q++] = src[s]!;
+    }
+    return { rowStride: cols, colStride: 1, bytes: 4 * rows * cols };
+  }
+
+  /**
+   * Splits a large product into one job per thread along its longer side of C (rows in multiples of MR,
+   * columns in multiples of NR, so no two jobs share a padded tile); each job packs what it needs itself.
+   */
+  private split(job: GemmJob): GemmJob[] {
+    const threads = Math.min(this.threads, this.maxThreads);
+    if (threads < 2 || job.m * job.n * job.k < THREAD_MIN_VOLUME) return [job];
+    const byRows = job.m >= job.n;
+    const unit = byRows ? MR : NR;
+    const units = Math.ceil((byRows ? job.m : job.n) / unit);
+    const parts = Math.min(threads, units);
+    const jobs: GemmJob[] = [];
+    for (let t = 0, start = 0; t < parts; t++) {
+      const count = Math.floor(units / parts) + (t < units % parts ? 1 : 0);
+      const from = start * unit;
+      const to = Math.min((start + count) * unit, byRows ? job.m : job.n);
+      start += count;
+      const scratch = CONTROL_BYTES + t * SCRATCH_BYTES;
+      jobs.push(byRows
+        ? { ...job, m: to - from, a: job.a + 4 * from * job.aRowStride, c: job.c + 4 * from * job.ldc, scratch }
+        : { ...job, n: to - from, b: job.b + 4 * from * job.bColStride, c: job.c + 4 * from, scratch });
+    }
+    return jobs;
+  }
+}
+
+/** Copies an m×n block between row-major layouts with row strides srcLd and dstLd (one memcpy when dense). */
+function copyRows(src: Float32Array, srcAt: number, srcLd: number, dst: Float32Array, dstAt: number, dstLd: number, m: number, n: number): void {
+  if (srcLd === n && dstLd === n) {
+    dst.set(src.subarray(srcAt, srcAt + m * n), dstAt);
+    return;
+  }
+  for (let i = 0; i < m; i++) dst.set(src.subarray(srcAt + i * srcLd, srcAt + i * srcLd + n), dstAt + i * dstLd);
+}
