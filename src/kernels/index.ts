@@ -5,13 +5,13 @@
  */
 import { jsKernels } from "./js/index.js";
 import type { Kernels } from "./types.js";
-import { createWasmKernels } from "./wasm/index.js";
+import { checkThreads, createWasmKernels, type WasmKernels } from "./wasm/index.js";
 import { nodeProcess } from "./wasm/features.js";
 
 export type { FloatArray, Kernels, MatmulArgs } from "./types.js";
 export { checkMatmulArgs } from "./check.js";
 export { jsKernels } from "./js/index.js";
-export { createWasmKernels, hasRelaxedSimd, hasSimd128 } from "./wasm/index.js";
+export { createWasmKernels, hasRelaxedSimd, hasSimd128, type WasmKernelOptions, type WasmKernels } from "./wasm/index.js";
 
 let active: Kernels = (nodeProcess?.env.SEQMIX_KERNELS === "js" ? undefined : createWasmKernels()) ?? jsKernels;
 
@@ -23,4 +23,18 @@ export function getKernels(): Kernels {
 /** Makes `kernels` the backend for all subsequent ops. */
 export function setKernels(kernels: Kernels): void {
   active = kernels;
+}
+
+/**
+ * Threads the active backend may use for large products (the calling thread included): 1 for the JS backend.
+ * The wasm backend starts with SEQMIX_THREADS, else every logical processor.
+ */
+export function getThreads(): number {
+  return (active as Partial<WasmKernels>).threads ?? 1;
+}
+
+/** Sets the thread count of the active backend (ignored by a single-threaded one). */
+export function setThreads(threads: number): void {
+  checkThreads(threads);
+  if ("threads" in active) (active as WasmKernels).threads = threads;
 }

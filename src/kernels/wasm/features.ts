@@ -42,3 +42,8 @@ export const hasSimd128: boolean = typeof WebAssembly === "object" && probe((c) 
 export const hasRelaxedSimd: boolean = hasSimd128 && nodeProcess?.env.SEQMIX_RELAXED_SIMD !== "0" && probe((c) => c.v128Zero().v128Zero().v128Zero().f32x4RelaxedMadd());
 /** SharedArrayBuffer exists (browsers need cross-origin isolation for it), so workers can share memory. */
 export const hasSharedMemory: boolean = typeof SharedArrayBuffer === "function";
+
+/** Logical processors available to this process (1 where unknown). */
+export const cpuCount: number = nodeProcess
+  ? (await importNode<typeof import("node:os")>("os")).availableParallelism()
+  : Math.max(1, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);

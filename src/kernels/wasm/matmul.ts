@@ -15,6 +15,7 @@ import { matmulFast } from "../js/matmul.js";
 import type { MatmulArgs } from "../types.js";
 import { MR, NR } from "./gemm_code.js";
 import { SCRATCH_BYTES, runGemm, type GemmJob } from "./gemm.js";
+import type { WorkerPool } from "./pool.js";
 import type { WasmRuntime } from "./runtime.js";
 
 /** Bytes at the start of memory reserved for the worker pool's control block. */
@@ -29,25 +30,22 @@ const MAX_SPAN_RATIO = 4;
  */
 export const THREAD_MIN_VOLUME = 96 * 96 * 96;
 
-/** Runs jobs[0] on the calling thread and the others on workers, returning when all are done. */
-export type JobRunner = (jobs: GemmJob[]) => void;
-
 const align16 = (bytes: number): number => (bytes + 15) & ~15;
 const roundUp = (v: number, to: number): number => Math.ceil(v / to) * to;
 
 interface Staged {
   rowStride: number;
   colStride: number;
-  bytes: number;
 }
 
 export class WasmMatmul {
+  /** Threads a product may be split over (the calling thread included). */
+  threads = 1;
+
   constructor(
     private readonly rt: WasmRuntime,
-    /** Threads the product may be split over (the runner must accept that many jobs). */
-    public threads: number,
-    private readonly maxThreads: number,
-    private readonly runJobs: JobRunner,
+    /** Workers for the other threads; undefined when memory cannot be shared. */
+    private readonly pool: WorkerPool | undefined,
   ) {}
 
   /** C (+)= A·B (see `MatmulArgs`); validates its arguments. */
@@ -58,9 +56,10 @@ export class WasmMatmul {
       matmulFast(args);
       return;
     }
+    const parts = this.parts(m, n, k);
     const ldc = roundUp(n, NR);
     const cBytes = 4 * roundUp(m, MR) * ldc;
-    const aAddr = CONTROL_BYTES + this.maxThreads * SCRATCH_BYTES;
+    const aAddr = CONTROL_BYTES + parts * SCRATCH_BYTES;
     const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
     const bAddr = aAddr + aBytes;
     const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
@@ -80,10 +79,20 @@ export class WasmMatmul {
       c: cAddr, ldc, accumulate: args.accumulate,
       scratch: CONTROL_BYTES,
     };
-    const jobs = this.split(job);
-    if (jobs.length === 1) runGemm(this.rt.gemm, job);
-    else this.runJobs(jobs);
+    if (parts === 1) runGemm(this.rt.gemm, job);
+    else this.pool!.run(split(job, parts));
     copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
+  }
+
+  /**
+   * Threads to split this product over: 1 below THREAD_MIN_VOLUME; otherwise as many as are configured and
+   * ready (asking the pool to start the missing workers in the background).
+   */
+  private parts(m: number, n: number, k: number): number {
+    if (this.threads < 2 || !this.pool || m * n * k < THREAD_MIN_VOLUME) return 1;
+    this.pool.grow(this.threads - 1);
+    const units = m >= n ? Math.ceil(m / MR) : Math.ceil(n / NR);
+    return Math.max(1, Math.min(this.threads, 1 + this.pool.ready, units));
   }
 
   /** Elements a staged operand occupies: its span, or rows·cols when it will be gathered. */
@@ -97,38 +106,37 @@ export class WasmMatmul {
     const at = addr >> 2;
     if (span <= MAX_SPAN_RATIO * rows * cols) {
       heap.set(src.subarray(offset, offset + span), at);
-      return { rowStride, colStride, bytes: 4 * span };
+      return { rowStride, colStride };
     }
     for (let i = 0, q = at; i < rows; i++) {
       for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) heap[q++] = src[s]!;
     }
-    return { rowStride: cols, colStride: 1, bytes: 4 * rows * cols };
+    return { rowStride: cols, colStride: 1 };
   }
 
-  /**
-   * Splits a large product into one job per thread along its longer side of C (rows in multiples of MR,
-   * columns in multiples of NR, so no two jobs share a padded tile); each job packs what it needs itself.
-   */
-  private split(job: GemmJob): GemmJob[] {
-    const threads = Math.min(this.threads, this.maxThreads);
-    if (threads < 2 || job.m * job.n * job.k < THREAD_MIN_VOLUME) return [job];
-    const byRows = job.m >= job.n;
-    const unit = byRows ? MR : NR;
-    const units = Math.ceil((byRows ? job.m : job.n) / unit);
-    const parts = Math.min(threads, units);
-    const jobs: GemmJob[] = [];
-    for (let t = 0, start = 0; t < parts; t++) {
-      const count = Math.floor(units / parts) + (t < units % parts ? 1 : 0);
-      const from = start * unit;
-      const to = Math.min((start + count) * unit, byRows ? job.m : job.n);
-      start += count;
-      const scratch = CONTROL_BYTES + t * SCRATCH_BYTES;
-      jobs.push(byRows
-        ? { ...job, m: to - from, a: job.a + 4 * from * job.aRowStride, c: job.c + 4 * from * job.ldc, scratch }
-        : { ...job, n: to - from, b: job.b + 4 * from * job.bColStride, c: job.c + 4 * from, scratch });
-    }
-    return jobs;
+}
+
+/**
+ * Splits a product into `parts` jobs along its longer side of C (rows in multiples of MR, columns in multiples
+ * of NR, so no two jobs share a padded tile), each with its own packing scratch; each job packs what it needs.
+ */
+function split(job: GemmJob, parts: number): GemmJob[] {
+  const byRows = job.m >= job.n;
+  const unit = byRows ? MR : NR;
+  const size = byRows ? job.m : job.n;
+  const units = Math.ceil(size / unit);
+  const jobs: GemmJob[] = [];
+  for (let t = 0, start = 0; t < parts; t++) {
+    const count = Math.floor(units / parts) + (t < units % parts ? 1 : 0);
+    const from = start * unit;
+    const to = Math.min((start + count) * unit, size);
+    start += count;
+    const scratch = CONTROL_BYTES + t * SCRATCH_BYTES;
+    jobs.push(byRows
+      ? { ...job, m: to - from, a: job.a + 4 * from * job.aRowStride, c: job.c + 4 * from * job.ldc, scratch }
+      : { ...job, n: to - from, b: job.b + 4 * from * job.bColStride, c: job.c + 4 * from, scratch });
   }
+  return jobs;
 }
 
 /** Copies an m×n block between row-major layouts with row strides srcLd and dstLd (one memcpy when dense). */

@@ -45,6 +45,11 @@ export class WasmRuntime {
     return new WasmRuntime(module, memory);
   }
 
+  /** The memory can be shared with workers. */
+  get shared(): boolean {
+    return typeof SharedArrayBuffer === "function" && this.memory.buffer instanceof SharedArrayBuffer;
+  }
+
   get handle(): RuntimeHandle {
     return { module: this.module, memory: this.memory };
   }
