@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root (bench files are compiled to dist/bench/peers/). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** A python file of the bench (they stay in bench/peers/ of the source tree). */
+export const pythonFile = (name: string): string => join(repoRoot, "bench", "peers", name);
 const peersDir = join(repoRoot, ".peers");
 
 /** `require` of a package installed in .peers/, or undefined when it is not there. */
@@ -46,9 +48,22 @@ export function findPython(module: string): string | undefined {
   return pythonsWith(module)[0];
 }
 
-/** Runs a python script that prints one JSON value on its last line; undefined (with a notice) on failure. */
-export function runPython<T>(python: string, script: string, env: Record<string, string> = {}, timeoutMs = 600_000): T | undefined {
-  const r = spawnSync(python, ["-c", script], { encoding: "utf8", env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 1 << 24 });
+/**
+ * Environment that limits a python peer's BLAS and OpenMP pools to `threads` (Debian's torch calls OpenBLAS,
+ * whose own pool otherwise spins up one thread per core beside torch's and slows it down ~10× on a busy
+ * machine).
+ */
+export function threadEnv(threads: number): Record<string, string> {
+  const t = String(threads);
+  return { OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t };
+}
+
+/**
+ * Runs python with `argv` (["-c", code] or [file, ...args]) and parses the one JSON value its last output line
+ * holds; undefined (with a notice) on failure.
+ */
+export function runPython<T>(python: string, argv: string[], env: Record<string, string> = {}, timeoutMs = 1_200_000): T | undefined {
+  const r = spawnSync(python, argv, { encoding: "utf8", env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     console.log(`  (python peer failed: ${(r.stderr || r.error?.message || "").trim().split("\n").slice(-1)[0]})`);
     return undefined;

@@ -1,5 +1,5 @@
 /** numpy (with whatever BLAS it is built on, usually OpenBLAS) as a matmul peer, in a python subprocess. */
-import { pythonsWith, runPython } from "./load.js";
+import { pythonsWith, runPython, threadEnv } from "./load.js";
 
 const SCRIPT = `
 import json, time
@@ -38,8 +38,7 @@ export interface NumpyResult {
 
 /** GFLOP/s for each [m, n, k] with BLAS limited to `threads`, using the given python (which has numpy). */
 export function numpyMatmul(python: string, shapes: [number, number, number][], threads: number): NumpyResult | undefined {
-  const t = String(threads);
-  return runPython<NumpyResult>(python, SCRIPT.replace("__SHAPES__", JSON.stringify(shapes)), { OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t });
+  return runPython<NumpyResult>(python, ["-c", SCRIPT.replace("__SHAPES__", JSON.stringify(shapes))], threadEnv(threads));
 }
 
 /** Every distinct python interpreter found that imports numpy (e.g. pyenv's and Debian's). */

@@ -41,9 +41,9 @@ export class WorkerPool {
   }
 
   private async spawn(want: number): Promise<void> {
-    const url = new URL("./worker.js", import.meta.url);
     const handle = this.rt.handle;
     if (nodeProcess) {
+      const url = new URL("./worker.js", import.meta.url);
       const { Worker } = await importNode<typeof import("node:worker_threads")>("worker_threads");
       while (this.started < want) {
         const init: WorkerInit = { ...handle, slot: this.started };
@@ -57,7 +57,8 @@ export class WorkerPool {
     } else {
       const WebWorker = (globalThis as unknown as { Worker: new (url: URL, options: { type: "module" }) => { postMessage(m: unknown): void } }).Worker;
       while (this.started < want) {
-        const w = new WebWorker(url, { type: "module" });
+        // Written out in full so that bundlers recognise the worker entry point and emit it.
+        const w = new WebWorker(new URL("./worker.js", import.meta.url), { type: "module" });
         w.postMessage({ ...handle, slot: this.started } satisfies WorkerInit);
         this.started++;
       }

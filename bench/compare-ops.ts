@@ -1,0 +1,68 @@
+/**
+ * `npm run bench -- ops`: each op's forward+backward at B=8, H=4, K=V=64, T=1024 (f32, chunk 64) next to the
+ * same computation in PyTorch CPU (bench/peers/torch_ops.py: plain attention for attention, the chunked
+ * form for the linear family and the delta rules, the reference loop for the selective scan), at 1 and 2
+ * threads, with the ratio torch time / seqmix time (> 1: seqmix is faster). Skipped without a python that
+ * imports torch (`npm run bench:peers` installs Debian's python3-torch).
+ */
+import { full } from "../src/core/create.js";
+import { Random } from "../src/core/random.js";
+import type { Tensor } from "../src/core/tensor.js";
+import { getThreads, setThreads } from "../src/kernels/index.js";
+import { attention } from "../src/ops/attention/index.js";
+import { deltaRule } from "../src/ops/delta_rule/index.js";
+import { gatedDeltaRule } from "../src/ops/gated_delta_rule/index.js";
+import { gla } from "../src/ops/gla/index.js";
+import { linearAttn } from "../src/ops/linear_attn/index.js";
+import { runOp } from "../src/ops/run.js";
+import { selectiveScan } from "../src/ops/selective_scan/index.js";
+import { simpleGla } from "../src/ops/simple_gla/index.js";
+import type { AnyOp } from "../src/ops/types.js";
+import { findPython, pythonFile, runPython, threadEnv } from "./peers/load.js";
+import { printTable, timeMs } from "./timing.js";
+
+const [B, T, H, K, V, CHUNK] = [8, 1024, 4, 64, 64, 64];
+const OPS: AnyOp[] = [attention, linearAttn, simpleGla, gla, deltaRule, gatedDeltaRule, selectiveScan] as AnyOp[];
+
+function forwardBackward(op: AnyOp): () => void {
+  const x = op.example(new Random(1), "f32", { B, T, H, K, V });
+  let dO: Tensor | undefined;
+  return () => {
+    const leaves = Object.fromEntries(Object.entries(x).map(([k, t]) => [k, t.clone().requireGrad()]));
+    const o = runOp(op, leaves, "chunk", { chunkSize: CHUNK }).o;
+    dO ??= full(o.shape, 1, { dtype: "f32" });
+    o.backward(dO);
+  };
+}
+
+interface TorchResult { torch: string; threads: number; ms: Record<string, number> }
+
+function torchTimes(threads: number): TorchResult | undefined {
+  const py = findPython("torch");
+  if (!py) return undefined;
+  const args = [B, T, H, K, V, CHUNK, threads].map(String);
+  return runPython<TorchResult>(py, [pythonFile("torch_ops.py"), ...args, OPS.map((op) => op.name).join(",")], threadEnv(threads));
+}
+
+export async function run(): Promise<void> {
+  const before = getThreads();
+  const seqmix = [1, 2].map((threads) => {
+    setThreads(threads);
+    return OPS.map((op) => timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 }));
+  });
+  setThreads(before);
+  const torch = [torchTimes(1), torchTimes(2)];
+  if (!torch[0]) console.log("  (no python with torch: the PyTorch columns are skipped; `npm run bench:peers`)");
+  else console.log(`PyTorch ${torch[0].torch} CPU`);
+  const ms = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(0));
+  const ratio = (t: number | undefined, s: number) => (t === undefined ? "–" : `${(t / s).toFixed(2)}×`);
+  console.log(`\nforward+backward ms at B=${B}, H=${H}, K=V=${K}, T=${T}, f32 (median of 3; ratio = torch / seqmix, ≥ 1 meets the target):`);
+  printTable(
+    ["op", "seqmix 1T", "torch 1T", "ratio 1T", "seqmix 2T", "torch 2T", "ratio 2T"],
+    OPS.map((op, i) => {
+      const t1 = torch[0]?.ms[op.name];
+      const t2 = torch[1]?.ms[op.name];
+      return [op.name, ms(seqmix[0]![i]), ms(t1), ratio(t1, seqmix[0]![i]!), ms(seqmix[1]![i]), ms(t2), ratio(t2, seqmix[1]![i]!)];
+    }),
+  );
+}
