@@ -18,7 +18,7 @@ import { runOp } from "../src/ops/run.js";
 import { selectiveScan } from "../src/ops/selective_scan/index.js";
 import { simpleGla } from "../src/ops/simple_gla/index.js";
 import type { AnyOp } from "../src/ops/types.js";
-import { findPython, pythonFile, runPython, threadEnv } from "./peers/load.js";
+import { benchThreads, findPython, pythonFile, runPython, threadEnv } from "./peers/load.js";
 import { printTable, timeMs } from "./timing.js";
 
 const [B, T, H, K, V, CHUNK] = [8, 1024, 4, 64, 64, 64];
@@ -46,23 +46,17 @@ function torchTimes(threads: number): TorchResult | undefined {
 
 export async function run(): Promise<void> {
   const before = getThreads();
-  const seqmix = [1, 2].map((threads) => {
-    setThreads(threads);
-    return OPS.map((op) => timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 }));
-  });
-  setThreads(before);
-  const torch = [torchTimes(1), torchTimes(2)];
-  if (!torch[0]) console.log("  (no python with torch: the PyTorch columns are skipped; `npm run bench:peers`)");
-  else console.log(`PyTorch ${torch[0].torch} CPU`);
   const ms = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(0));
-  const ratio = (t: number | undefined, s: number) => (t === undefined ? "–" : `${(t / s).toFixed(2)}×`);
-  console.log(`\nforward+backward ms at B=${B}, H=${H}, K=V=${K}, T=${T}, f32 (median of 3; ratio = torch / seqmix, ≥ 1 meets the target):`);
-  printTable(
-    ["op", "seqmix 1T", "torch 1T", "ratio 1T", "seqmix 2T", "torch 2T", "ratio 2T"],
-    OPS.map((op, i) => {
-      const t1 = torch[0]?.ms[op.name];
-      const t2 = torch[1]?.ms[op.name];
-      return [op.name, ms(seqmix[0]![i]), ms(t1), ratio(t1, seqmix[0]![i]!), ms(seqmix[1]![i]), ms(t2), ratio(t2, seqmix[1]![i]!)];
-    }),
-  );
+  for (const threads of benchThreads()) {
+    setThreads(threads);
+    const seqmix = OPS.map((op) => timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 }));
+    const torch = torchTimes(threads);
+    if (!torch) console.log("  (no python with torch: the PyTorch column is skipped; `npm run bench:peers`)");
+    console.log(`\n${threads} thread(s): forward+backward ms at B=${B}, H=${H}, K=V=${K}, T=${T}, f32, seqmix chunk ${CHUNK}${torch ? ` vs PyTorch ${torch.torch} CPU` : ""} (median of 3; ratio = torch / seqmix, ≥ 1 meets the target):`);
+    printTable(["op", "seqmix", "torch", "torch / seqmix"], OPS.map((op, i) => {
+      const t = torch?.ms[op.name];
+      return [op.name, ms(seqmix[i]), ms(t), t === undefined ? "–" : `${(t / seqmix[i]!).toFixed(2)}×`];
+    }));
+  }
+  setThreads(before);
 }

@@ -2,15 +2,15 @@
  * `npm run bench -- train`: tokens/s of one training step (forward, cross-entropy, backward, AdamW) of the
  * 2-layer d=128 language model at B=64, T=256 for attention, gla, deltanet and mamba, next to the same model
  * in PyTorch CPU (bench/peers/torch_train.py; same layer shapes, parameter counts printed side by side), with
- * the ratio seqmix / torch (≥ 1 meets the target). seqmix runs with the active thread count.
+ * the ratio seqmix / torch (≥ 1 meets the target), at each thread count of SEQMIX_BENCH_THREADS (default 1).
  */
 import { crossEntropy } from "../src/core/ops/nn.js";
 import { indices } from "../src/core/ops/shape.js";
 import { Random } from "../src/core/random.js";
-import { getKernels, getThreads } from "../src/kernels/index.js";
+import { getKernels, getThreads, setThreads } from "../src/kernels/index.js";
 import { LanguageModel } from "../src/models/index.js";
 import { AdamW } from "../src/train/index.js";
-import { findPython, pythonFile, runPython, threadEnv } from "./peers/load.js";
+import { benchThreads, findPython, pythonFile, runPython, threadEnv } from "./peers/load.js";
 import { median, printTable } from "./timing.js";
 
 const [B, T, D, VOCAB] = [64, 256, 128, 256];
@@ -43,19 +43,19 @@ function torchTrain(threads: number): TorchTrain | undefined {
 }
 
 export async function run(): Promise<void> {
-  const threads = getThreads();
-  const seqmix = MIXERS.map((m) => seqmixTokensPerSecond(m, 2));
-  const torch1 = torchTrain(1);
-  const torch2 = threads === 1 ? torch1 : torchTrain(threads);
-  if (!torch1) console.log("  (no python with torch: the PyTorch columns are skipped; `npm run bench:peers`)");
+  const before = getThreads();
   const f = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(0));
-  console.log(`\ntraining step tokens/s, 2 layers d=${D}, vocab ${VOCAB}, B=${B}, T=${T}, f32; seqmix ${getKernels().name} with ${threads} threads (median of 2 steps after a warm-up; torch: of 3):`);
-  printTable(
-    ["mixer", "params seqmix / torch", "seqmix", "torch 1T", `torch ${threads}T`, `seqmix / torch ${threads}T`],
-    MIXERS.map((m, i) => {
+  for (const threads of benchThreads()) {
+    setThreads(threads);
+    const seqmix = MIXERS.map((m) => seqmixTokensPerSecond(m, 2));
+    const torch = torchTrain(threads);
+    if (!torch) console.log("  (no python with torch: the PyTorch column is skipped; `npm run bench:peers`)");
+    console.log(`\n${threads} thread(s): training step tokens/s, 2 layers d=${D}, vocab ${VOCAB}, B=${B}, T=${T}, f32, seqmix ${getKernels().name}${torch ? ` vs PyTorch ${torch.torch} CPU` : ""} (median of 2 steps after a warm-up; torch: of 3):`);
+    printTable(["mixer", "params seqmix / torch", "seqmix", "torch", "seqmix / torch"], MIXERS.map((m, i) => {
       const s = seqmix[i]!;
-      const t2 = torch2?.tokens_per_s[m];
-      return [m, `${s.params} / ${torch1?.params[m] ?? "–"}`, f(s.tokensPerSecond), f(torch1?.tokens_per_s[m]), f(t2), t2 === undefined ? "–" : `${(s.tokensPerSecond / t2).toFixed(2)}×`];
-    }),
-  );
+      const t = torch?.tokens_per_s[m];
+      return [m, `${s.params} / ${torch?.params[m] ?? "–"}`, f(s.tokensPerSecond), f(t), t === undefined ? "–" : `${(s.tokensPerSecond / t).toFixed(2)}×`];
+    }));
+  }
+  setThreads(before);
 }

@@ -97,3 +97,16 @@ export async function callsPerSecond(fn: () => unknown, batchMs = 100): Promise<
   rates.sort((a, b) => a - b);
   return rates[2]!;
 }
+
+/**
+ * Thread counts the op and training comparisons run at: SEQMIX_BENCH_THREADS (e.g. "1,2"), default 1. On a
+ * machine shared with other work, 2-thread figures of every library suffer from threads waiting on each other
+ * to be scheduled; PyTorch's OpenMP loops over thousands of small ops suffered most (its 2-thread op run took
+ * over 15 minutes at load ~7 on 2 cores), hence the default.
+ */
+export function benchThreads(): number[] {
+  const raw = process.env.SEQMIX_BENCH_THREADS ?? "1";
+  const list = raw.split(",").map((x) => Number(x.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`SEQMIX_BENCH_THREADS must be a list of positive integers like "1,2", got "${raw}"`);
+  return list;
+}

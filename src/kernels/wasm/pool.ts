@@ -51,7 +51,9 @@ export class WorkerPool {
         const execArgv = nodeProcess.execArgv.filter((a) => !a.startsWith("--input-type"));
         const w = new Worker(url, { workerData: init, execArgv });
         w.unref(); // never keeps the process alive; it dies with it
-        w.on("error", () => {});
+        const ready = field(init.slot, READY);
+        w.on("error", () => {}); // a worker that fails to start stays un-READY; the main thread works alone
+        w.on("exit", () => Atomics.store(this.ctl, ready, 0)); // no more jobs for a worker that has gone
         this.started++;
       }
     } else {
