@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- ops`: each op's forward+backward at B=8, H=4, K=V=64, T=1024 (f32, chunk 64) next to the
  * same computation in PyTorch CPU (bench/peers/torch_ops.py: plain attention for attention, the chunked
- * form for the linear family and the delta rules, the reference loop for the selective scan), at 1 and 2
- * threads, with the ratio torch time / seqmix time (> 1: seqmix is faster). Skipped without a python that
+ * form for the linear family and the delta rules, the reference loop for the selective scan), at each thread
+ * count of SEQMIX_BENCH_THREADS (default 1), with the ratio torch time / seqmix time (> 1: seqmix is faster). Skipped without a python that
  * imports torch (`npm run bench:peers` installs Debian's python3-torch).
  */
 import { full } from "../src/core/create.js";
