@@ -4,8 +4,12 @@
  * reach the active one through `getKernels()` in `./index.ts`.
  *
  * Conventions shared by all backends:
- * - All arrays of one call have the same element type. JS arithmetic is f64, so f32 kernels accumulate in f64
- *   and round to f32 once, when they store a result.
+ * - All arrays of one call have the same element type.
+ * - What each backend guarantees for f32: the JS backend accumulates in f64 and rounds to f32 once, when it
+ *   stores a result. The wasm backend accumulates matmul sums in f32 (SIMD, fused multiply-add where the
+ *   engine has relaxed SIMD, in a blocked order), so an entry of C may differ from the exact product by up to
+ *   about k·ε_f32·Σ_p|A[i,p]·B[p,j]| (ε_f32 = 2⁻²³) plus one rounding of C; its other routines are the JS
+ *   ones. f64 routines accumulate in f64 on every backend.
  * - Outputs must not overlap inputs unless a routine says so (`softmaxRows` allows `out === x`).
  */
 
@@ -41,7 +45,7 @@ export interface MatmulArgs<T extends FloatArray> {
 export interface Kernels {
   /** Short backend name, e.g. "js". */
   readonly name: string;
-  /** Float32 matrix product (see `MatmulArgs`); each inner product is accumulated in f64 and rounded once. */
+  /** Float32 matrix product (see `MatmulArgs`; accuracy per backend in the notes above). */
   matmul(args: MatmulArgs<Float32Array>): void;
   /** Float64 matrix product (see `MatmulArgs`). */
   matmulF64(args: MatmulArgs<Float64Array>): void;

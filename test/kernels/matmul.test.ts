@@ -8,106 +8,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { getKernels, jsKernels, setKernels, type FloatArray, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
+import { getKernels, hasSimd128, jsKernels, setKernels, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
 import { matmulFast } from "../../src/kernels/js/matmul.js";
 import { matmulNaive } from "../../src/kernels/js/naive.js";
+import { compareMatmul, LAYOUTS, SHAPES, type Case, type DType } from "./matmul_cases.js";
 
-type DType = "f32" | "f64";
-/** How an operand is stored: row-major, transposed (column-major) or row-major with padded strides. */
-type Layout = "rowmajor" | "transposed" | "strided";
+/** Both kernels accumulate in f64 and round once: they differ by about one ulp of the result. */
+const tolerance = (dtype: DType) => (): number => (dtype === "f64" ? 1e-12 : 1e-5);
 
-/** Small LCG: deterministic values in [-1, 1). */
-function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-}
-
-function alloc(dtype: DType, length: number): FloatArray {
-  return dtype === "f64" ? new Float64Array(length) : new Float32Array(length);
-}
-
-interface Operand {
-  data: FloatArray;
-  offset: number;
-  rowStride: number;
-  colStride: number;
-}
-
-/** A rows×cols operand with the given layout, at a non-zero offset in a buffer with slack at both ends. */
-function makeOperand(dtype: DType, rows: number, cols: number, layout: Layout, offset: number, rng: () => number): Operand {
-  let rowStride: number;
-  let colStride: number;
-  if (layout === "rowmajor") [rowStride, colStride] = [cols, 1];
-  else if (layout === "transposed") [rowStride, colStride] = [1, rows];
-  else [rowStride, colStride] = [2 * cols + 3, 2]; // gaps between columns and at the end of each row
-  const span = rows === 0 || cols === 0 ? 0 : (rows - 1) * rowStride + (cols - 1) * colStride + 1;
-  const data = alloc(dtype, offset + span + 4);
-  for (let i = 0; i < data.length; i++) data[i] = rng();
-  return { data, offset, rowStride, colStride };
-}
-
-interface Case {
-  m: number;
-  k: number;
-  n: number;
-  dtype: DType;
-  aLayout: Layout;
-  bLayout: Layout;
-  accumulate: boolean;
-}
-
-/** Runs fast and naive on identical inputs and checks C (inside the block: tolerance; outside: untouched). */
 function check(cs: Case, seed: number): void {
-  const rng = makeRng(seed);
-  const A = makeOperand(cs.dtype, cs.m, cs.k, cs.aLayout, 3, rng);
-  const B = makeOperand(cs.dtype, cs.k, cs.n, cs.bLayout, 5, rng);
-  const cOffset = 7;
-  const c0 = alloc(cs.dtype, cOffset + cs.m * cs.n + 6);
-  for (let i = 0; i < c0.length; i++) c0[i] = rng();
-  const base = {
-    m: cs.m, n: cs.n, k: cs.k,
-    a: A.data, aOffset: A.offset, aRowStride: A.rowStride, aColStride: A.colStride,
-    b: B.data, bOffset: B.offset, bRowStride: B.rowStride, bColStride: B.colStride,
-    cOffset, accumulate: cs.accumulate,
-  };
-  const cFast = c0.slice();
-  const cNaive = c0.slice();
-  matmulFast({ ...base, c: cFast } as MatmulArgs<FloatArray>);
-  matmulNaive({ ...base, c: cNaive } as MatmulArgs<FloatArray>);
-  const tol = cs.dtype === "f64" ? 1e-12 : 1e-5;
-  const label = `${cs.dtype} m=${cs.m} k=${cs.k} n=${cs.n} A:${cs.aLayout} B:${cs.bLayout} acc=${cs.accumulate}`;
-  for (let q = 0; q < c0.length; q++) {
-    const inside = q >= cOffset && q < cOffset + cs.m * cs.n;
-    if (!inside) {
-      assert.equal(cFast[q], c0[q], `${label}: C[${q}] outside the block was modified`);
-      continue;
-    }
-    const i = Math.floor((q - cOffset) / cs.n);
-    const j = (q - cOffset) % cs.n;
-    let scale = cs.accumulate ? Math.abs(c0[q]!) : 0;
-    for (let p = 0; p < cs.k; p++) {
-      scale += Math.abs(A.data[A.offset + i * A.rowStride + p * A.colStride]! * B.data[B.offset + p * B.rowStride + j * B.colStride]!);
-    }
-    const err = Math.abs(cFast[q]! - cNaive[q]!);
-    if (!(err <= tol * scale + 1e-300)) {
-      assert.fail(`${label}: C[${i},${j}] fast ${cFast[q]} vs naive ${cNaive[q]} (error ${err}, allowed ${tol * scale})`);
-    }
-  }
+  compareMatmul(cs, seed, matmulFast, matmulNaive, tolerance(cs.dtype));
 }
-
-// [m, k, n]; includes k > 256 (several k-blocks), n > 384 (several B panels), a k so large that the B panel
-// narrows, vector shapes (direct path) and empty ones.
-const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [3, 5, 7], [7, 5, 3], [17, 33, 9], [64, 64, 64], [65, 31, 130], [1, 100, 1], [100, 1, 100],
-  [1, 37, 50], [50, 37, 1], [2, 2, 2], [4, 3, 4], [5, 300, 7], [130, 300, 401], [69, 2, 388],
-  [3, 0, 4], [0, 5, 4], [4, 5, 0], [0, 0, 0],
-];
-const LAYOUTS: [Layout, Layout][] = [
-  ["rowmajor", "rowmajor"], ["transposed", "rowmajor"], ["rowmajor", "transposed"], ["transposed", "transposed"], ["strided", "strided"],
-];
 
 for (const dtype of ["f64", "f32"] as const) {
   test(`matmul ${dtype}: fast matches naive over shapes × layouts × accumulate`, () => {
@@ -190,15 +101,16 @@ test("matmul: invalid arguments are rejected", () => {
   assert.throws(() => matmulNaive({ ...ok, aOffset: 1 }), RangeError);
 });
 
-test("getKernels / setKernels: JS backend by default, switchable", () => {
-  assert.equal(getKernels(), jsKernels);
-  assert.equal(getKernels().name, "js");
+test("getKernels / setKernels: wasm backend by default where SIMD runs (else JS), switchable", () => {
+  const initial = getKernels();
+  const wantJs = !hasSimd128 || process.env.SEQMIX_KERNELS === "js";
+  assert.equal(initial.name.startsWith("wasm"), !wantJs, `default backend ${initial.name}`);
   const other: Kernels = { ...jsKernels, name: "other" };
   setKernels(other);
   try {
     assert.equal(getKernels().name, "other");
   } finally {
-    setKernels(jsKernels);
+    setKernels(initial);
   }
-  assert.equal(getKernels(), jsKernels);
+  assert.equal(getKernels(), initial);
 });

@@ -1,0 +1,195 @@
+/**
+ * A small WebAssembly binary writer: enough to emit the backend's kernels from TypeScript at run time (no build
+ * tool, no file to fetch, the same code in Node and in a browser). A module has one imported memory
+ * ("env"."memory") and exported functions whose bodies are built with `Code`, a chain of instructions.
+ *
+ * Binary format: WebAssembly Core Specification §5 (LEB128 integers, sections 1 type, 2 import, 3 function,
+ * 7 export, 10 code); SIMD opcodes from the fixed-width SIMD proposal, `f32x4.relaxed_madd` from relaxed SIMD.
+ */
+
+export type ValType = "i32" | "f32" | "v128";
+
+const VAL_TYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+/** Block type of a structured instruction that yields nothing. */
+const EMPTY_BLOCK = 0x40;
+
+function unsignedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+function signedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function utf8(name: string): number[] {
+  const bytes = [...new TextEncoder().encode(name)];
+  return [...unsignedLeb(bytes.length), ...bytes];
+}
+
+function vector(items: number[][]): number[] {
+  return [...unsignedLeb(items.length), ...items.flat()];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...unsignedLeb(body.length), ...body];
+}
+
+/** A local variable (parameter or declared local) of the function being built. */
+export interface Local {
+  readonly index: number;
+  readonly type: ValType;
+}
+
+/**
+ * The body of one function: its parameters and locals, and the instructions appended by the chained methods
+ * (each method is one instruction; memory offsets are byte offsets, alignment hints are natural).
+ */
+export class Code {
+  readonly params: Local[];
+  private readonly locals: Local[] = [];
+  private readonly bytes: number[] = [];
+
+  constructor(paramTypes: ValType[]) {
+    this.params = paramTypes.map((type, index) => ({ index, type }));
+  }
+
+  /** Declares a new local of `type` (zero-initialised). */
+  local(type: ValType): Local {
+    const l = { index: this.params.length + this.locals.length, type };
+    this.locals.push(l);
+    return l;
+  }
+
+  private op(...bytes: number[]): this {
+    this.bytes.push(...bytes);
+    return this;
+  }
+  private simd(opcode: number, ...imm: number[]): this {
+    return this.op(0xfd, ...unsignedLeb(opcode), ...imm);
+  }
+  private memarg(alignLog2: number, offset: number): number[] {
+    return [alignLog2, ...unsignedLeb(offset)];
+  }
+
+  get(l: Local): this { return this.op(0x20, ...unsignedLeb(l.index)); }
+  set(l: Local): this { return this.op(0x21, ...unsignedLeb(l.index)); }
+  tee(l: Local): this { return this.op(0x22, ...unsignedLeb(l.index)); }
+
+  /** `block … end`: `br` to it jumps past its end. */
+  block(body: (c: this) => void): this { this.op(0x02, EMPTY_BLOCK); body(this); return this.op(0x0b); }
+  /** `loop … end`: `br` to it jumps back to its start. */
+  loop(body: (c: this) => void): this { this.op(0x03, EMPTY_BLOCK); body(this); return this.op(0x0b); }
+  /** `if … else … end` on the i32 on the stack. */
+  ifElse(then: (c: this) => void, otherwise?: (c: this) => void): this {
+    this.op(0x04, EMPTY_BLOCK);
+    then(this);
+    if (otherwise) { this.op(0x05); otherwise(this); }
+    return this.op(0x0b);
+  }
+  /** Branch to the enclosing block/loop `depth` levels out (0 = innermost). */
+  br(depth: number): this { return this.op(0x0c, ...unsignedLeb(depth)); }
+  brIf(depth: number): this { return this.op(0x0d, ...unsignedLeb(depth)); }
+  call(funcIndex: number): this { return this.op(0x10, ...unsignedLeb(funcIndex)); }
+  drop(): this { return this.op(0x1a); }
+  select(): this { return this.op(0x1b); }
+
+  i32(value: number): this { return this.op(0x41, ...signedLeb(value)); }
+  f32(value: number): this {
+    const b = new Uint8Array(new Float32Array([value]).buffer);
+    return this.op(0x43, ...b);
+  }
+  i32Eqz(): this { return this.op(0x45); }
+  i32Eq(): this { return this.op(0x46); }
+  i32Ne(): this { return this.op(0x47); }
+  i32LtS(): this { return this.op(0x48); }
+  i32GtS(): this { return this.op(0x4a); }
+  i32LeS(): this { return this.op(0x4c); }
+  i32GeS(): this { return this.op(0x4e); }
+  i32Add(): this { return this.op(0x6a); }
+  i32Sub(): this { return this.op(0x6b); }
+  i32Mul(): this { return this.op(0x6c); }
+  i32And(): this { return this.op(0x71); }
+  i32Shl(): this { return this.op(0x74); }
+
+  f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
+  f32Add(): this { return this.op(0x92); }
+  f32Sub(): this { return this.op(0x93); }
+  f32Mul(): this { return this.op(0x94); }
+  f32Div(): this { return this.op(0x95); }
+  f32Max(): this { return this.op(0x97); }
+
+  v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
+  /** Loads one f32 and splats it to all four lanes. */
+  v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
+  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  f32x4Splat(): this { return this.simd(0x13); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Sub(): this { return this.simd(0xe5); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  f32x4Max(): this { return this.simd(0xe9); }
+  /** Relaxed SIMD fused multiply-add: [a, b, c] → a·b + c (one rounding where the hardware has FMA). */
+  f32x4RelaxedMadd(): this { return this.simd(0x105); }
+
+  /** The function body in binary form (locals declaration, instructions, `end`). */
+  encode(): number[] {
+    const groups = this.locals.map((l) => [1, VAL_TYPE[l.type]]);
+    const body = [...vector(groups), ...this.bytes, 0x0b];
+    return [...unsignedLeb(body.length), ...body];
+  }
+}
+
+export interface ExportedFunction {
+  name: string;
+  code: Code;
+  results?: ValType[];
+}
+
+export interface MemoryImport {
+  /** Minimum size in 64 KiB pages. */
+  initial: number;
+  /** Maximum size in pages (required for shared memory). */
+  maximum?: number;
+  shared: boolean;
+}
+
+/** A module importing `env.memory` and exporting `functions` (function i has index i, for `call`). */
+export function encodeModule(memory: MemoryImport, functions: ExportedFunction[]): Uint8Array {
+  const types = functions.map((f) => [
+    0x60,
+    ...vector(f.code.params.map((p) => [VAL_TYPE[p.type]])),
+    ...vector((f.results ?? []).map((t) => [VAL_TYPE[t]])),
+  ]);
+  const limits = memory.maximum === undefined
+    ? [0x00, ...unsignedLeb(memory.initial)]
+    : [memory.shared ? 0x03 : 0x01, ...unsignedLeb(memory.initial), ...unsignedLeb(memory.maximum)];
+  const memoryImport = [...utf8("env"), ...utf8("memory"), 0x02, ...limits];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector(types)),
+    ...section(2, vector([memoryImport])),
+    ...section(3, vector(functions.map((_, i) => unsignedLeb(i)))),
+    ...section(7, vector(functions.map((f, i) => [...utf8(f.name), 0x00, ...unsignedLeb(i)]))),
+    ...section(10, vector(functions.map((f) => f.code.encode()))),
+  ];
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,75 @@
+/**
+ * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
+ * run time by `gemm_code.ts`, split over a worker pool for large products; everything else, and any engine
+ * without SIMD, falls back to the JS kernels.
+ */
+import { jsKernels } from "../js/index.js";
+import type { Kernels } from "../types.js";
+import { cpuCount, hasRelaxedSimd, hasSharedMemory, hasSimd128, nodeProcess } from "./features.js";
+import { WasmMatmul } from "./matmul.js";
+import { WorkerPool } from "./pool.js";
+import { WasmRuntime } from "./runtime.js";
+
+export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
+
+export interface WasmKernelOptions {
+  /** Use relaxed-SIMD FMA (default: when the engine supports it). */
+  fma?: boolean;
+  /**
+   * Threads for large products, the calling thread included (default: SEQMIX_THREADS in Node, else every
+   * logical processor). 1 never starts a worker; more need SharedArrayBuffer (in browsers: cross-origin
+   * isolation), else the backend stays single-threaded.
+   */
+  threads?: number;
+}
+
+/** A kernel backend whose thread count can be changed at any time. */
+export interface WasmKernels extends Kernels {
+  threads: number;
+  /** Workers started and ready to take jobs (they start on the first product large enough to split). */
+  readonly workersReady: number;
+}
+
+/** The thread count SEQMIX_THREADS asks for (undefined when unset); a bad value is an error. */
+export function threadsFromEnv(): number | undefined {
+  const raw = nodeProcess?.env.SEQMIX_THREADS;
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`SEQMIX_THREADS must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+export function checkThreads(n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  return n;
+}
+
+function createRuntime(fma: boolean, shared: boolean): WasmRuntime | undefined {
+  try {
+    return WasmRuntime.create({ fma, shared });
+  } catch {
+    return undefined; // e.g. a browser main thread refusing synchronous compilation, or no room for the memory
+  }
+}
+
+/** A wasm backend, or undefined when this engine cannot run it (no SIMD128, or compilation refused). */
+export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels | undefined {
+  if (!hasSimd128) return undefined;
+  const fma = (options.fma ?? true) && hasRelaxedSimd;
+  const threads = checkThreads(options.threads ?? threadsFromEnv() ?? cpuCount);
+  const rt = createRuntime(fma, hasSharedMemory) ?? (hasSharedMemory ? createRuntime(fma, false) : undefined);
+  if (!rt) return undefined;
+  const pool = rt.shared ? new WorkerPool(rt) : undefined;
+  const mm = new WasmMatmul(rt, pool);
+  mm.threads = threads;
+  return {
+    name: fma ? "wasm-relaxed-simd" : "wasm-simd128",
+    matmul: (args) => mm.matmul(args),
+    matmulF64: jsKernels.matmulF64,
+    softmaxRows: jsKernels.softmaxRows,
+    logSumExpRows: jsKernels.logSumExpRows,
+    get threads() { return mm.threads; },
+    set threads(n: number) { mm.threads = checkThreads(n); },
+    get workersReady() { return pool?.ready ?? 0; },
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * The f32 `matmul` of the wasm backend: stages the operands in the module's memory, runs the packed GEMM
+ * (split across threads when it is large enough to gain) and copies C back.
+ *
+ * Memory map: [control block | packing scratch, one per thread | A | B | C]. The control block belongs to
+ * the worker pool. A and B are copied as the contiguous span their views cover (one memcpy, strides kept)
+ * unless that span is much larger than the operand, in which case they are gathered densely. C is staged
+ * with its rows padded to whole micro-tiles; with `accumulate` its old values are staged first.
+ *
+ * Accuracy: sums are accumulated in f32 (with FMA where relaxed SIMD exists), so each entry's error is
+ * bounded by about k·ε_f32·Σ_p|A[i,p]·B[p,j]| (ε_f32 = 2⁻²³), instead of one rounding as in the JS kernel.
+ */
+import { checkMatmulArgs } from "../check.js";
+import { matmulFast } from "../js/matmul.js";
+import type { MatmulArgs } from "../types.js";
+import { MR, NR } from "./gemm_code.js";
+import { SCRATCH_BYTES, runGemm, type GemmJob } from "./gemm.js";
+import type { WorkerPool } from "./pool.js";
+import type { WasmRuntime } from "./runtime.js";
+
+/** Bytes at the start of memory reserved for the worker pool's control block. */
+export const CONTROL_BYTES = 4096;
+/**
+ * Below this m·n·k, and for a single output column (n = 1), the JS kernel is as fast: staging costs more than
+ * it saves. A single row (m = 1, the decode step's x·W) still gains ~2.5× (measured at 1×128×128 … 1×1024²):
+ * B is copied and packed with vector moves, and the 4-row kernel wastes 3/4 of its lanes but stays SIMD.
+ */
+const SMALL_VOLUME = 4096;
+/** A view whose span exceeds this multiple of its element count is gathered instead of copied whole. */
+const MAX_SPAN_RATIO = 4;
+/**
+ * Below this m·n·k a product stays on one thread: handing a job to a worker costs ~5–15 µs, about what a
+ * 96³ product takes on one core.
+ */
+export const THREAD_MIN_VOLUME = 96 * 96 * 96;
+
+const align16 = (bytes: number): number => (bytes + 15) & ~15;
+const roundUp = (v: number, to: number): number => Math.ceil(v / to) * to;
+
+interface Staged {
+  rowStride: number;
+  colStride: number;
+}
+
+export class WasmMatmul {
+  /** Threads a product may be split over (the calling thread included). */
+  threads = 1;
+
+  constructor(
+    private readonly rt: WasmRuntime,
+    /** Workers for the other threads; undefined when memory cannot be shared. */
+    private readonly pool: WorkerPool | undefined,
+  ) {}
+
+  /** C (+)= A·B (see `MatmulArgs`); validates its arguments. */
+  matmul(args: MatmulArgs<Float32Array>): void {
+    checkMatmulArgs("matmul", args);
+    const { m, n, k } = args;
+    if (n === 1 || k === 0 || m * n * k < SMALL_VOLUME) {
+      matmulFast(args);
+      return;
+    }
+    const parts = this.parts(m, n, k);
+    const ldc = roundUp(n, NR);
+    const cBytes = 4 * roundUp(m, MR) * ldc;
+    const aAddr = CONTROL_BYTES + parts * SCRATCH_BYTES;
+    const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
+    const bAddr = aAddr + aBytes;
+    const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
+    const cAddr = bAddr + bBytes;
+    if (!this.rt.reserve(cAddr + cBytes)) {
+      matmulFast(args); // does not fit in the module's memory
+      return;
+    }
+    const heap = this.rt.f32;
+    const a = this.stage(heap, args.a, args.aOffset, m, args.aRowStride, k, args.aColStride, aAddr);
+    const b = this.stage(heap, args.b, args.bOffset, k, args.bRowStride, n, args.bColStride, bAddr);
+    if (args.accumulate) copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
+    const job: GemmJob = {
+      m, n, k,
+      a: aAddr, aRowStride: a.rowStride, aColStride: a.colStride,
+      b: bAddr, bRowStride: b.rowStride, bColStride: b.colStride,
+      c: cAddr, ldc, accumulate: args.accumulate,
+      scratch: CONTROL_BYTES,
+    };
+    if (parts === 1) runGemm(this.rt.gemm, job);
+    else this.pool!.run(split(job, parts));
+    copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
+  }
+
+  /**
+   * Threads to split this product over: 1 below THREAD_MIN_VOLUME; otherwise as many as are configured and
+   * ready (asking the pool to start the missing workers in the background).
+   */
+  private parts(m: number, n: number, k: number): number {
+    if (this.threads < 2 || !this.pool || m * n * k < THREAD_MIN_VOLUME) return 1;
+    this.pool.grow(this.threads - 1);
+    const units = m >= n ? Math.ceil(m / MR) : Math.ceil(n / NR);
+    return Math.max(1, Math.min(this.threads, 1 + this.pool.ready, units));
+  }
+
+  /** Elements a staged operand occupies: its span, or rows·cols when it will be gathered. */
+  private spanOrDense(rows: number, rowStride: number, cols: number, colStride: number): number {
+    const span = (rows - 1) * rowStride + (cols - 1) * colStride + 1;
+    return span <= MAX_SPAN_RATIO * rows * cols ? span : rows * cols;
+  }
+
+  private stage(heap: Float32Array, src: Float32Array, offset: number, rows: number, rowStride: number, cols: number, colStride: number, addr: number): Staged {
+    const span = (rows - 1) * rowStride + (cols - 1) * colStride + 1;
+    const at = addr >> 2;
+    if (span <= MAX_SPAN_RATIO * rows * cols) {
+      heap.set(src.subarray(offset, offset + span), at);
+      return { rowStride, colStride };
+    }
+    for (let i = 0, q = at; i < rows; i++) {
+      for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) heap[q++] = src[s]!;
+    }
+    return { rowStride: cols, colStride: 1 };
+  }
+
+}
+
+/**
+ * Splits a product into `parts` jobs along its longer side of C (rows in multiples of MR, columns in multiples
+ * of NR, so no two jobs share a padded tile), each with its own packing scratch; each job packs what it needs.
+ */
+function split(job: GemmJob, parts: number): GemmJob[] {
+  const byRows = job.m >= job.n;
+  const unit = byRows ? MR : NR;
+  const size = byRows ? job.m : job.n;
+  const units = Math.ceil(size / unit);
+  const jobs: GemmJob[] = [];
+  for (let t = 0, start = 0; t < parts; t++) {
+    const count = Math.floor(units / parts) + (t < units % parts ? 1 : 0);
+    const from = start * unit;
+    const to = Math.min((start + count) * unit, size);
+    start += count;
+    const scratch = CONTROL_BYTES + t * SCRATCH_BYTES;
+    jobs.push(byRows
+      ? { ...job, m: to - from, a: job.a + 4 * from * job.aRowStride, c: job.c + 4 * from * job.ldc, scratch }
+      : { ...job, n: to - from, b: job.b + 4 * from * job.bColStride, c: job.c + 4 * from, scratch });
+  }
+  return jobs;
+}
+
+/** Copies an m×n block between row-major layouts with row strides srcLd and dstLd (one memcpy when dense). */
+function copyRows(src: Float32Array, srcAt: number, srcLd: number, dst: Float32Array, dstAt: number, dstLd: number, m: number, n: number): void {
+  if (srcLd === n && dstLd === n) {
+    dst.set(src.subarray(srcAt, srcAt + m * n), dstAt);
+    return;
+  }
+  for (let i = 0; i < m; i++) dst.set(src.subarray(srcAt + i * srcLd, srcAt + i * srcLd + n), dstAt + i * dstLd);
+}

@@ -1,0 +1,80 @@
+/**
+ * One instance of the wasm kernels: the compiled module, its memory (shared when worker threads will use it)
+ * and typed views over that memory that follow its growth. Workers build their own `WasmRuntime` around the
+ * same module and the same shared memory.
+ */
+import { GEMM_FUNCTIONS, gemmModuleBytes } from "./gemm_code.js";
+import type { GemmExports } from "./gemm.js";
+import type { MemoryImport } from "./encoder.js";
+
+const PAGE = 65536;
+/** Largest memory a shared runtime may grow to (1 GiB); shared memories must declare a maximum. */
+const SHARED_MAX_PAGES = 16384;
+
+export interface RuntimeOptions {
+  fma: boolean;
+  shared: boolean;
+}
+
+/** What a worker needs to rebuild the same runtime (structured-cloneable). */
+export interface RuntimeHandle {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+}
+
+export class WasmRuntime {
+  readonly gemm: GemmExports;
+  private f32View: Float32Array;
+
+  constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory) {
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    for (const name of GEMM_FUNCTIONS) {
+      if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
+    }
+    this.gemm = exports as unknown as GemmExports;
+    this.f32View = new Float32Array(memory.buffer);
+  }
+
+  /** Compiles the module (synchronously) and creates its memory. */
+  static create(options: RuntimeOptions): WasmRuntime {
+    const limits: MemoryImport = options.shared
+      ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
+      : { initial: 1, shared: false };
+    const module = new WebAssembly.Module(gemmModuleBytes({ fma: options.fma, memory: limits }));
+    const memory = new WebAssembly.Memory(limits);
+    return new WasmRuntime(module, memory);
+  }
+
+  /** The memory can be shared with workers. */
+  get shared(): boolean {
+    return typeof SharedArrayBuffer === "function" && this.memory.buffer instanceof SharedArrayBuffer;
+  }
+
+  get handle(): RuntimeHandle {
+    return { module: this.module, memory: this.memory };
+  }
+
+  /** Float32 view of the whole memory (renewed after growth). */
+  get f32(): Float32Array {
+    if (this.f32View.length * 4 !== this.memory.buffer.byteLength) this.f32View = new Float32Array(this.memory.buffer);
+    return this.f32View;
+  }
+
+  /** Grows the memory to at least `bytes`; false if it cannot (beyond the maximum or out of memory). */
+  reserve(bytes: number): boolean {
+    const have = this.memory.buffer.byteLength;
+    if (bytes <= have) return true;
+    const pages = Math.ceil((bytes - have) / PAGE);
+    try {
+      // Grow geometrically so that a slowly growing workload does not grow the memory on every call.
+      this.memory.grow(Math.max(pages, Math.ceil(have / PAGE / 2)));
+    } catch {
+      try {
+        this.memory.grow(pages);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+}
