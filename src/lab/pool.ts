@@ -3,18 +3,24 @@
  * record to `onRecord` as soon as it ends. A worker that dies takes only its current run with it: that run is
  * recorded as an error and a fresh worker takes the next one.
  */
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { executeRun, type RunProgress } from "./run.js";
 import type { RunRecord } from "./record.js";
 import type { RunSpec } from "./sweep.js";
 import { packageVersion } from "../version.js";
 
-export type WorkerRequest = { type: "run"; spec: RunSpec };
+export type WorkerRequest = { type: "run"; spec: RunSpec; kernelThreads: number };
 export type WorkerReply = { type: "progress"; id: string; progress: RunProgress } | { type: "done"; record: RunRecord };
 
 export interface PoolOptions {
   /** worker threads; 0 runs everything in this thread (one run at a time) */
   workers: number;
+  /**
+   * threads each worker's matmul kernels may use (default: the machine's processors shared out among the
+   * workers, at least 1), so that workers × kernel threads does not oversubscribe the cores
+   */
+  kernelThreads?: number;
   onProgress?: (spec: RunSpec, progress: RunProgress) => void;
   onStart?: (spec: RunSpec) => void;
   /** called once per run, in completion order */
@@ -44,6 +50,7 @@ export async function runPool(specs: readonly RunSpec[], options: PoolOptions): 
     return;
   }
   const count = Math.min(options.workers, queue.length);
+  const kernelThreads = options.kernelThreads ?? Math.max(1, Math.floor(availableParallelism() / count));
   const workerUrl = new URL("./worker.js", import.meta.url);
   await Promise.all(
     Array.from({ length: count }, async () => {
@@ -55,7 +62,7 @@ export async function runPool(specs: readonly RunSpec[], options: PoolOptions): 
             const spec = queue.shift();
             if (!spec) return;
             options.onStart?.(spec);
-            const record = await runOnWorker(worker, spec, options);
+            const record = await runOnWorker(worker, spec, kernelThreads, options);
             options.onRecord(record, spec);
             if (record.status === "error" && record.error?.startsWith("worker thread failed")) break;
           }
@@ -67,7 +74,7 @@ export async function runPool(specs: readonly RunSpec[], options: PoolOptions): 
   );
 }
 
-function runOnWorker(worker: Worker, spec: RunSpec, options: PoolOptions): Promise<RunRecord> {
+function runOnWorker(worker: Worker, spec: RunSpec, kernelThreads: number, options: PoolOptions): Promise<RunRecord> {
   return new Promise((resolve) => {
     const cleanup = () => {
       worker.off("message", onMessage);
@@ -92,6 +99,6 @@ function runOnWorker(worker: Worker, spec: RunSpec, options: PoolOptions): Promi
     worker.on("message", onMessage);
     worker.on("error", onError);
     worker.on("exit", onExit);
-    worker.postMessage({ type: "run", spec } satisfies WorkerRequest);
+    worker.postMessage({ type: "run", spec, kernelThreads } satisfies WorkerRequest);
   });
 }

@@ -4,6 +4,7 @@
  * record here as in the main thread.
  */
 import { parentPort } from "node:worker_threads";
+import { setThreads } from "../kernels/index.js";
 import { executeRun } from "./run.js";
 import type { WorkerReply, WorkerRequest } from "./pool.js";
 
@@ -14,6 +15,7 @@ const PROGRESS_INTERVAL_MS = 250;
 
 port.on("message", (msg: WorkerRequest) => {
   if (msg.type !== "run") return;
+  setThreads(msg.kernelThreads);
   let last = 0;
   const record = executeRun(msg.spec, (p) => {
     const now = Date.now();
