@@ -24,8 +24,8 @@ function warm(kernels: WasmKernels): void {
 async function readyKernels(threads: number): Promise<WasmKernels> {
   const kernels = createWasmKernels({ threads })!;
   warm(kernels);
-  for (let i = 0; i < 400 && kernels.workersReady < threads - 1; i++) await new Promise((r) => setTimeout(r, 25));
-  assert.equal(kernels.workersReady, threads - 1, "workers did not report ready within 10 s");
+  for (let i = 0; i < 1200 && kernels.workersReady < threads - 1; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(kernels.workersReady, threads - 1, "workers did not report ready within 30 s");
   return kernels;
 }
 
