@@ -5,10 +5,9 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { executeRun, type RunProgress } from "./run.js";
+import { executeRun, failedRecord, type RunProgress } from "./run.js";
 import type { RunRecord } from "./record.js";
 import type { RunSpec } from "./sweep.js";
-import { packageVersion } from "../version.js";
 
 export type WorkerRequest = { type: "run"; spec: RunSpec; kernelThreads: number };
 export type WorkerReply = { type: "progress"; id: string; progress: RunProgress } | { type: "done"; record: RunRecord };
@@ -29,13 +28,7 @@ export interface PoolOptions {
 
 /** A record for a run whose worker died before it could report. */
 export function crashedRecord(spec: RunSpec, message: string): RunRecord {
-  return {
-    id: spec.id, sweep: spec.sweep, task: spec.task, taskLabel: spec.taskLabel, taskConfig: spec.taskConfig, mixer: spec.mixer,
-    model: { layers: spec.layers, dModel: spec.dModel }, dModel: spec.dModel, lr: spec.lr, seed: spec.seed, params: 0, stateFloats: 0,
-    metric: "", value: null, accuracy: null, evalLoss: null, solved: false, stepsPlanned: spec.steps, steps: 0, batchSize: spec.batchSize,
-    stoppedEarly: false, timedOut: false, curve: [], slices: [], wallSeconds: 0, tokensPerSecond: 0, status: "error",
-    error: `worker thread failed: ${message}`, version: packageVersion(), finishedAt: new Date().toISOString(),
-  };
+  return failedRecord(spec, "error", `worker thread failed: ${message}`);
 }
 
 export async function runPool(specs: readonly RunSpec[], options: PoolOptions): Promise<void> {

@@ -99,25 +99,59 @@ export function executeRun(spec: RunSpec, onProgress?: (p: RunProgress) => void)
     };
   } catch (e) {
     const diverged = e instanceof TrainingDivergedError;
-    return {
-      ...base,
-      model: model ? (model.config as unknown as Record<string, unknown>) : { layers: spec.layers, dModel: spec.dModel },
-      params: model ? model.numParameters() : 0,
-      stateFloats: model ? model.stateSize(task.seqLen(parseTaskConfig(task, spec.taskConfig))) : 0,
-      value: null,
-      accuracy: null,
-      evalLoss: null,
-      solved: false,
+    return failedRecord(spec, diverged ? "diverged" : "error", e instanceof Error ? e.message : String(e), {
+      metric: task.solvedMetric,
+      ...(model
+        ? {
+            model: model.config as unknown as Record<string, unknown>,
+            params: model.numParameters(),
+            stateFloats: model.stateSize(task.seqLen(parseTaskConfig(task, spec.taskConfig))),
+          }
+        : {}),
       steps: diverged ? (e as TrainingDivergedError).step : lastStep,
-      stoppedEarly: false,
-      timedOut: false,
-      curve: [],
-      slices: [],
       wallSeconds: (performance.now() - start) / 1000,
-      tokensPerSecond: 0,
-      status: diverged ? "diverged" : "error",
-      error: e instanceof Error ? e.message : String(e),
-      finishedAt: new Date().toISOString(),
-    };
+    });
   }
+}
+
+/** The record of a run that did not finish: no metric values, the reason in `error`; `known` fills what is known. */
+export function failedRecord(
+  spec: RunSpec,
+  status: "diverged" | "error",
+  error: string,
+  known: Partial<Pick<RunRecord, "metric" | "model" | "params" | "stateFloats" | "steps" | "wallSeconds">> = {},
+): RunRecord {
+  return {
+    id: spec.id,
+    sweep: spec.sweep,
+    task: spec.task,
+    taskLabel: spec.taskLabel,
+    taskConfig: spec.taskConfig,
+    mixer: spec.mixer,
+    model: { layers: spec.layers, dModel: spec.dModel },
+    dModel: spec.dModel,
+    lr: spec.lr,
+    seed: spec.seed,
+    params: 0,
+    stateFloats: 0,
+    metric: "",
+    value: null,
+    accuracy: null,
+    evalLoss: null,
+    solved: false,
+    stepsPlanned: spec.steps,
+    steps: 0,
+    batchSize: spec.batchSize,
+    stoppedEarly: false,
+    timedOut: false,
+    curve: [],
+    slices: [],
+    wallSeconds: 0,
+    tokensPerSecond: 0,
+    ...known,
+    status,
+    error,
+    version: packageVersion(),
+    finishedAt: new Date().toISOString(),
+  };
 }
