@@ -146,7 +146,7 @@ export const PRESETS: readonly Preset[] = [
       mixers: [
         { label: "mamba", layer: { type: "mamba" } },
         { label: "mamba-lti", layer: { type: "mamba", selective: false } },
-        { label: "retnet (LTI)", layer: { type: "retnet", ...conv } },
+        { label: "retnet (fixed decay)", layer: { type: "retnet", ...conv } },
         { label: "attention", layer: { type: "attention", ...conv } },
       ],
     },
