@@ -4,6 +4,7 @@
  * in PyTorch CPU (bench/peers/torch_train.py; same layer shapes, parameter counts printed side by side), with
  * the ratio seqmix / torch (≥ 1 meets the target), at each thread count of SEQMIX_BENCH_THREADS (default 1).
  */
+import { BufferArena } from "../src/core/arena.js";
 import { crossEntropy } from "../src/core/ops/nn.js";
 import { indices } from "../src/core/ops/shape.js";
 import { Random } from "../src/core/random.js";
@@ -16,7 +17,10 @@ import { median, printTable } from "./timing.js";
 const [B, T, D, VOCAB] = [64, 256, 128, 256];
 const MIXERS = ["attention", "gla", "deltanet", "mamba"];
 
-/** Median tokens/s over `steps` timed steps after one warm-up step. */
+/** Steps before timing starts: the engine compiles the hot loops and the arena fills during the first two. */
+const WARMUP = 2;
+
+/** Median tokens/s over `steps` timed steps after WARMUP untimed ones. */
 function seqmixTokensPerSecond(mixer: string, steps: number): { tokensPerSecond: number; params: number } {
   const model = new LanguageModel({ vocabSize: VOCAB, dModel: D, layers: [mixer, mixer], mlp: mixer === "mamba" ? "none" : "swiglu" }, { seed: 1 });
   const opt = new AdamW(model.parameters(), { lr: 1e-3 });
@@ -24,13 +28,16 @@ function seqmixTokensPerSecond(mixer: string, steps: number): { tokensPerSecond:
   const tokens = indices(Array.from({ length: B * T }, () => rng.integer(0, VOCAB)), [B, T]);
   const targets = Int32Array.from({ length: B * T }, () => rng.integer(0, VOCAB));
   const times: number[] = [];
-  for (let rep = 0; rep <= steps; rep++) {
+  const arena = new BufferArena(); // as the trainer does: each step reuses the previous step's buffers
+  for (let rep = 0; rep < WARMUP + steps; rep++) {
     const t0 = performance.now();
-    const loss = crossEntropy(model.forward(tokens).logits, targets);
-    opt.zeroGrad();
-    loss.backward();
-    opt.step();
-    if (rep > 0) times.push(performance.now() - t0);
+    arena.run(() => {
+      const loss = crossEntropy(model.forward(tokens).logits, targets);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    });
+    if (rep >= WARMUP) times.push(performance.now() - t0);
   }
   return { tokensPerSecond: (B * T) / (median(times) / 1000), params: model.numParameters() };
 }
@@ -47,10 +54,10 @@ export async function run(): Promise<void> {
   const f = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(0));
   for (const threads of benchThreads()) {
     setThreads(threads);
-    const seqmix = MIXERS.map((m) => seqmixTokensPerSecond(m, 2));
+    const seqmix = MIXERS.map((m) => seqmixTokensPerSecond(m, 3));
     const torch = torchTrain(threads);
     if (!torch) console.log("  (no python with torch: the PyTorch column is skipped; `npm run bench:peers`)");
-    console.log(`\n${threads} thread(s): training step tokens/s, 2 layers d=${D}, vocab ${VOCAB}, B=${B}, T=${T}, f32, seqmix ${getKernels().name}${torch ? ` vs PyTorch ${torch.torch} CPU` : ""} (median of 2 steps after a warm-up; torch: of 3):`);
+    console.log(`\n${threads} thread(s): training step tokens/s, 2 layers d=${D}, vocab ${VOCAB}, B=${B}, T=${T}, f32, seqmix ${getKernels().name}${torch ? ` vs PyTorch ${torch.torch} CPU` : ""} (median of 3 steps after 2 warm-up steps, in a buffer arena; torch: of 3):`);
     printTable(["mixer", "params seqmix / torch", "seqmix", "torch", "seqmix / torch"], MIXERS.map((m, i) => {
       const s = seqmix[i]!;
       const t = torch?.tokens_per_s[m];

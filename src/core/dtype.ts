@@ -1,9 +1,14 @@
 /** Floating-point element types of tensors. Index inputs (token ids, labels) are plain integer arrays, not tensors. */
+import { activeArena } from "./arena.js";
+
 export type DType = "f32" | "f64";
 export type FloatArray = Float32Array | Float64Array;
 export const DTYPES: readonly DType[] = ["f32", "f64"];
 
+/** A zeroed array of `length` elements: lent by the active buffer arena inside `BufferArena.run`, else new. */
 export function allocate(dtype: DType, length: number): FloatArray {
+  const arena = activeArena();
+  if (arena !== null) return arena.take(dtype, length);
   return dtype === "f64" ? new Float64Array(length) : new Float32Array(length);
 }
 

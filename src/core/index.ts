@@ -3,6 +3,7 @@ export { Tensor, type TensorLike } from "./tensor.js";
 export { type DType, type FloatArray, DTYPES } from "./dtype.js";
 export { type Shape, shapeString, sizeOf, broadcastShapes } from "./shape.js";
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from "./autograd.js";
+export { BufferArena, outsideArena, activeArena, type ArenaOptions, type ArenaStats } from "./arena.js";
 export { Random, type RandomState, deterministicLog } from "./random.js";
 export { tensor, zeros, ones, full, zerosLike, onesLike, scalar, arange, randn, rand, type CreateOptions } from "./create.js";
 export { gradcheck, GradcheckError, type GradcheckOptions, type GradcheckReport } from "./gradcheck.js";

@@ -4,6 +4,7 @@
  * contiguous tensors. Tensors are immutable through the public API except for `.grad` and in-place parameter
  * updates done by optimizers under no-grad.
  */
+import { outsideArena } from "./arena.js";
 import { allocate, dtypeOfArray, type DType, type FloatArray } from "./dtype.js";
 import { contiguousStrides, shapeString, sizeOf, type Shape } from "./shape.js";
 import { forEachRow } from "./strided.js";
@@ -154,7 +155,7 @@ export class Tensor {
   /** Adds `g` into `.grad` (a contiguous buffer owned by this tensor). */
   accumulateGrad(g: Tensor): void {
     if (this.grad === null) {
-      const own = allocate(this.dtype, this.size);
+      const own = outsideArena(() => allocate(this.dtype, this.size)); // .grad outlives an arena scope
       own.set(g.values());
       this.grad = new Tensor(own, this.shape);
       return;

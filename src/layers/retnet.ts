@@ -47,6 +47,7 @@
  * [B, W−1, H·K], k_conv [B, W−1, Hkv·K], v_conv [B, W−1, Hkv·V] }: H·K·V + 1 + (W−1)(H·K + Hkv·K + Hkv·V) floats,
  * whatever the length.
  */
+import { outsideArena } from "../core/arena.js";
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
 import { full, tensor } from "../core/create.js";
@@ -112,7 +113,8 @@ export class RetNetLayer extends GatedQkvMixerBase {
   }
 
   private gamma(): Tensor {
-    if (this.gammaCache === null || this.gammaCache.dtype !== this.dtype) this.gammaCache = tensor([...this.decays], [this.numHeads], { dtype: this.dtype });
+    // cached across calls, so it must not live in a step's buffer arena
+    if (this.gammaCache === null || this.gammaCache.dtype !== this.dtype) this.gammaCache = outsideArena(() => tensor([...this.decays], [this.numHeads], { dtype: this.dtype }));
     return this.gammaCache;
   }
 

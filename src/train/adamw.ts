@@ -15,6 +15,7 @@
  * a bad gradient is an error that names the parameter instead of a silently corrupted model.
  */
 import type { Tensor } from "../core/tensor.js";
+import { outsideArena } from "../core/arena.js";
 import { allocate, type DType, type FloatArray } from "../core/dtype.js";
 import { sameShape, shapeString } from "../core/shape.js";
 import { checkFiniteGrad } from "./finite.js";
@@ -216,7 +217,7 @@ export class AdamW {
         if (p.grad === null) continue;
         let st = this.#state.get(p);
         if (st === undefined) {
-          st = { step: 0, expAvg: allocate(p.dtype, p.size), expAvgSq: allocate(p.dtype, p.size) };
+          st = outsideArena(() => ({ step: 0, expAvg: allocate(p.dtype, p.size), expAvgSq: allocate(p.dtype, p.size) }));
           this.#state.set(p, st);
         }
         st.step += 1;

@@ -11,6 +11,7 @@
  * A non-finite loss or gradient stops the run with a {@link TrainingDivergedError} that names the step (and the
  * parameter, for a gradient) instead of carrying on with garbage.
  */
+import { BufferArena } from "../core/arena.js";
 import { noGrad } from "../core/autograd.js";
 import { tensor } from "../core/create.js";
 import { crossEntropy } from "../core/ops/nn.js";
@@ -186,6 +187,7 @@ export function trainOnTask(options: TrainOptions): TrainResult {
   const warmupSteps = Math.min(steps, Math.max(1, Math.round((options.warmupFraction ?? 0.05) * steps)));
   const lrAt = linearWarmupCosine({ peakLr: lr, warmupSteps, totalSteps: steps, minLr: 0 });
   const params = model.parameters();
+  const arena = new BufferArena();
 
   const curve: CurvePointOut[] = [];
   let lossSinceLast = 0;
@@ -202,21 +204,26 @@ export function trainOnTask(options: TrainOptions): TrainResult {
     const batch = trainBatch(task, config, seed, step, batchSize);
     const stepLr = lrAt(step);
     optimizer.setLr(stepLr);
-    const { logits } = model.forward(batchInputs(batch, model.config.dtype));
-    const loss = batchLoss(logits, batch);
-    const lossValue = loss.item();
-    if (!Number.isFinite(lossValue)) {
-      throw new TrainingDivergedError(`training loss is ${lossValue} at step ${step} (lr ${stepLr.toExponential(2)}); the run diverged`, step);
-    }
-    optimizer.zeroGrad();
-    loss.backward();
-    if (clipNorm > 0) clipGradNorm(params, clipNorm);
-    try {
-      optimizer.step();
-    } catch (e) {
-      if (e instanceof NonFiniteGradError) throw new TrainingDivergedError(`at step ${step}: ${e.message}`, step);
-      throw e;
-    }
+    // One step in the arena: its activations, gradients and scratch are the previous step's buffers again.
+    // Nothing made inside may be used after run() returns, so the values needed later are read inside.
+    const { lossValue, trainAcc } = arena.run(() => {
+      const { logits } = model.forward(batchInputs(batch, model.config.dtype));
+      const loss = batchLoss(logits, batch);
+      const lossValue = loss.item();
+      if (!Number.isFinite(lossValue)) {
+        throw new TrainingDivergedError(`training loss is ${lossValue} at step ${step} (lr ${stepLr.toExponential(2)}); the run diverged`, step);
+      }
+      optimizer.zeroGrad();
+      loss.backward();
+      if (clipNorm > 0) clipGradNorm(params, clipNorm);
+      try {
+        optimizer.step();
+      } catch (e) {
+        if (e instanceof NonFiniteGradError) throw new TrainingDivergedError(`at step ${step}: ${e.message}`, step);
+        throw e;
+      }
+      return { lossValue, trainAcc: options.onStep ? trainAccuracy(logits, batch) : NaN };
+    });
     tokens += batch.shape[0] * batch.shape[1];
     step++;
     lossSinceLast += lossValue;
@@ -235,7 +242,7 @@ export function trainOnTask(options: TrainOptions): TrainResult {
       steps,
       loss: lossValue,
       lr: stepLr,
-      trainAccuracy: trainAccuracy(logits, batch),
+      trainAccuracy: trainAcc,
       tokensPerSecond: tokens / Math.max(seconds, 1e-9),
       lastEval,
     });
