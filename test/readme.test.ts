@@ -4,7 +4,31 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Random, randn, gradcheck, crossEntropy, nn, train, io } from "../src/index.js";
+import { Random, randn, gradcheck, crossEntropy, nn, train, io, BufferArena } from "../src/index.js";
+
+test("the README arena loop runs and gives the same losses as the plain loop", () => {
+  const losses = (arena: BufferArena | null): number[] => {
+    const rng = new Random(0);
+    const x = randn([8, 16], rng);
+    const mlp = new nn.SwiGLU(16, { rng, hiddenSize: 32 });
+    const head = new nn.Linear(16, 4, { rng });
+    const opt = new train.AdamW([...mlp.parameters(), ...head.parameters()], { lr: 1e-3, weightDecay: 0.01 });
+    const labels = Int32Array.from({ length: 8 }, (_, i) => i % 4);
+    const out: number[] = [];
+    for (let step = 0; step < 20; step++) {
+      const body = () => {
+        const loss = crossEntropy(head.forward(mlp.forward(x)), labels);
+        opt.zeroGrad(); loss.backward(); opt.step();
+        return loss.item();
+      };
+      out.push(arena ? arena.run(body) : body());
+    }
+    return out;
+  };
+  const arena = new BufferArena({ minLength: 0 });
+  assert.deepEqual(losses(arena), losses(null));
+  assert.ok(arena.stats.reused > 0);
+});
 
 test("the README library example runs and learns", () => {
   const dir = mkdtempSync(join(tmpdir(), "seqmix-readme-"));
