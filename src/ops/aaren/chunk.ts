@@ -20,6 +20,7 @@
  * dm₀ = 0; then dk_t = τ·ds_t·q and dq = τ·Σ_{b,t} ds_t·k_t. Scores, sums and scans run in f64 (JS numbers);
  * outputs are stored in the input dtype.
  */
+import { allocate } from "../../core/dtype.js";
 import { Tensor } from "../../core/tensor.js";
 import { withGradMulti } from "../../core/multi.js";
 import type { FloatArray } from "../../kernels/types.js";
@@ -38,7 +39,7 @@ export function aarenChunk(inputs: OpInputs, options: AarenOptions): OpOutputs {
   const { B, T, H, K, V, scale } = aarenDims(inputs, options);
   const C = options.chunkSize;
   const dtype = inputs.k!.dtype;
-  const alloc = (n: number): FloatArray => (dtype === "f64" ? new Float64Array(n) : new Float32Array(n));
+  const alloc = (n: number): FloatArray => allocate(dtype, n);
   const q = inputs.q!.values();
   const k = inputs.k!.values();
   const v = inputs.v!.values();
@@ -48,9 +49,9 @@ export function aarenChunk(inputs: OpInputs, options: AarenOptions): OpOutputs {
   const o = alloc(B * T * H * V);
   const finalState = alloc(B * H * W);
   // saved for backward: the scores s_t, the prefix max M_t and the prefix denominator u_t, per (b, h, t)
-  const sAll = new Float64Array(B * H * T);
-  const MAll = new Float64Array(B * H * T);
-  const uAll = new Float64Array(B * H * T);
+  const sAll = allocate("f64", B * H * T) as Float64Array;
+  const MAll = allocate("f64", B * H * T) as Float64Array;
+  const uAll = allocate("f64", B * H * T) as Float64Array;
 
   const nChunks = Math.ceil(T / C);
   const sumM = new Float64Array(nChunks);

@@ -3,6 +3,7 @@
  * (spec §5: b_r = r·log γ, D[r,s] = γ^{r−s}). The engine returns ∂L/∂g per step; since every step of head h
  * uses g = log γ_h, ∂L/∂γ_h = Σ_{b,t} ∂L/∂g[b,t,h] / γ_h.
  */
+import { allocate } from "../../core/dtype.js";
 import { Tensor } from "../../core/tensor.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { asPrecision, decayChunk } from "../decay_chunk/chunk.js";
@@ -12,7 +13,7 @@ export function retentionChunk(inputs: OpInputs, options: DecayOptions): OpOutpu
   const { B, T, H, scale } = decayDims(inputs, options);
   const gamma = inputs.gamma!;
   const gv = gamma.values();
-  const logs = new Float64Array(B * T * H);
+  const logs = allocate("f64", B * T * H) as Float64Array;
   for (let i = 0; i < logs.length; i++) logs[i] = Math.log(gv[i % H]!);
   return decayChunk({
     node: "retention.chunk",

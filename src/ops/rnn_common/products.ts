@@ -16,6 +16,7 @@
  * The weight gradient dW_hh = Σ_t G_tᵀ h_{t−1} needs no step order, so it is one large product over all steps
  * at the end (gradWeights, through getKernels().matmul, where packing pays).
  */
+import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import type { FloatArray } from "../../kernels/types.js";
 
@@ -133,7 +134,7 @@ export function addStateTimesWtKernel(x: FloatArray, xOff: number, B: number, H:
  * type; returns [N, H] in that type.
  */
 export function gradWeights(G: FloatArray, X: FloatArray, xOff: number, R: number, N: number, H: number): FloatArray {
-  const out = G instanceof Float64Array ? new Float64Array(N * H) : new Float32Array(N * H);
+  const out = allocate(G instanceof Float64Array ? "f64" : "f32", N * H);
   const args = { m: N, n: H, k: R, aOffset: 0, aRowStride: 1, aColStride: N, bOffset: xOff, bRowStride: H, bColStride: 1, cOffset: 0, accumulate: false };
   if (G instanceof Float64Array) getKernels().matmulF64({ ...args, a: G, b: X as Float64Array, c: out as Float64Array });
   else getKernels().matmul({ ...args, a: G as Float32Array, b: X as Float32Array, c: out as Float32Array });
