@@ -121,6 +121,23 @@ describe("crossEntropy against −mean(gather(logSoftmax(logits), target)) over 
   test("gradcheck on a wider odd shape", () => {
     gradcheck((l) => crossEntropy(l, [4, 0, -100, 16, 2]), [leaf([5, 17], 42, 2)]);
   });
+  test("a second backward through a retained graph recomputes the softmax (the kept buffer became the first gradient)", () => {
+    const l = leaf([4, 9], 43, 2);
+    const loss = crossEntropy(l, [8, -100, 0, 3]);
+    loss.backward(undefined, { retainGraph: true });
+    const first = l.grad!.toArray();
+    loss.backward();
+    assertClose(l.grad!, first.map((v) => 2 * v), 1e-15, 1e-14);
+  });
+  test("f32 logits: value and gradient agree with f64 to f32 rounding (rtol 1e-5), and no-grad gives the same value", () => {
+    const l64 = f64([6, 13], 44, 3);
+    const targets = [12, 0, -100, 5, 5, 1];
+    const a = valueAndGrads((l) => crossEntropy(l, targets), [l64]);
+    const b = valueAndGrads((l) => crossEntropy(l, targets), [l64.to("f32")]);
+    assertClose(b.y, a.y, 1e-6, 1e-6);
+    assertClose(b.grads[0]!, a.grads[0]!, 1e-7, 1e-5);
+    assert.deepEqual(noGrad(() => crossEntropy(l64.detach().requireGrad(), targets)).toArray(), a.y);
+  });
 });
 
 describe("causalConv1d against Σ_j slice(pad(x)) · w[:, j] + bias", () => {

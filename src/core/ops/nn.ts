@@ -165,10 +165,12 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
     throw new RangeError(`crossEntropy: targets must have ${rows} entries (logits ${shapeString(logits.shape)} without the class axis), got ${t.data.length}`);
   }
   const lv = logits.values();
-  // per scored row: the shift m = max and s = Σ exp(l − m); backward recomputes softmax = exp(l − m)/s from
-  // the logits, so no [rows, classes] buffer is kept between the passes
+  // per scored row the shift m = max and s = Σ exp(l − m). When a gradient may be asked, exp(l − m) is kept in
+  // a [rows, classes] buffer of the logits' dtype that the backward turns into dlogits in place (one exp per
+  // logit in all); a second backward through a retained graph recomputes it from the logits.
   const shift = new Float64Array(rows);
   const norm = new Float64Array(rows);
+  let kept = isGradEnabled() && logits.requiresGrad ? allocate(logits.dtype, logits.size) : null;
   let total = 0;
   let count = 0;
   for (let r = 0; r < rows; r++) {
@@ -181,7 +183,11 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
     let m = -Infinity;
     for (let c = 0; c < classes; c++) if (lv[base + c]! > m) m = lv[base + c]!;
     let s = 0;
-    for (let c = 0; c < classes; c++) s += Math.exp(lv[base + c]! - m);
+    if (kept === null) {
+      for (let c = 0; c < classes; c++) s += Math.exp(lv[base + c]! - m);
+    } else {
+      for (let c = 0; c < classes; c++) s += kept[base + c] = Math.exp(lv[base + c]! - m);
+    }
     shift[r] = m;
     norm[r] = s;
     total += Math.log(s) + m - lv[base + target]!;
@@ -192,7 +198,9 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
   const y = new Tensor(out, []);
   return record(y, "crossEntropy", [logits], (g) => {
     const scale = count === 0 ? 0 : g.item() / count;
-    const dx = allocate(logits.dtype, logits.size);
+    const reuse = kept !== null;
+    const dx = kept ?? allocate(logits.dtype, logits.size);
+    kept = null;
     for (let r = 0; r < rows; r++) {
       const target = t.data[r]!;
       const base = r * classes;
@@ -202,7 +210,8 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
       }
       const m = shift[r]!;
       const s = norm[r]!;
-      for (let c = 0; c < classes; c++) dx[base + c] = (Math.exp(lv[base + c]! - m) / s) * scale;
+      if (reuse) for (let c = base; c < base + classes; c++) dx[c] = (dx[c]! / s) * scale;
+      else for (let c = 0; c < classes; c++) dx[base + c] = (Math.exp(lv[base + c]! - m) / s) * scale;
       dx[base + target] -= scale;
     }
     return [new Tensor(dx, logits.shape)];
