@@ -17,6 +17,6 @@ export {
   reshape, permute, transpose, slice, expand, unsqueeze, squeeze, contiguous, concat, stack, pad,
   indexSelect, gather, oneHot, tril, triu, indices, type Indices,
 } from "./ops/shape.js";
-export { rmsNorm, layerNorm, crossEntropy, causalConv1d, dropout, type CrossEntropyOptions } from "./ops/nn.js";
+export { rmsNorm, layerNorm, crossEntropy, swiglu, causalConv1d, dropout, type CrossEntropyOptions } from "./ops/nn.js";
 export { withGradMulti } from "./multi.js";
 export { record } from "./autograd.js";

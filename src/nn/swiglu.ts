@@ -1,9 +1,9 @@
 /**
- * SwiGLU MLP: y = down(silu(gate(x)) ⊙ up(x)). Parameter names as fla's GatedMLP and Llama's MLP:
+ * SwiGLU MLP: y = down(silu(gate(x)) ⊙ up(x)), the gate fused into one op (core/ops/nn.ts swiglu). Parameter names as fla's GatedMLP and Llama's MLP:
  * gate_proj.weight [hidden, d], up_proj.weight [hidden, d], down_proj.weight [d, hidden], no biases.
  */
 import type { Tensor } from "../core/tensor.js";
-import { mul, silu } from "../core/ops/elementwise.js";
+import { swiglu } from "../core/ops/nn.js";
 import { Module } from "./module.js";
 import { Linear } from "./linear.js";
 import { requirePositiveInt, type ModuleOptions } from "./options.js";
@@ -39,6 +39,6 @@ export class SwiGLU extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(mul(silu(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 }

@@ -71,8 +71,13 @@ export function mapTernary(op: string, a: Tensor, b: Tensor, c: Tensor, f: Terna
     .map((t) => ({ strides: broadcastStrides(t.shape, t.strides, shape), offset: t.offset }))
     .concat([{ strides: contiguousStrides(shape), offset: 0 }]);
   forEachRow(shape, ops, (pos, len, step) => {
-    let [pa, pb, pc, po] = pos as [number, number, number, number];
-    const [sa, sb, sc] = step as [number, number, number];
+    let pa = pos[0]!;
+    let pb = pos[1]!;
+    let pc = pos[2]!;
+    let po = pos[3]!;
+    const sa = step[0]!;
+    const sb = step[1]!;
+    const sc = step[2]!;
     for (let j = 0; j < len; j++, pa += sa, pb += sb, pc += sc) out[po++] = f(da[pa]!, db[pb]!, dc[pc]!);
   });
   return new Tensor(out, shape);
@@ -82,15 +87,30 @@ export function mapTernary(op: string, a: Tensor, b: Tensor, c: Tensor, f: Terna
 // The maps above call `f` per element from one shared loop whose call site sees every op's function, so V8
 // inlines none of them (a few ns per element: a third of a training step was spent there). When the operands
 // have one shape and are contiguous (no broadcasting or striding, most of a training step's elementwise work),
-// the commonest ops run their own loop instead, with the same arithmetic, so the values are identical.
+// the commonest ops run their own loop instead, with the same arithmetic, so the values are identical. A binary
+// op whose smaller operand repeats over leading axes (a bias [D] added to [N, D]) runs the same loop per block.
 
 type FlatUnary = (x: FloatArray, xo: number, out: FloatArray, n: number) => void;
-type FlatBinary = (a: FloatArray, ao: number, b: FloatArray, bo: number, out: FloatArray, n: number) => void;
+type FlatBinary = (a: FloatArray, ao: number, b: FloatArray, bo: number, out: FloatArray, oo: number, n: number) => void;
 type FlatTernary = (a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, out: FloatArray, n: number) => void;
 
 function flat(...ts: Tensor[]): boolean {
   const shape = ts[0]!.shape;
   return ts.every((t) => t.isContiguous() && t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]));
+}
+
+/**
+ * If `small` is contiguous and its shape, without leading 1s, is a suffix of `big`'s shape (big contiguous), the
+ * size of one repeated block (small.size); otherwise 0. Broadcasting then repeats `small` once per block of big.
+ */
+function repeatBlock(big: Tensor, small: Tensor): number {
+  if (!big.isContiguous() || !small.isContiguous()) return 0;
+  let lead = 0;
+  while (lead < small.ndim && small.shape[lead] === 1) lead++;
+  const tail = small.ndim - lead;
+  if (tail === 0 || tail > big.ndim) return 0;
+  for (let i = 0; i < tail; i++) if (small.shape[lead + i] !== big.shape[big.ndim - tail + i]) return 0;
+  return small.size;
 }
 
 function mapUnaryFlat(x: Tensor, f: Unary, loop: FlatUnary | undefined): Tensor {
@@ -101,10 +121,23 @@ function mapUnaryFlat(x: Tensor, f: Unary, loop: FlatUnary | undefined): Tensor 
 }
 
 function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBinary | undefined): Tensor {
-  if (!loop || !flat(a, b)) return mapBinary(op, a, b, f);
-  const out = allocate(promoteTypes(a.dtype, b.dtype), a.size);
-  loop(a.data, a.offset, b.data, b.offset, out, a.size);
-  return new Tensor(out, a.shape);
+  if (!loop) return mapBinary(op, a, b, f);
+  if (flat(a, b)) {
+    const out = allocate(promoteTypes(a.dtype, b.dtype), a.size);
+    loop(a.data, a.offset, b.data, b.offset, out, 0, a.size);
+    return new Tensor(out, a.shape);
+  }
+  const blockB = a.ndim >= b.ndim ? repeatBlock(a, b) : 0;
+  const blockA = blockB === 0 && b.ndim >= a.ndim ? repeatBlock(b, a) : 0;
+  if (blockB === 0 && blockA === 0) return mapBinary(op, a, b, f);
+  const big = blockB !== 0 ? a : b;
+  const block = blockB !== 0 ? blockB : blockA;
+  const out = allocate(promoteTypes(a.dtype, b.dtype), big.size);
+  for (let o = 0; o < big.size; o += block) {
+    if (blockB !== 0) loop(a.data, a.offset + o, b.data, b.offset, out, o, block);
+    else loop(a.data, a.offset, b.data, b.offset + o, out, o, block);
+  }
+  return new Tensor(out, big.shape);
 }
 
 function mapTernaryFlat(op: string, a: Tensor, b: Tensor, c: Tensor, f: Ternary, loop: FlatTernary | undefined): Tensor {
@@ -114,12 +147,61 @@ function mapTernaryFlat(op: string, a: Tensor, b: Tensor, c: Tensor, f: Ternary,
   return new Tensor(out, a.shape);
 }
 
-const addLoop: FlatBinary = (a, ao, b, bo, o, n) => { for (let i = 0; i < n; i++) o[i] = a[ao + i]! + b[bo + i]!; };
-const subLoop: FlatBinary = (a, ao, b, bo, o, n) => { for (let i = 0; i < n; i++) o[i] = a[ao + i]! - b[bo + i]!; };
-const mulLoop: FlatBinary = (a, ao, b, bo, o, n) => { for (let i = 0; i < n; i++) o[i] = a[ao + i]! * b[bo + i]!; };
-const divLoop: FlatBinary = (a, ao, b, bo, o, n) => { for (let i = 0; i < n; i++) o[i] = a[ao + i]! / b[bo + i]!; };
+const addLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! + b[bo + i]!; };
+const subLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! - b[bo + i]!; };
+const mulLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! * b[bo + i]!; };
+const divLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! / b[bo + i]!; };
 /** g·y: the backward of exp. */
 const gyLoop: FlatTernary = (g, go, _x, _xo, y, yo, o, n) => { for (let i = 0; i < n; i++) o[i] = g[go + i]! * y[yo + i]!; };
+
+// σ, SiLU, softplus and log σ written out in their loops (the same arithmetic as special.ts, without a call per
+// element): with e = exp(−|x|), σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) below; softplus(x) = max(x, 0) + log1p(e).
+
+const sigmoidLoop: FlatUnary = (x, xo, o, n) => {
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i]!;
+    const e = Math.exp(-Math.abs(v));
+    o[i] = v >= 0 ? 1 / (1 + e) : e / (1 + e);
+  }
+};
+const siluLoop: FlatUnary = (x, xo, o, n) => {
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i]!;
+    const e = Math.exp(-Math.abs(v));
+    o[i] = v * (v >= 0 ? 1 / (1 + e) : e / (1 + e));
+  }
+};
+/** g·σ(x)(1 + x(1 − σ(x))): the backward of SiLU. */
+const siluBackwardLoop: FlatTernary = (g, go, x, xo, _y, _yo, o, n) => {
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i]!;
+    const e = Math.exp(-Math.abs(v));
+    const s = v >= 0 ? 1 / (1 + e) : e / (1 + e);
+    o[i] = g[go + i]! * (s * (1 + v * (1 - s)));
+  }
+};
+const softplusLoop: FlatUnary = (x, xo, o, n) => {
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i]!;
+    o[i] = Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
+  }
+};
+/** g·σ(sign·x): the backward of softplus (sign 1) and of log σ (sign −1). */
+function sigmoidGradLoop(sign: 1 | -1): FlatTernary {
+  return (g, go, x, xo, _y, _yo, o, n) => {
+    for (let i = 0; i < n; i++) {
+      const v = sign * x[xo + i]!;
+      const e = Math.exp(-Math.abs(v));
+      o[i] = g[go + i]! * (v >= 0 ? 1 / (1 + e) : e / (1 + e));
+    }
+  };
+}
+const logsigmoidLoop: FlatUnary = (x, xo, o, n) => {
+  for (let i = 0; i < n; i++) {
+    const v = -x[xo + i]!;
+    o[i] = -(Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))));
+  }
+};
 
 // ---- unary ops: y = f(x), dx = g · f'(x, y) ----
 
@@ -143,7 +225,7 @@ export const abs = unaryOp("abs", Math.abs, (x) => Math.sign(x));
 export const square = unaryOp("square", (x) => x * x, (x) => 2 * x);
 export const tanh = unaryOp("tanh", Math.tanh, (_x, y) => 1 - y * y);
 export const sigmoid = unaryOp("sigmoid", sigmoidScalar, (_x, y) => y * (1 - y), {
-  forward: (x, xo, o, n) => { for (let i = 0; i < n; i++) o[i] = sigmoidScalar(x[xo + i]!); },
+  forward: sigmoidLoop,
   backward: (g, go, _x, _xo, y, yo, o, n) => {
     for (let i = 0; i < n; i++) {
       const yi = y[yo + i]!;
@@ -156,22 +238,17 @@ function siluDerivative(x: number): number {
   const s = sigmoidScalar(x);
   return s * (1 + x * (1 - s));
 }
-export const silu = unaryOp("silu", (x) => x * sigmoidScalar(x), siluDerivative, {
-  forward: (x, xo, o, n) => {
-    for (let i = 0; i < n; i++) {
-      const v = x[xo + i]!;
-      o[i] = v * sigmoidScalar(v);
-    }
-  },
-  backward: (g, go, x, xo, _y, _yo, o, n) => { for (let i = 0; i < n; i++) o[i] = g[go + i]! * siluDerivative(x[xo + i]!); },
-});
+export const silu = unaryOp("silu", (x) => x * sigmoidScalar(x), siluDerivative, { forward: siluLoop, backward: siluBackwardLoop });
 /** Exact GELU x·Φ(x) (PyTorch's default, not the tanh approximation); d/dx = Φ(x) + x·φ(x). */
 export const gelu = unaryOp("gelu", (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)), (x) => 0.5 * (1 + erf(x * Math.SQRT1_2)) + x * normalPdf(x));
 export const relu = unaryOp("relu", (x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0));
 /** softplus(x) = log(1 + e^x), computed stably (no threshold, so it is smooth everywhere); d/dx = σ(x). */
-export const softplus = unaryOp("softplus", softplusScalar, (x) => sigmoidScalar(x));
+export const softplus = unaryOp("softplus", softplusScalar, (x) => sigmoidScalar(x), { forward: softplusLoop, backward: sigmoidGradLoop(1) });
 /** log σ(x) = −softplus(−x); d/dx = σ(−x). */
-export const logsigmoid = unaryOp("logsigmoid", (x) => -softplusScalar(-x), (x) => sigmoidScalar(-x));
+export const logsigmoid = unaryOp("logsigmoid", (x) => -softplusScalar(-x), (x) => sigmoidScalar(-x), {
+  forward: logsigmoidLoop,
+  backward: sigmoidGradLoop(-1),
+});
 
 export function elu(x: Tensor, alpha = 1): Tensor {
   return unaryOp("elu", (v) => (v > 0 ? v : alpha * Math.expm1(v)), (v, y) => (v > 0 ? 1 : y + alpha))(x);

@@ -1,12 +1,13 @@
 /**
  * Fused neural-network ops with hand-written backward passes: RMSNorm, LayerNorm, cross-entropy with an
- * ignore index, causal depthwise conv1d (the short convolution, spec/mixers.md §0.2) and dropout.
+ * ignore index, the SwiGLU gate, causal depthwise conv1d (the short convolution, spec/mixers.md §0.2) and
+ * dropout.
  */
-import { allocate } from "../dtype.js";
-import { shapeString, sizeOf } from "../shape.js";
-import { record } from "../autograd.js";
+import { allocate, promoteTypes, type FloatArray } from "../dtype.js";
+import { sameShape, shapeString, sizeOf } from "../shape.js";
+import { isGradEnabled, record } from "../autograd.js";
 import { Tensor } from "../tensor.js";
-import { mapBinary } from "./elementwise.js";
+import { mapBinary, mul, silu } from "./elementwise.js";
 import { contiguous, type Indices } from "./shape.js";
 
 function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): { rows: number; width: number } {
@@ -21,42 +22,67 @@ function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): {
 /**
  * RMSNorm over the last axis: y = x · r · w, r = 1/sqrt(mean(x²) + eps).
  * Backward with x̂ = x·r and u = g·w: dx = r·(u − x̂·mean(u·x̂)), dw = Σ_rows g·x̂.
+ * One pass per row each way (the row is re-read from cache for its second loop); only r is kept per row.
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
   const { rows, width } = lastAxis("rmsNorm", x, weight, "weight");
   const xv = x.values();
-  const wv = weight?.values();
+  const wv = weight === null ? null : weight.values();
   const inv = new Float64Array(rows);
   const out = allocate(x.dtype, x.size);
   for (let r = 0, base = 0; r < rows; r++, base += width) {
     let ss = 0;
-    for (let j = 0; j < width; j++) ss += xv[base + j]! * xv[base + j]!;
+    for (let j = 0; j < width; j++) {
+      const v = xv[base + j]!;
+      ss += v * v;
+    }
     const ir = 1 / Math.sqrt(ss / width + eps);
     inv[r] = ir;
-    for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir * (wv ? wv[j]! : 1);
+    if (wv === null) for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir;
+    else for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir * wv[j]!;
   }
   const y = new Tensor(out, x.shape);
   const inputs = weight ? [x, weight] : [x];
   return record(y, "rmsNorm", inputs, (g) => {
     const gv = g.values();
     const dx = allocate(x.dtype, x.size);
-    const dw = new Float64Array(width);
-    for (let r = 0, base = 0; r < rows; r++, base += width) {
-      const ir = inv[r]!;
-      let dot = 0; // Σ_j u_j · x̂_j
-      for (let j = 0; j < width; j++) {
-        const xh = xv[base + j]! * ir;
-        dot += gv[base + j]! * (wv ? wv[j]! : 1) * xh;
-        dw[j] += gv[base + j]! * xh;
-      }
-      dot /= width;
-      for (let j = 0; j < width; j++) {
-        const xh = xv[base + j]! * ir;
-        dx[base + j] = ir * (gv[base + j]! * (wv ? wv[j]! : 1) - xh * dot);
-      }
+    if (wv === null) {
+      rmsNormBackwardRows(xv, gv, inv, dx, rows, width);
+      return [new Tensor(dx, x.shape)];
     }
-    return weight ? [new Tensor(dx, x.shape), new Tensor(dw, [width]).to(weight.dtype)] : [new Tensor(dx, x.shape)];
+    const dw = new Float64Array(width);
+    rmsNormBackwardRowsWeighted(xv, gv, wv, inv, dx, dw, rows, width);
+    const dwOut = allocate(weight!.dtype, width);
+    dwOut.set(dw);
+    return [new Tensor(dx, x.shape), new Tensor(dwOut, [width])];
   });
+}
+
+function rmsNormBackwardRows(xv: FloatArray, gv: FloatArray, inv: Float64Array, dx: FloatArray, rows: number, width: number): void {
+  for (let r = 0, base = 0; r < rows; r++, base += width) {
+    const ir = inv[r]!;
+    let dot = 0; // Σ_j g_j · x̂_j
+    for (let j = 0; j < width; j++) dot += gv[base + j]! * (xv[base + j]! * ir);
+    dot /= width;
+    for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! - xv[base + j]! * ir * dot);
+  }
+}
+
+function rmsNormBackwardRowsWeighted(
+  xv: FloatArray, gv: FloatArray, wv: FloatArray, inv: Float64Array, dx: FloatArray, dw: Float64Array, rows: number, width: number,
+): void {
+  for (let r = 0, base = 0; r < rows; r++, base += width) {
+    const ir = inv[r]!;
+    let dot = 0; // Σ_j u_j · x̂_j
+    for (let j = 0; j < width; j++) {
+      const gj = gv[base + j]!;
+      const xh = xv[base + j]! * ir;
+      dot += gj * wv[j]! * xh;
+      dw[j] += gj * xh;
+    }
+    dot /= width;
+    for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! * wv[j]! - xv[base + j]! * ir * dot);
+  }
 }
 
 /**
@@ -139,7 +165,12 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
     throw new RangeError(`crossEntropy: targets must have ${rows} entries (logits ${shapeString(logits.shape)} without the class axis), got ${t.data.length}`);
   }
   const lv = logits.values();
-  const probs = new Float64Array(logits.size);
+  // per scored row the shift m = max and s = Σ exp(l − m). When a gradient may be asked, exp(l − m) is kept in
+  // a [rows, classes] buffer of the logits' dtype that the backward turns into dlogits in place (one exp per
+  // logit in all); a second backward through a retained graph recomputes it from the logits.
+  const shift = new Float64Array(rows);
+  const norm = new Float64Array(rows);
+  let kept = isGradEnabled() && logits.requiresGrad ? allocate(logits.dtype, logits.size) : null;
   let total = 0;
   let count = 0;
   for (let r = 0; r < rows; r++) {
@@ -152,8 +183,13 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
     let m = -Infinity;
     for (let c = 0; c < classes; c++) if (lv[base + c]! > m) m = lv[base + c]!;
     let s = 0;
-    for (let c = 0; c < classes; c++) s += probs[base + c] = Math.exp(lv[base + c]! - m);
-    for (let c = 0; c < classes; c++) probs[base + c]! /= s;
+    if (kept === null) {
+      for (let c = 0; c < classes; c++) s += Math.exp(lv[base + c]! - m);
+    } else {
+      for (let c = 0; c < classes; c++) s += kept[base + c] = Math.exp(lv[base + c]! - m);
+    }
+    shift[r] = m;
+    norm[r] = s;
     total += Math.log(s) + m - lv[base + target]!;
     count++;
   }
@@ -162,16 +198,69 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
   const y = new Tensor(out, []);
   return record(y, "crossEntropy", [logits], (g) => {
     const scale = count === 0 ? 0 : g.item() / count;
-    const dx = allocate(logits.dtype, logits.size);
+    const reuse = kept !== null;
+    const dx = kept ?? allocate(logits.dtype, logits.size);
+    kept = null;
     for (let r = 0; r < rows; r++) {
       const target = t.data[r]!;
-      if (target === ignore) continue;
       const base = r * classes;
-      for (let c = 0; c < classes; c++) dx[base + c] = probs[base + c]! * scale;
+      if (target === ignore) {
+        dx.fill(0, base, base + classes);
+        continue;
+      }
+      const m = shift[r]!;
+      const s = norm[r]!;
+      if (reuse) for (let c = base; c < base + classes; c++) dx[c] = (dx[c]! / s) * scale;
+      else for (let c = 0; c < classes; c++) dx[base + c] = (Math.exp(lv[base + c]! - m) / s) * scale;
       dx[base + target] -= scale;
     }
     return [new Tensor(dx, logits.shape)];
   });
+}
+
+/**
+ * The SwiGLU gate silu(gate) ⊙ up = gate·σ(gate)·up in one pass, with one hand-written backward: with
+ * s = σ(gate) (kept from the forward), dgate = g·up·s·(1 + gate·(1 − s)) and dup = g·gate·s.
+ * Operands of different shapes fall back to the composition mul(silu(gate), up) (NumPy broadcasting).
+ */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  if (!sameShape(gate.shape, up.shape)) return mul(silu(gate), up);
+  const dtype = promoteTypes(gate.dtype, up.dtype);
+  const av = gate.values();
+  const uv = up.values();
+  const n = gate.size;
+  const out = allocate(dtype, n);
+  if (!(isGradEnabled() && (gate.requiresGrad || up.requiresGrad))) {
+    swigluForward(av, uv, out, null, n);
+    return new Tensor(out, gate.shape);
+  }
+  const sig = allocate(dtype, n);
+  swigluForward(av, uv, out, sig, n);
+  return record(new Tensor(out, gate.shape), "swiglu", [gate, up], (g) => {
+    const gv = g.values();
+    const dgate = gate.requiresGrad ? allocate(gate.dtype, n) : null;
+    const dup = up.requiresGrad ? allocate(up.dtype, n) : null;
+    if (dgate !== null) {
+      for (let i = 0; i < n; i++) {
+        const a = av[i]!;
+        const s = sig[i]!;
+        dgate[i] = gv[i]! * uv[i]! * (s * (1 + a * (1 - s)));
+      }
+    }
+    if (dup !== null) for (let i = 0; i < n; i++) dup[i] = gv[i]! * (av[i]! * sig[i]!);
+    return [dgate === null ? null : new Tensor(dgate, gate.shape), dup === null ? null : new Tensor(dup, up.shape)];
+  });
+}
+
+/** out = a·σ(a)·u elementwise, σ computed as in special.ts's sigmoid (exp of −|a| only); σ into sig when given. */
+function swigluForward(av: FloatArray, uv: FloatArray, out: FloatArray, sig: FloatArray | null, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const a = av[i]!;
+    const e = Math.exp(-Math.abs(a));
+    const s = a >= 0 ? 1 / (1 + e) : e / (1 + e);
+    out[i] = a * s * uv[i]!;
+    if (sig !== null) sig[i] = s;
+  }
 }
 
 /**
@@ -195,52 +284,61 @@ export function causalConv1d(x: Tensor, weight: Tensor, bias: Tensor | null = nu
   const wv = weight.values();
   const bv = bias?.values();
   const P = W - 1;
-  // padded input x̂[b, s, c] for s in 0..P+T-1
-  const xp = (b: number, s: number, c: number): number =>
-    s < P ? (sv ? sv[(b * P + s) * C + c]! : 0) : xv[(b * T + s - P) * C + c]!;
+  // the taps transposed to [W, C] so that every loop below runs along channels (contiguous in x and y)
+  const wt = new Float64Array(W * C);
+  for (let c = 0; c < C; c++) for (let j = 0; j < W; j++) wt[j * C + c] = wv[c * W + j]!;
+  // start of row s of the padded input x̂[b] (s < P: the initial state, else x), as [data, offset]
+  const rowOf = (b: number, s: number): [FloatArray | null, number] =>
+    s < P ? [sv, (b * P + s) * C] : [xv, (b * T + s - P) * C];
   const out = allocate(x.dtype, B * T * C);
+  const acc = new Float64Array(C);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * C;
-      for (let c = 0; c < C; c++) {
-        let acc = bv ? bv[c]! : 0;
-        for (let j = 0; j < W; j++) acc += wv[c * W + j]! * xp(b, t + j, c);
-        out[o + c] = acc;
+      if (bv) for (let c = 0; c < C; c++) acc[c] = bv[c]!;
+      else acc.fill(0);
+      for (let j = 0; j < W; j++) {
+        const [src, p] = rowOf(b, t + j);
+        if (src === null) continue; // zero history
+        const wo = j * C;
+        for (let c = 0; c < C; c++) acc[c] += wt[wo + c]! * src[p + c]!;
       }
+      out.set(acc, (b * T + t) * C);
     }
   }
   const y = new Tensor(out, x.shape);
   const inputs = [x, weight, ...(bias ? [bias] : []), ...(initialState ? [initialState] : [])];
   return record(y, "causalConv1d", inputs, (g) => {
     const gv = g.values();
-    const dxp = new Float64Array(B * (T + P) * C);
-    const dw = new Float64Array(C * W);
+    const dwt = new Float64Array(W * C);
     const db = new Float64Array(C);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const o = (b * T + t) * C;
-        for (let c = 0; c < C; c++) {
-          const gi = gv[o + c]!;
-          db[c] += gi;
-          for (let j = 0; j < W; j++) {
-            dw[c * W + j] += gi * xp(b, t + j, c);
-            dxp[(b * (T + P) + t + j) * C + c] += gi * wv[c * W + j]!;
-          }
-        }
-      }
-    }
     const dx = allocate(x.dtype, B * T * C);
     const ds = allocate(x.dtype, B * P * C);
     for (let b = 0; b < B; b++) {
-      for (let s = 0; s < T + P; s++) {
-        for (let c = 0; c < C; c++) {
-          const v = dxp[(b * (T + P) + s) * C + c]!;
-          if (s < P) ds[(b * P + s) * C + c] = v;
-          else dx[(b * T + s - P) * C + c] = v;
+      for (let t = 0; t < T; t++) {
+        const o = (b * T + t) * C;
+        for (let c = 0; c < C; c++) db[c] += gv[o + c]!;
+        for (let j = 0; j < W; j++) {
+          const [src, p] = rowOf(b, t + j);
+          if (src === null) continue;
+          const wo = j * C;
+          for (let c = 0; c < C; c++) dwt[wo + c] += gv[o + c]! * src[p + c]!;
         }
       }
+      // dx̂[b, s] = Σ_j g[b, s − j] · w[:, j] over the outputs that read x̂[b, s], in increasing output time
+      for (let s = 0; s < T + P; s++) {
+        acc.fill(0);
+        for (let j = Math.min(W - 1, s); j >= 0 && s - j < T; j--) {
+          const o = (b * T + s - j) * C;
+          const wo = j * C;
+          for (let c = 0; c < C; c++) acc[c] += gv[o + c]! * wt[wo + c]!;
+        }
+        if (s < P) ds.set(acc, (b * P + s) * C);
+        else dx.set(acc, (b * T + s - P) * C);
+      }
     }
-    const grads: Tensor[] = [new Tensor(dx, x.shape), new Tensor(dw, [C, W]).to(weight.dtype)];
+    const dw = allocate(weight.dtype, C * W);
+    for (let c = 0; c < C; c++) for (let j = 0; j < W; j++) dw[c * W + j] = dwt[j * C + c]!;
+    const grads: Tensor[] = [new Tensor(dx, x.shape), new Tensor(dw, [C, W])];
     if (bias) grads.push(new Tensor(db, [C]).to(bias.dtype));
     if (initialState) grads.push(new Tensor(ds, initialState.shape).to(initialState.dtype));
     return grads;

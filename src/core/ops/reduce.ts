@@ -29,12 +29,53 @@ function reduceRaw(x: Tensor, axes: readonly number[], init: number, combine: (a
   forEachRow(x.shape, [x, { strides: outStrides, offset: 0 }], (pos, len, step) => {
     let p = pos[0]!;
     let q = pos[1]!;
-    const [sp, sq] = step as [number, number];
+    const sp = step[0]!;
+    const sq = step[1]!;
     for (let j = 0; j < len; j++, p += sp, q += sq) acc[q] = combine(acc[q]!, src[p]!);
   });
   const out = allocate(x.dtype, acc.length);
   out.set(acc);
   return new Tensor(out, kept);
+}
+
+/**
+ * Sum over axes: when x is contiguous and the axes are one run [k..l] (leading axes, as in the gradient of a
+ * bias; trailing axes, as a row sum; or a block between), a tight loop over [outer, mid, inner] blocks adds the
+ * rows in the same order as reduceRaw, so the result is identical; any other case goes through reduceRaw.
+ */
+function sumRaw(x: Tensor, axes: readonly number[]): Tensor {
+  const run = axes.length > 0 && axes[axes.length - 1]! - axes[0]! === axes.length - 1;
+  if (!run || !x.isContiguous()) return reduceRaw(x, axes, 0, (a, v) => a + v);
+  const first = axes[0]!;
+  const last = axes[axes.length - 1]!;
+  let outer = 1;
+  let mid = 1;
+  let inner = 1;
+  x.shape.forEach((d, i) => {
+    if (i < first) outer *= d;
+    else if (i <= last) mid *= d;
+    else inner *= d;
+  });
+  const src = x.data;
+  const off = x.offset;
+  const acc = new Float64Array(outer * inner);
+  if (inner === 1) {
+    for (let o = 0; o < outer; o++) {
+      let total = 0;
+      for (let m = 0, p = off + o * mid; m < mid; m++, p++) total += src[p]!;
+      acc[o] = total;
+    }
+  } else {
+    for (let o = 0; o < outer; o++) {
+      const a0 = o * inner;
+      for (let m = 0, p = off + o * mid * inner; m < mid; m++, p += inner) {
+        for (let j = 0; j < inner; j++) acc[a0 + j] += src[p + j]!;
+      }
+    }
+  }
+  const out = allocate(x.dtype, acc.length);
+  out.set(acc);
+  return new Tensor(out, keptShape(x.shape, axes));
 }
 
 function finish(kept: Tensor, x: Tensor, axes: readonly number[], keepdim: boolean): Tensor {
@@ -48,14 +89,14 @@ function spread(g: Tensor, x: Tensor, axes: readonly number[]): Tensor {
 
 export function sum(x: Tensor, axis?: Axes, keepdim = false): Tensor {
   const axes = normalizeAxes("sum", axis, x.ndim);
-  const kept = reduceRaw(x, axes, 0, (a, v) => a + v);
+  const kept = sumRaw(x, axes);
   return record(finish(kept, x, axes, keepdim), "sum", [x], (g) => [spread(g, x, axes)]);
 }
 
 export function mean(x: Tensor, axis?: Axes, keepdim = false): Tensor {
   const axes = normalizeAxes("mean", axis, x.ndim);
   const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
-  const kept = reduceRaw(x, axes, 0, (a, v) => a + v);
+  const kept = sumRaw(x, axes);
   const scaled = mapUnary(kept, (v) => v / count);
   return record(finish(scaled, x, axes, keepdim), "mean", [x], (g) => [
     spread(mapUnary(g, (v) => v / count), x, axes),

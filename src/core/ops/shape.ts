@@ -17,7 +17,8 @@ function copyInto(dst: Tensor["data"], view: StridedOperand, src: Tensor): void 
   forEachRow(src.shape, [src, view], (pos, len, step) => {
     let p = pos[0]!;
     let q = pos[1]!;
-    const [sp, sq] = step as [number, number];
+    const sp = step[0]!;
+    const sq = step[1]!;
     for (let j = 0; j < len; j++, p += sp, q += sq) dst[q] = s[p]!;
   });
 }
@@ -28,7 +29,8 @@ function addInto(dst: Tensor["data"], view: StridedOperand, src: Tensor): void {
   forEachRow(src.shape, [src, view], (pos, len, step) => {
     let p = pos[0]!;
     let q = pos[1]!;
-    const [sp, sq] = step as [number, number];
+    const sp = step[0]!;
+    const sq = step[1]!;
     for (let j = 0; j < len; j++, p += sp, q += sq) dst[q] += s[p]!;
   });
 }
