@@ -8,8 +8,7 @@
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
 import type { DType } from "../core/dtype.js";
-import { silu } from "../core/ops/elementwise.js";
-import { rmsNorm } from "../core/ops/nn.js";
+import { rmsNorm, swiglu } from "../core/ops/nn.js";
 import { expand, reshape, squeeze, unsqueeze } from "../core/ops/shape.js";
 import { zeros } from "../core/create.js";
 import { Linear } from "../nn/linear.js";
@@ -35,7 +34,7 @@ export class FusedRMSNormGated extends Module {
   }
 
   forward(x: Tensor, g: Tensor): Tensor {
-    return rmsNorm(x, this.weight, this.eps).mul(silu(g));
+    return swiglu(g, rmsNorm(x, this.weight, this.eps)); // SiLU(g) ⊙ norm in one fused op
   }
 }
 

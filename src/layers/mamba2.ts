@@ -55,8 +55,7 @@ import { z } from "zod";
 import type { DType } from "../core/dtype.js";
 import type { Tensor } from "../core/tensor.js";
 import { zeros } from "../core/create.js";
-import { silu } from "../core/ops/elementwise.js";
-import { rmsNorm } from "../core/ops/nn.js";
+import { rmsNorm, swiglu } from "../core/ops/nn.js";
 import { reshape, slice, squeeze, unsqueeze } from "../core/ops/shape.js";
 import { Linear } from "../nn/linear.js";
 import { Module } from "../nn/module.js";
@@ -128,7 +127,7 @@ export class GroupedGatedRMSNorm extends Module {
 
   /** y, z [..., E] */
   forward(y: Tensor, z: Tensor): Tensor {
-    return this.normBeforeGate ? this.norm(y).mul(silu(z)) : this.norm(y.mul(silu(z)));
+    return this.normBeforeGate ? swiglu(z, this.norm(y)) : this.norm(swiglu(z, y));
   }
 }
 
@@ -263,7 +262,7 @@ export class Mamba2Layer extends MixerLayer {
     const { nheads: H, headdim: P, dInner: E } = this;
     const D = reshape(this.D, this.config.dHasHdim ? [H, P] : [H, 1]);
     const y = reshape(o.add(x.mul(D)), [...o.shape.slice(0, -2), E]);
-    return this.out_proj.forward(this.norm ? this.norm.forward(y, z) : y.mul(silu(z)));
+    return this.out_proj.forward(this.norm ? this.norm.forward(y, z) : swiglu(z, y));
   }
 
   forward(u: Tensor, options: LayerForwardOptions = {}): { y: Tensor; state?: LayerState } {
