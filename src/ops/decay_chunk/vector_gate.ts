@@ -26,7 +26,7 @@ import type { DecayProblem } from "./problem.js";
 import { mm, mmNN, mmNT, mmTN } from "./products.js";
 
 /** Rows per sub-block when the problem does not say. */
-export const DEFAULT_SUB = Number(process.env.GLA_SUB ?? 16);
+export const DEFAULT_SUB = 16;
 
 /** The vector gate's chunk scratch (row-major, rows of K), reused across chunks and heads. */
 export class VectorScratch {
