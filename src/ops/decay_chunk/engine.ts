@@ -61,7 +61,7 @@ import { allocate } from "../../core/dtype.js";
 import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
 import { gateWidth, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
 import { mmNN, mmNT, mmTN } from "./products.js";
-import { VectorScratch, vectorChunkBackward, vectorChunkForward } from "./vector_gate.js";
+import { vectorBackward, vectorForward } from "./vector_gate.js";
 
 export type { DecayForward, DecayGrads, DecayProblem, GateKind } from "./problem.js";
 
@@ -194,6 +194,7 @@ function checkProblem(p: DecayProblem): void {
 /** The chunkwise forward pass; `keep` saves each chunk's incoming state for the backward pass. */
 export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   checkProblem(p);
+  if (p.gate === "vector") return vectorForward(p, keep);
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
   const dt = workType(p);
@@ -202,7 +203,6 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   const state = allocate(dt, B * H * K * V);
   const saved = keep ? allocate(dt, B * H * N * K * V) : null;
   const ws = new Workspace(p);
-  const vs = p.gate === "vector" ? new VectorScratch(p) : null;
   const rows = new HeadRows(p, false);
   const KV = K * V;
   for (let b = 0; b < B; b++) {
@@ -215,8 +215,7 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
         const t0 = n * C;
         if (saved) saved.set(ws.S, (bh * N + n) * KV);
         const L = Math.min(C, T - t0);
-        if (vs) vectorChunkForward(p, kern, ws, vs, rows, t0, L);
-        else chunkForward(p, kern, ws, rows, t0, L);
+        chunkForward(p, kern, ws, rows, t0, L);
       }
       state.set(ws.S, bh * KV);
       scatterRows(rows.o, o, b, h, T, H, V);
@@ -231,21 +230,19 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
  */
 export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
   checkProblem(p);
+  if (p.gate === "vector") return vectorBackward(p, saved, state, dO, dS);
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
-  const G = gateWidth(p);
   const dt = workType(p);
   const kern = getKernels();
   const dq = allocate(dt, B * T * H * K);
   const dk = allocate(dt, B * T * H * K);
   const dv = allocate(dt, B * T * H * V);
   const ds0 = allocate(dt, B * H * K * V);
-  const dg = p.gate === "none" ? null : f64Array(B * T * H * G);
+  const dg = p.gate === "none" ? null : f64Array(B * T * H);
   const ws = new Workspace(p);
-  const vs = p.gate === "vector" ? new VectorScratch(p) : null;
   const rows = new HeadRows(p, true);
   const KV = K * V;
-  const running = f64Array(G);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
@@ -255,8 +252,7 @@ export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatAr
       for (let n = N - 1; n >= 0; n--) {
         const t0 = n * C;
         const L = Math.min(C, T - t0);
-        if (vs) vectorChunkBackward(p, kern, ws, vs, rows, t0, L, saved, (bh * N + n) * KV);
-        else chunkBackward(p, kern, ws, rows, t0, L, saved, (bh * N + n) * KV);
+        chunkBackward(p, kern, ws, rows, t0, L, saved, (bh * N + n) * KV);
       }
       ds0.set(ws.dS, bh * KV);
       scatterRows(rows.dq, dq, b, h, T, H, K);
@@ -264,19 +260,13 @@ export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatAr
       scatterRows(rows.dv, dv, b, h, T, H, V);
       if (dg) {
         // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-        running.fill(0);
-        for (let d = 0; d < K; d++) {
-          let acc = 0;
-          for (let j = 0; j < V; j++) acc += state[bh * KV + d * V + j]! * dS[bh * KV + d * V + j]!;
-          running[G === 1 ? 0 : d] += acc;
-        }
+        let running = 0;
+        for (let i = bh * KV; i < bh * KV + KV; i++) running += state[i]! * dS[i]!;
         for (let t = T - 1; t >= 0; t--) {
-          for (let d = 0; d < G; d++) {
-            running[d] += rows.db[t * G + d]!;
-            rows.db[t * G + d] = running[d]!;
-          }
+          running += rows.db[t]!;
+          rows.db[t] = running;
         }
-        scatterRows(rows.db, dg, b, h, T, H, G);
+        scatterRows(rows.db, dg, b, h, T, H, 1);
       }
     }
   }

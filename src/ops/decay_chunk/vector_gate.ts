@@ -1,6 +1,11 @@
 /**
- * The vector-gate (gla) chunk of the decay engine: forward and backward of one chunk of L rows (engine.ts has
- * the notation: b_r the chunk-local cumulative log gate, a K-vector per row; E_rs = exp(b_r − b_s)).
+ * The vector-gate (gla) path of the decay engine, forward and backward (engine.ts has the notation: b_r the
+ * chunk-local cumulative log gate, a K-vector per row and head; E_rs = exp(b_r − b_s)).
+ *
+ * Layout. A chunk is processed for all H heads of one sequence at once, straight from the op layout
+ * [B,T,H,K]: rows t0 … t0+L−1 of sequence b are L contiguous rows of W = H·K channels, and every elementwise
+ * step below (cumulative sums, factors, gate gradient) is per channel, so it runs over whole rows of W without
+ * gathering heads. The products are per head, on strided views (row stride W, or H·V for v, dO, o).
  *
  * Factors. The chunk is cut into sub-blocks of `sub` rows; for row r of block i (rows st_i … en_i)
  *   u_r = exp(b_r − b_{st_i}) = Π_{st_i<j≤r} a_j      decay from the block's first row to r
@@ -20,20 +25,22 @@
  * most (sub+2)·2⁻²⁴, below what the f32 matmuls already allow (k·2⁻²³, kernels/types.ts).
  */
 import { allocate } from "../../core/dtype.js";
+import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
-import { f64Array, workType, type HeadRows, type Workspace } from "./buffers.js";
-import type { DecayProblem } from "./problem.js";
-import { mm, mmNN, mmNT, mmTN } from "./products.js";
+import { f64Array, workType } from "./buffers.js";
+import type { DecayForward, DecayGrads, DecayProblem } from "./problem.js";
+import { mm } from "./products.js";
 
 /** Rows per sub-block when the problem does not say. */
 export const DEFAULT_SUB = 16;
 
-/** The vector gate's chunk scratch (row-major, rows of K), reused across chunks and heads. */
-export class VectorScratch {
+/** Scratch for one chunk of one sequence, all heads (rows of W = H·K channels), reused across chunks. */
+class VectorScratch {
   readonly sub: number;
   /** blocks in a full chunk */
   readonly nbMax: number;
-  // L×K, working precision
+  readonly W: number;
+  // L×W, working precision
   readonly a: FloatArray;
   readonly u: FloatArray;
   readonly w: FloatArray;
@@ -41,57 +48,76 @@ export class VectorScratch {
   readonly Qu: FloatArray;
   /** k ⊙ w */
   readonly Kw: FloatArray;
-  readonly tmp: FloatArray;
-  // per block (nbMax×K) and per pair of blocks (nbMax×nbMax×K), working precision
+  /** τ q ⊙ Γ */
+  readonly Qg: FloatArray;
+  /** k ⊙ e */
+  readonly Ke: FloatArray;
+  readonly dQc: FloatArray;
+  readonly dKc: FloatArray;
+  // per block (nbMax×W) and per pair of blocks (nbMax×nbMax×W), working precision
   readonly G: FloatArray;
   readonly Ehat: FloatArray;
   readonly M: FloatArray;
-  /** K̃ of every query block i ≥ 1, one after the other (st_i rows each) */
+  /** K̃ of every query block i ≥ 1, one after the other (st_i rows of W each) */
   readonly Kt: FloatArray;
-  /** sub×C: one query block's row of A left of the diagonal block */
-  readonly blk: FloatArray;
-  // f64 K-vectors: b at each block's first and last row, running sum and products
+  // one head's blocks
+  readonly A: FloatArray; // L×L
+  readonly dA: FloatArray; // L×L
+  readonly blk: FloatArray; // sub×L
+  readonly tmp: FloatArray; // L×max(K,V)
+  // f64 W-vectors: b at each block's first and last row, running sum and products; Γ_{L−1}
   readonly bSt: Float64Array;
   readonly bEn: Float64Array;
   readonly run: Float64Array;
   readonly pu: Float64Array;
   readonly pw: Float64Array;
+  readonly gamLast: Float64Array;
+  /** K-vector for the diagonal blocks' running products */
+  readonly x: Float64Array;
 
   constructor(p: DecayProblem) {
-    const { C, K } = p;
+    const { C, H, K, V } = p;
     const sub = p.sub ?? DEFAULT_SUB;
     if (!(sub >= 1 && Number.isInteger(sub))) throw new Error(`decay engine: sub-block size must be a positive integer, got ${sub}`);
     const nb = Math.ceil(C / sub);
+    const W = H * K;
     const dt = workType(p);
+    const rows = (n: number) => allocate(dt, n);
     this.sub = sub;
     this.nbMax = nb;
-    this.a = allocate(dt, C * K); this.u = allocate(dt, C * K); this.w = allocate(dt, C * K);
-    this.Qu = allocate(dt, C * K); this.Kw = allocate(dt, C * K); this.tmp = allocate(dt, C * K);
-    this.G = allocate(dt, nb * K); this.Ehat = allocate(dt, nb * K); this.M = allocate(dt, nb * nb * K);
-    this.Kt = allocate(dt, ((nb * (nb - 1)) / 2) * sub * K);
-    this.blk = allocate(dt, sub * C);
-    this.bSt = f64Array(nb * K); this.bEn = f64Array(nb * K);
-    this.run = f64Array(K); this.pu = f64Array(K); this.pw = f64Array(K);
+    this.W = W;
+    this.a = rows(C * W); this.u = rows(C * W); this.w = rows(C * W);
+    this.Qu = rows(C * W); this.Kw = rows(C * W); this.Qg = rows(C * W); this.Ke = rows(C * W);
+    this.dQc = rows(C * W); this.dKc = rows(C * W);
+    this.G = rows(nb * W); this.Ehat = rows(nb * W); this.M = rows(nb * nb * W);
+    this.Kt = rows(((nb * (nb - 1)) / 2) * sub * W);
+    this.A = rows(C * C); this.dA = rows(C * C); this.blk = rows(sub * C); this.tmp = rows(C * Math.max(K, V));
+    this.bSt = f64Array(nb * W); this.bEn = f64Array(nb * W);
+    this.run = f64Array(W); this.pu = f64Array(W); this.pw = f64Array(W); this.gamLast = f64Array(W);
+    this.x = f64Array(K);
   }
 }
 
-/** The factors of the chunk at rows t0 … t0+L−1 (see the header), and Qg = τ q ⊙ Γ, Ke = k ⊙ e, Γ_{L−1}. */
-function prepareVector(p: DecayProblem, ws: Workspace, vs: VectorScratch, rows: HeadRows, t0: number, L: number): void {
-  const { K, scale } = p;
-  const { sub, nbMax, a, u, w, Qu, Kw, G, Ehat, M, bSt, bEn, run, pu, pw } = vs;
-  const { q, k, g } = rows;
-  const { Qg, Ke, gamLast } = ws;
+/**
+ * The factors of the chunk at rows r0 … r0+L−1 of the flattened [B·T] rows (see the header), all heads, and
+ * Qg = τ q ⊙ Γ, Ke = k ⊙ e, Γ_{L−1}, and every K̃.
+ */
+function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): void {
+  const { scale } = p;
+  const { sub, nbMax, W, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, bSt, bEn, run, pu, pw, gamLast } = vs;
+  const { q, k } = p;
+  const g = p.g!;
   const nb = Math.ceil(L / sub);
   run.fill(0);
   for (let i = 0; i < nb; i++) {
     const st = i * sub;
     const en = Math.min(st + sub, L) - 1;
-    const io = i * K;
+    const io = i * W;
     // first row: b_st, G_i, a, u = 1
     {
-      const gi = (t0 + st) * K;
-      const ri = st * K;
-      for (let d = 0; d < K; d++) {
+      const gi = (r0 + st) * W;
+      const ri = st * W;
+      for (let d = 0; d < W; d++) {
         const gv = g[gi + d]!;
         const b = run[d]! + gv;
         run[d] = b;
@@ -104,9 +130,9 @@ function prepareVector(p: DecayProblem, ws: Workspace, vs: VectorScratch, rows: 
     }
     // later rows: a_r = exp(g_r), u_r = u_{r−1} a_r
     for (let r = st + 1; r <= en; r++) {
-      const gi = (t0 + r) * K;
-      const ri = r * K;
-      for (let d = 0; d < K; d++) {
+      const gi = (r0 + r) * W;
+      const ri = r * W;
+      for (let d = 0; d < W; d++) {
         const gv = g[gi + d]!;
         run[d] = run[d]! + gv;
         const x = Math.exp(gv);
@@ -116,15 +142,15 @@ function prepareVector(p: DecayProblem, ws: Workspace, vs: VectorScratch, rows: 
         u[ri + d] = y;
       }
     }
-    for (let d = 0; d < K; d++) {
+    for (let d = 0; d < W; d++) {
       bEn[io + d] = run[d]!;
       pw[d] = 1;
     }
     // back through the block: w_r = w_{r+1} a_{r+1}; Qu, Kw, Qg
     for (let r = en; r >= st; r--) {
-      const src = (t0 + r) * K;
-      const ri = r * K;
-      for (let d = 0; d < K; d++) {
+      const src = (r0 + r) * W;
+      const ri = r * W;
+      for (let d = 0; d < W; d++) {
         const wr = pw[d]!;
         w[ri + d] = wr;
         Kw[ri + d] = k[src + d]! * wr;
@@ -136,59 +162,61 @@ function prepareVector(p: DecayProblem, ws: Workspace, vs: VectorScratch, rows: 
     }
   }
   // run = b_{L−1}: Γ_{L−1}, Ê_j, M_ij, and Ke = Kw ⊙ Ê
-  for (let d = 0; d < K; d++) gamLast[d] = Math.exp(run[d]!);
+  for (let d = 0; d < W; d++) gamLast[d] = Math.exp(run[d]!);
   for (let j = 0; j < nb; j++) {
-    const jo = j * K;
-    for (let d = 0; d < K; d++) Ehat[jo + d] = Math.exp(run[d]! - bEn[jo + d]!);
+    const jo = j * W;
+    for (let d = 0; d < W; d++) Ehat[jo + d] = Math.exp(run[d]! - bEn[jo + d]!);
     for (let i = j + 1; i < nb; i++) {
-      const mo = (i * nbMax + j) * K;
-      const io = i * K;
-      for (let d = 0; d < K; d++) M[mo + d] = Math.exp(bSt[io + d]! - bEn[jo + d]!);
+      const mo = (i * nbMax + j) * W;
+      const io = i * W;
+      for (let d = 0; d < W; d++) M[mo + d] = Math.exp(bSt[io + d]! - bEn[jo + d]!);
     }
     const end = Math.min(j * sub + sub, L);
     for (let r = j * sub; r < end; r++) {
-      const ri = r * K;
-      for (let d = 0; d < K; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
+      const ri = r * W;
+      for (let d = 0; d < W; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
     }
+  }
+  // K̃ of query block i: Kw_s ⊙ M_{i,j(s)} for s < st_i
+  for (let i = 1, ko = 0; i < nb; i++) {
+    for (let j = 0; j < i; j++) {
+      const mo = (i * nbMax + j) * W;
+      for (let s = j * sub; s < j * sub + sub; s++) {
+        const so = s * W;
+        const to = ko + so;
+        for (let d = 0; d < W; d++) Kt[to + d] = Kw[so + d]! * M[mo + d]!;
+      }
+    }
+    ko += i * sub * W;
   }
 }
 
-/** ws.A ← the intra-chunk block (L×L, zero above the diagonal, τ included); leaves every K̃ in vs.Kt. */
-function buildIntraVector(p: DecayProblem, kern: Kernels, ws: Workspace, vs: VectorScratch, rows: HeadRows, t0: number, L: number): void {
+/** vs.A ← head h's intra-chunk block (L×L, zero above the diagonal, τ included). */
+function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
   const { K, scale } = p;
-  const { sub, nbMax, a, Qu, Kw, M, Kt, blk } = vs;
-  const { q, k } = rows;
-  const A = ws.A;
+  const { sub, W, a, Qu, Kt, blk, A, x } = vs;
+  const { q, k } = p;
+  const hk = h * K;
   const nb = Math.ceil(L / sub);
   A.fill(0, 0, L * L);
   for (let i = 1, ko = 0; i < nb; i++) {
     const st = i * sub;
     const m = Math.min(sub, L - st);
-    // K̃_s = Kw_s ⊙ M_{i,j(s)} for s < st
-    for (let j = 0; j < i; j++) {
-      const mo = (i * nbMax + j) * K;
-      for (let s = j * sub; s < j * sub + sub; s++) {
-        const so = s * K;
-        const to = ko + so;
-        for (let d = 0; d < K; d++) Kt[to + d] = Kw[so + d]! * M[mo + d]!;
-      }
-    }
     // A[st.., 0..st] = Qu_i K̃ᵀ
-    mmNT(kern, m, st, K, Qu, st * K, Kt, ko, blk, 0);
+    mm(kern, m, st, K, Qu, st * W + hk, W, 1, Kt, ko + hk, 1, W, blk, 0, false);
     for (let r = 0; r < m; r++) {
       const dst = (st + r) * L;
       const src = r * st;
       for (let s = 0; s < st; s++) A[dst + s] = blk[src + s]!;
     }
-    ko += st * K;
+    ko += st * W;
   }
   // diagonal blocks: the running product x = τ k_s ⊙ Π_{s<j≤r} a_j, A[r,s] = q_r · x
-  const x = vs.pu;
   for (let i = 0; i < nb; i++) {
     const st = i * sub;
     const end = Math.min(st + sub, L);
     for (let s = st; s < end; s++) {
-      const ks = (t0 + s) * K;
+      const ks = (r0 + s) * W + hk;
       let acc = 0;
       for (let d = 0; d < K; d++) {
         const y = scale * k[ks + d]!;
@@ -197,8 +225,8 @@ function buildIntraVector(p: DecayProblem, kern: Kernels, ws: Workspace, vs: Vec
       }
       A[s * L + s] = acc;
       for (let r = s + 1; r < end; r++) {
-        const qr = (t0 + r) * K;
-        const ar = r * K;
+        const qr = (r0 + r) * W + hk;
+        const ar = r * W + hk;
         acc = 0;
         for (let d = 0; d < K; d++) {
           const y = x[d]! * a[ar + d]!;
@@ -211,114 +239,203 @@ function buildIntraVector(p: DecayProblem, kern: Kernels, ws: Workspace, vs: Vec
   }
 }
 
-export function vectorChunkForward(p: DecayProblem, kern: Kernels, ws: Workspace, vs: VectorScratch, rows: HeadRows, t0: number, L: number): void {
-  const { K, V } = p;
-  prepareVector(p, ws, vs, rows, t0, L);
-  // O = (τ q ⊙ Γ) S₀ + A V
-  mmNN(kern, L, V, K, ws.Qg, 0, ws.S, 0, rows.o, t0 * V);
-  buildIntraVector(p, kern, ws, vs, rows, t0, L);
-  mmNN(kern, L, V, L, ws.A, 0, rows.v, t0 * V, rows.o, t0 * V, true);
-  // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
-  decayKeyRows(ws.S, ws.gamLast, K, V);
-  mmTN(kern, K, V, L, ws.Ke, 0, rows.v, t0 * V, ws.S, 0, true);
+/** S[d,:] ← f_d S[d,:] for head h's K×V block of S (at so), f = Γ_{L−1} of the head. */
+function decayKeyRows(S: FloatArray, so: number, f: Float64Array, fo: number, K: number, V: number): void {
+  for (let d = 0; d < K; d++) {
+    const x = f[fo + d]!;
+    if (x === 1) continue;
+    const row = so + d * V;
+    for (let j = 0; j < V; j++) S[row + j] = S[row + j]! * x;
+  }
 }
 
-/** S[d,:] ← x_d S[d,:] for a K×V matrix S. */
-function decayKeyRows(S: FloatArray, x: Float64Array, K: number, V: number): void {
-  for (let d = 0; d < K; d++) {
-    const f = x[d]!;
-    if (f === 1) continue;
-    for (let j = 0; j < V; j++) S[d * V + j] = S[d * V + j]! * f;
+/** dense L×V block into rows of stride ld at `at` (one head's slice of o or dv). */
+function storeRows(src: FloatArray, dst: FloatArray, at: number, ld: number, L: number, V: number): void {
+  for (let r = 0; r < L; r++) {
+    const s = r * V;
+    const t = at + r * ld;
+    for (let j = 0; j < V; j++) dst[t + j] = src[s + j]!;
   }
+}
+
+/** The chunkwise forward pass of the vector gate (engine.ts decayForward). */
+export function vectorForward(p: DecayProblem, keep: boolean): DecayForward {
+  const { B, T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
+  const KV = K * V;
+  const Wv = H * V;
+  const dt = workType(p);
+  const kern = getKernels();
+  const o = allocate(dt, B * T * H * V);
+  const state = allocate(dt, B * H * KV);
+  const saved = keep ? allocate(dt, B * H * N * KV) : null;
+  const vs = new VectorScratch(p);
+  const { W, tmp, A } = vs;
+  for (let b = 0; b < B; b++) {
+    // state of all heads of sequence b: state[b] itself, [H,K,V]
+    const so = b * H * KV;
+    if (p.s0) state.set(p.s0.subarray(so, so + H * KV), so);
+    for (let n = 0; n < N; n++) {
+      const t0 = n * C;
+      const L = Math.min(C, T - t0);
+      const r0 = b * T + t0;
+      prepare(p, vs, r0, L);
+      for (let h = 0; h < H; h++) {
+        const sh = so + h * KV;
+        if (saved) saved.set(state.subarray(sh, sh + KV), ((b * H + h) * N + n) * KV);
+        const vo = r0 * Wv + h * V;
+        // O = (τ q ⊙ Γ) S₀ + A V
+        mm(kern, L, V, K, vs.Qg, h * K, W, 1, state, sh, V, 1, tmp, 0, false);
+        buildIntra(p, kern, vs, h, r0, L);
+        mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
+        storeRows(tmp, o, vo, Wv, L, V);
+        // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
+        decayKeyRows(state, sh, vs.gamLast, h * K, K, V);
+        mm(kern, K, V, L, vs.Ke, h * K, 1, W, p.v, vo, Wv, 1, state, sh, true);
+      }
+    }
+  }
+  return { o, state, saved };
+}
+
+/** The backward pass of the vector gate (engine.ts decayBackward). */
+export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
+  const { B, T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
+  const KV = K * V;
+  const dt = workType(p);
+  const kern = getKernels();
+  const dq = allocate(dt, B * T * H * K);
+  const dk = allocate(dt, B * T * H * K);
+  const dv = allocate(dt, B * T * H * V);
+  const ds0 = allocate(dt, B * H * KV);
+  const dg = f64Array(B * T * H * K);
+  const vs = new VectorScratch(p);
+  const { W } = vs;
+  const running = f64Array(W);
+  for (let b = 0; b < B; b++) {
+    // dS of all heads of sequence b, carried backwards through the chunks: ds0[b] itself
+    const so = b * H * KV;
+    ds0.set(dS.subarray(so, so + H * KV), so);
+    // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
+    for (let c = 0; c < W; c++) {
+      let acc = 0;
+      for (let j = 0; j < V; j++) acc += state[so + c * V + j]! * dS[so + c * V + j]!;
+      running[c] = acc;
+    }
+    for (let n = N - 1; n >= 0; n--) {
+      const t0 = n * C;
+      const L = Math.min(C, T - t0);
+      const r0 = b * T + t0;
+      prepare(p, vs, r0, L);
+      for (let h = 0; h < H; h++) chunkHeadBackward(p, kern, vs, h, r0, L, saved, ((b * H + h) * N + n) * KV, dO, dv, ds0, so + h * KV);
+      // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header), summed backwards into dg; dq, dk out
+      const { q, k } = p;
+      const { dQc, dKc } = vs;
+      for (let r = L - 1; r >= 0; r--) {
+        const src = (r0 + r) * W;
+        const ri = r * W;
+        for (let c = 0; c < W; c++) {
+          const dqv = dQc[ri + c]!;
+          const dkv = dKc[ri + c]!;
+          dq[src + c] = dqv;
+          dk[src + c] = dkv;
+          const acc = running[c]! + q[src + c]! * dqv - k[src + c]! * dkv;
+          running[c] = acc;
+          dg[src + c] = acc;
+        }
+      }
+    }
+  }
+  return { dq, dk, dv, dg, ds0 };
 }
 
 /**
- * One chunk of the backward pass (engine.ts, "Backward"). On entry ws.dS is ∂L/∂S at the chunk's end and
- * `s0` (at s0o) its incoming state; writes dq, dk, dv, db for the chunk's rows and leaves ∂L/∂S₀ in ws.dS.
+ * Head h of one chunk of the backward pass (engine.ts, "Backward"). On entry dSall[dso..] is head h's ∂L/∂S at
+ * the chunk's end and saved[s0o..] its incoming state; writes head h's slices of vs.dQc, vs.dKc and of dv for
+ * the chunk's rows, and leaves ∂L/∂S₀ in dSall[dso..].
  */
-export function vectorChunkBackward(
-  p: DecayProblem, kern: Kernels, ws: Workspace, vs: VectorScratch, rows: HeadRows, t0: number, L: number, s0: FloatArray, s0o: number,
+function chunkHeadBackward(
+  p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number,
+  saved: FloatArray, s0o: number, dO: FloatArray, dv: FloatArray, dSall: FloatArray, dso: number,
 ): void {
-  const { K, V, scale } = p;
-  const { sub, u, w, G, Ehat } = vs;
-  prepareVector(p, ws, vs, rows, t0, L);
-  buildIntraVector(p, kern, ws, vs, rows, t0, L);
-  const dO = rows.o;
-  const { A, dA, dQc, dKc, dS } = ws;
+  const { H, K, V, scale } = p;
+  const { sub, W, u, w, G, Ehat, A, dA, dQc, dKc, tmp } = vs;
+  const Wv = H * V;
+  const hk = h * K;
+  const vo = r0 * Wv + h * V;
+  buildIntra(p, kern, vs, h, r0, L);
   // dV = Aᵀ dO + (K ⊙ e) dS
-  mmTN(kern, L, V, L, A, 0, dO, t0 * V, rows.dv, t0 * V);
-  mmNN(kern, L, V, K, ws.Ke, 0, dS, 0, rows.dv, t0 * V, true);
+  mm(kern, L, V, L, A, 0, 1, L, dO, vo, Wv, 1, tmp, 0, false);
+  mm(kern, L, V, K, vs.Ke, hk, W, 1, dSall, dso, V, 1, tmp, 0, true);
+  storeRows(tmp, dv, vo, Wv, L, V);
   // dA = dO Vᵀ (only s ≤ r is read below)
-  mmNT(kern, L, L, V, dO, t0 * V, rows.v, t0 * V, dA, 0);
+  mm(kern, L, L, V, dO, vo, Wv, 1, p.v, vo, 1, Wv, dA, 0, false);
   // inter-chunk terms: dq_r = τ Γ_r ⊙ (dO S₀ᵀ)_r,  dk_s = e_s ⊙ (V dSᵀ)_s, with Γ_r = u_r G_i, e_s = w_s Ê_i
-  mmNT(kern, L, K, V, dO, t0 * V, s0, s0o, dQc, 0);
-  mmNT(kern, L, K, V, rows.v, t0 * V, dS, 0, dKc, 0);
+  mm(kern, L, K, V, dO, vo, Wv, 1, saved, s0o, 1, V, tmp, 0, false);
   for (let r = 0; r < L; r++) {
-    const io = Math.floor(r / sub) * K;
-    const ri = r * K;
-    for (let d = 0; d < K; d++) {
-      dQc[ri + d] = dQc[ri + d]! * scale * u[ri + d]! * G[io + d]!;
-      dKc[ri + d] = dKc[ri + d]! * w[ri + d]! * Ehat[io + d]!;
-    }
+    const ri = r * W + hk;
+    const io = Math.floor(r / sub) * W + hk;
+    const ti = r * K;
+    for (let d = 0; d < K; d++) dQc[ri + d] = tmp[ti + d]! * scale * u[ri + d]! * G[io + d]!;
   }
-  intraBackwardVector(p, kern, ws, vs, rows, t0, L);
-  // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header)
-  const { q, k, db } = rows;
+  mm(kern, L, K, V, p.v, vo, Wv, 1, dSall, dso, 1, V, tmp, 0, false);
   for (let r = 0; r < L; r++) {
-    const src = (t0 + r) * K;
-    for (let d = 0; d < K; d++) db[src + d] = q[src + d]! * dQc[r * K + d]! - k[src + d]! * dKc[r * K + d]!;
+    const ri = r * W + hk;
+    const io = Math.floor(r / sub) * W + hk;
+    const ti = r * K;
+    for (let d = 0; d < K; d++) dKc[ri + d] = tmp[ti + d]! * w[ri + d]! * Ehat[io + d]!;
   }
-  rows.dq.set(dQc.subarray(0, L * K), t0 * K);
-  rows.dk.set(dKc.subarray(0, L * K), t0 * K);
+  intraBackward(p, kern, vs, h, r0, L);
   // dS₀ = Diag(Γ_{L−1}) dS + (τ q ⊙ Γ)ᵀ dO
-  decayKeyRows(dS, ws.gamLast, K, V);
-  mmTN(kern, K, V, L, ws.Qg, 0, dO, t0 * V, dS, 0, true);
+  decayKeyRows(dSall, dso, vs.gamLast, hk, K, V);
+  mm(kern, K, V, L, vs.Qg, hk, 1, W, dO, vo, Wv, 1, dSall, dso, true);
 }
 
-/** The intra-chunk gradients, added into ws.dQc and ws.dKc (ws.dA holds dO Vᵀ, vs.Kt every K̃). */
-function intraBackwardVector(p: DecayProblem, kern: Kernels, ws: Workspace, vs: VectorScratch, rows: HeadRows, t0: number, L: number): void {
+/** Head h's intra-chunk gradients, added into vs.dQc and vs.dKc (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
+function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
   const { K, scale } = p;
-  const { sub, nbMax, a, u, w, M, Qu, Kt, tmp } = vs;
-  const { q, k } = rows;
-  const { dA, dQc, dKc } = ws;
+  const { sub, nbMax, W, a, u, w, M, Qu, Kt, tmp, dA, dQc, dKc, x } = vs;
+  const { q, k } = p;
+  const hk = h * K;
   const nb = Math.ceil(L / sub);
   for (let i = 1, ko = 0; i < nb; i++) {
     const st = i * sub;
     const m = Math.min(sub, L - st);
     // X = dA[st.., 0..st] read in place (row stride L)
     // dq_r += τ u_r ⊙ (X K̃)_r
-    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko, K, 1, tmp, 0, false);
+    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko + hk, W, 1, tmp, 0, false);
     for (let r = 0; r < m; r++) {
-      const ri = (st + r) * K;
+      const ri = (st + r) * W + hk;
       const ti = r * K;
       for (let d = 0; d < K; d++) dQc[ri + d] = dQc[ri + d]! + scale * u[ri + d]! * tmp[ti + d]!;
     }
     // dk_s += w_s ⊙ M_{i,j(s)} ⊙ (Xᵀ Qu_i)_s
-    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * K, K, 1, tmp, 0, false);
+    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * W + hk, W, 1, tmp, 0, false);
     for (let j = 0; j < i; j++) {
-      const mo = (i * nbMax + j) * K;
+      const mo = (i * nbMax + j) * W + hk;
       for (let s = j * sub; s < j * sub + sub; s++) {
-        const si = s * K;
-        for (let d = 0; d < K; d++) dKc[si + d] = dKc[si + d]! + w[si + d]! * M[mo + d]! * tmp[si + d]!;
+        const si = s * W + hk;
+        const ti = s * K;
+        for (let d = 0; d < K; d++) dKc[si + d] = dKc[si + d]! + w[si + d]! * M[mo + d]! * tmp[ti + d]!;
       }
     }
-    ko += st * K;
+    ko += st * W;
   }
   // diagonal blocks, with the running product x = Π_{s<j≤r} a_j
-  const x = vs.pu;
   for (let i = 0; i < nb; i++) {
     const st = i * sub;
     const end = Math.min(st + sub, L);
     for (let s = st; s < end; s++) {
-      const ks = (t0 + s) * K;
-      const si = s * K;
+      const ks = (r0 + s) * W + hk;
+      const si = s * W + hk;
       for (let r = s; r < end; r++) {
-        const ar = r * K;
+        const ar = r * W + hk;
         if (r === s) x.fill(1);
         else for (let d = 0; d < K; d++) x[d] = x[d]! * a[ar + d]!;
         const c = scale * dA[r * L + s]!;
         if (c === 0) continue;
-        const qr = (t0 + r) * K;
+        const qr = (r0 + r) * W + hk;
         for (let d = 0; d < K; d++) {
           const cx = c * x[d]!;
           dQc[ar + d] = dQc[ar + d]! + cx * k[ks + d]!;
