@@ -39,8 +39,8 @@ export interface DecayGrads {
   dq: FloatArray;
   dk: FloatArray;
   dv: FloatArray;
-  /** gradient of the log gates, shaped like p.g (f64); null for gate "none" */
-  dg: Float64Array | null;
+  /** gradient of the log gates, shaped like p.g (f64 for a scalar gate, the working precision for a vector gate); null for gate "none" */
+  dg: FloatArray | null;
   ds0: FloatArray; // [B,H,K,V]
 }
 
