@@ -10,19 +10,24 @@
  * Factors. The chunk is cut into sub-blocks of `sub` rows; for row r of block i (rows st_i … en_i)
  *   u_r = exp(b_r − b_{st_i}) = Π_{st_i<j≤r} a_j      decay from the block's first row to r
  *   w_r = exp(b_{en_i} − b_r) = Π_{r<j≤en_i} a_j      decay from r to the block's last row
- * are running products of a_j = exp(g_j) ≤ 1: one exp per element, and a product of factors ≤ 1 never
- * overflows (it underflows gracefully, as the exp of the sum would) and carries at most sub−1 roundings.
- * Per block, or pair of blocks j < i, the K-vectors (every exponent a later b minus an earlier one, ≤ 0)
- *   G_i = exp(b_{st_i}),   Ê_j = exp(b_{L−1} − b_{en_j}),   M_ij = exp(b_{st_i} − b_{en_j})
- * give the chunk decays as products of factors ≤ 1: Γ_r = u_r ⊙ G_i, e_s = w_s ⊙ Ê_j, and for r in block i,
- * s in block j < i,  E_rs = u_r ⊙ M_ij ⊙ w_s  — the pivot split of spec §0.4 rule 4 with pivot st_i:
+ * are running products of a_j = exp(g_j) ≤ 1, the only exps formed (one per element). So are, per block or
+ * pair of blocks j < i, with D_l = exp(b_{en_l} − b_{en_{l−1}}) = a_{st_l} ⊙ u_{en_l} the decay across block l:
+ *   G_i = exp(b_{st_i})           = (Π_{l<i} D_l) ⊙ a_{st_i}
+ *   Ê_j = exp(b_{L−1} − b_{en_j}) = Π_{l>j} D_l
+ *   M_ij = exp(b_{st_i} − b_{en_j}) = a_{st_i} ⊙ Π_{j<l<i} D_l
+ * and they give every decay of the chunk as a product of factors ≤ 1: Γ_r = u_r ⊙ G_i, e_s = w_s ⊙ Ê_j, and
+ * for r in block i, s in block j < i,  E_rs = u_r ⊙ M_ij ⊙ w_s  — the pivot split of spec §0.4 rule 4 with
+ * pivot st_i:
  *   A[block i, s < st_i] = (τ q ⊙ u)_i · K̃ᵀ,   K̃_s = k_s ⊙ w_s ⊙ M_{i,j(s)}    (one matmul per query block)
  * Inside a diagonal block, A[r,s] = τ Σ_d q_r[d] k_s[d] Π_{s<j≤r} a_j[d] directly, as a running product.
+ * Rule 1's purpose holds: only g ≤ 0 is exponentiated, and a product of factors ≤ 1 cannot overflow; it
+ * underflows gracefully where the exp of the summed exponent would too.
  *
- * Precision. The cumulative sums b are f64 (in f32, b ≈ −10⁴ would leave ~10⁻³ absolute error in every
- * exponent). The factors a, u, w, G, Ê, M are all ≤ 1 and only ever multiply values that are stored in the
- * working precision, so they are kept in it: for f32 inputs each decay then carries a relative error of at
- * most (sub+2)·2⁻²⁴, below what the f32 matmuls already allow (k·2⁻²³, kernels/types.ts).
+ * Precision. Every decay is a product of at most sub + C/sub + 1 factors, each one rounding (f64: ~1e-14
+ * relative). The running products are f64; the stored factors a, u, w, G, Ê, M only ever multiply values that
+ * are stored in the working precision, so they are kept in it: for f32 inputs a decay then carries a relative
+ * error of at most ~(sub + C/sub + 3)·2⁻²⁴ (≤ 2e-6 at C = 64), below what the f32 matmuls already allow
+ * (k·2⁻²³, kernels/types.ts). No cumulative sum is formed (in f32, b ≈ −10⁴ would cost ~10⁻³ in every exponent).
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
@@ -56,8 +61,6 @@ class VectorScratch {
   readonly Qg: FloatArray;
   /** k ⊙ e */
   readonly Ke: FloatArray;
-  readonly dQc: FloatArray;
-  readonly dKc: FloatArray;
   // per block (nbMax×W) and per pair of blocks (nbMax×nbMax×W), working precision
   readonly G: FloatArray;
   readonly Ehat: FloatArray;
@@ -69,9 +72,9 @@ class VectorScratch {
   readonly dA: FloatArray; // L×L
   readonly blk: FloatArray; // sub×L
   readonly tmp: FloatArray; // L×max(K,V)
-  // f64 W-vectors: b at each block's first and last row, running sum and products; Γ_{L−1}
-  readonly bSt: Float64Array;
-  readonly bEn: Float64Array;
+  // f64: per block (nbMax×W) a_{st_i} and D_i; W-vectors: running products, Γ_{L−1}
+  readonly aSt: Float64Array;
+  readonly D: Float64Array;
   readonly run: Float64Array;
   readonly pu: Float64Array;
   readonly pw: Float64Array;
@@ -92,11 +95,10 @@ class VectorScratch {
     this.W = W;
     this.a = rows(C * W); this.u = rows(C * W); this.w = rows(C * W);
     this.Qu = rows(C * W); this.Kw = rows(C * W); this.Qg = rows(C * W); this.Ke = rows(C * W);
-    this.dQc = rows(C * W); this.dKc = rows(C * W);
     this.G = rows(nb * W); this.Ehat = rows(nb * W); this.M = rows(nb * nb * W);
     this.Kt = rows(((nb * (nb - 1)) / 2) * sub * W);
     this.A = rows(C * C); this.dA = rows(C * C); this.blk = rows(sub * C); this.tmp = rows(C * Math.max(K, V));
-    this.bSt = f64Array(nb * W); this.bEn = f64Array(nb * W);
+    this.aSt = f64Array(nb * W); this.D = f64Array(nb * W);
     this.run = f64Array(W); this.pu = f64Array(W); this.pw = f64Array(W); this.gamLast = f64Array(W);
     this.x = f64Array(K);
   }
@@ -108,26 +110,24 @@ class VectorScratch {
  */
 function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): void {
   const { scale } = p;
-  const { sub, nbMax, W, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, bSt, bEn, run, pu, pw, gamLast } = vs;
+  const { sub, nbMax, W, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, aSt, D, run, pu, pw, gamLast } = vs;
   const { q, k } = p;
   const g = p.g!;
   const nb = Math.ceil(L / sub);
-  run.fill(0);
+  run.fill(1); // Π_{l<i} D_l = exp(b_{en_{i−1}})
   for (let i = 0; i < nb; i++) {
     const st = i * sub;
     const en = Math.min(st + sub, L) - 1;
     const io = i * W;
-    // first row: b_st, G_i, a, u = 1
+    // first row: a, u = 1, G_i
     {
       const gi = (r0 + st) * W;
       const ri = st * W;
       for (let d = 0; d < W; d++) {
-        const gv = g[gi + d]!;
-        const b = run[d]! + gv;
-        run[d] = b;
-        bSt[io + d] = b;
-        G[io + d] = Math.exp(b);
-        a[ri + d] = Math.exp(gv);
+        const x = Math.exp(g[gi + d]!);
+        a[ri + d] = x;
+        aSt[io + d] = x;
+        G[io + d] = run[d]! * x;
         u[ri + d] = 1;
         pu[d] = 1;
       }
@@ -137,17 +137,18 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
       const gi = (r0 + r) * W;
       const ri = r * W;
       for (let d = 0; d < W; d++) {
-        const gv = g[gi + d]!;
-        run[d] = run[d]! + gv;
-        const x = Math.exp(gv);
+        const x = Math.exp(g[gi + d]!);
         a[ri + d] = x;
         const y = pu[d]! * x;
         pu[d] = y;
         u[ri + d] = y;
       }
     }
+    // D_i = a_st u_en; carry Π D
     for (let d = 0; d < W; d++) {
-      bEn[io + d] = run[d]!;
+      const x = aSt[io + d]! * pu[d]!;
+      D[io + d] = x;
+      run[d] = run[d]! * x;
       pw[d] = 1;
     }
     // back through the block: w_r = w_{r+1} a_{r+1}; Qu, Kw, Qg
@@ -165,15 +166,16 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
       }
     }
   }
-  // run = b_{L−1}: Γ_{L−1}, Ê_j, M_ij, and Ke = Kw ⊙ Ê
-  for (let d = 0; d < W; d++) gamLast[d] = Math.exp(run[d]!);
-  for (let j = 0; j < nb; j++) {
+  // Γ_{L−1} = Π D; Ê_j = Π_{l>j} D_l (suffix products), with Ke = Kw ⊙ Ê
+  for (let d = 0; d < W; d++) {
+    gamLast[d] = run[d]!;
+    pw[d] = 1;
+  }
+  for (let j = nb - 1; j >= 0; j--) {
     const jo = j * W;
-    for (let d = 0; d < W; d++) Ehat[jo + d] = Math.exp(run[d]! - bEn[jo + d]!);
-    for (let i = j + 1; i < nb; i++) {
-      const mo = (i * nbMax + j) * W;
-      const io = i * W;
-      for (let d = 0; d < W; d++) M[mo + d] = Math.exp(bSt[io + d]! - bEn[jo + d]!);
+    for (let d = 0; d < W; d++) {
+      Ehat[jo + d] = pw[d]!;
+      pw[d] = pw[d]! * D[jo + d]!;
     }
     const end = Math.min(j * sub + sub, L);
     for (let r = j * sub; r < end; r++) {
@@ -181,10 +183,18 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
       for (let d = 0; d < W; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
     }
   }
-  // K̃ of query block i: Kw_s ⊙ M_{i,j(s)} for s < st_i
+  // M_ij = a_{st_i} ⊙ Π_{j<l<i} D_l, and K̃ of query block i: Kw_s ⊙ M_{i,j(s)} for s < st_i
   for (let i = 1, ko = 0; i < nb; i++) {
-    for (let j = 0; j < i; j++) {
+    const io = i * W;
+    for (let d = 0; d < W; d++) pu[d] = aSt[io + d]!;
+    for (let j = i - 1; j >= 0; j--) {
       const mo = (i * nbMax + j) * W;
+      const jo = j * W;
+      for (let d = 0; d < W; d++) {
+        const x = pu[d]!;
+        M[mo + d] = x;
+        pu[d] = x * D[jo + d]!;
+      }
       for (let s = j * sub; s < j * sub + sub; s++) {
         const so = s * W;
         const to = ko + so;
@@ -333,19 +343,16 @@ export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatA
       const L = Math.min(C, T - t0);
       const r0 = b * T + t0;
       prepare(p, vs, r0, L);
-      for (let h = 0; h < H; h++) chunkHeadBackward(p, kern, vs, h, r0, L, saved, ((b * H + h) * N + n) * KV, dO, dv, ds0, so + h * KV);
-      // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header), summed backwards into dg; dq, dk out
+      // the chunk's rows of dq and dk are contiguous: accumulate in place
+      const dQc = dq.subarray(r0 * W, (r0 + L) * W);
+      const dKc = dk.subarray(r0 * W, (r0 + L) * W);
+      for (let h = 0; h < H; h++) chunkHeadBackward(p, kern, vs, dQc, dKc, h, r0, L, saved, ((b * H + h) * N + n) * KV, dO, dv, ds0, so + h * KV);
+      // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header), summed backwards into dg
       const { q, k } = p;
-      const { dQc, dKc } = vs;
       for (let r = L - 1; r >= 0; r--) {
         const src = (r0 + r) * W;
-        const ri = r * W;
         for (let c = 0; c < W; c++) {
-          const dqv = dQc[ri + c]!;
-          const dkv = dKc[ri + c]!;
-          dq[src + c] = dqv;
-          dk[src + c] = dkv;
-          const acc = running[c]! + q[src + c]! * dqv - k[src + c]! * dkv;
+          const acc = running[c]! + q[src + c]! * dq[src + c]! - k[src + c]! * dk[src + c]!;
           running[c] = acc;
           dg[src + c] = acc;
         }
@@ -357,15 +364,15 @@ export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatA
 
 /**
  * Head h of one chunk of the backward pass (engine.ts, "Backward"). On entry dSall[dso..] is head h's ∂L/∂S at
- * the chunk's end and saved[s0o..] its incoming state; writes head h's slices of vs.dQc, vs.dKc and of dv for
- * the chunk's rows, and leaves ∂L/∂S₀ in dSall[dso..].
+ * the chunk's end and saved[s0o..] its incoming state; writes head h's slices of dQc, dKc (the chunk's L rows
+ * of dq and dk) and of dv, and leaves ∂L/∂S₀ in dSall[dso..].
  */
 function chunkHeadBackward(
-  p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number,
+  p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: FloatArray, dKc: FloatArray, h: number, r0: number, L: number,
   saved: FloatArray, s0o: number, dO: FloatArray, dv: FloatArray, dSall: FloatArray, dso: number,
 ): void {
   const { H, K, V, scale } = p;
-  const { sub, W, u, w, G, Ehat, A, dA, dQc, dKc, tmp } = vs;
+  const { sub, W, u, w, G, Ehat, A, dA, tmp } = vs;
   const Wv = H * V;
   const hk = h * K;
   const vo = r0 * Wv + h * V;
@@ -391,16 +398,16 @@ function chunkHeadBackward(
     const ti = r * K;
     for (let d = 0; d < K; d++) dKc[ri + d] = tmp[ti + d]! * w[ri + d]! * Ehat[io + d]!;
   }
-  intraBackward(p, kern, vs, h, r0, L);
+  intraBackward(p, kern, vs, dQc, dKc, h, r0, L);
   // dS₀ = Diag(Γ_{L−1}) dS + (τ q ⊙ Γ)ᵀ dO
   decayKeyRows(dSall, dso, vs.gamLast, hk, K, V);
   mm(kern, K, V, L, vs.Qg, hk, 1, W, dO, vo, Wv, 1, dSall, dso, true);
 }
 
-/** Head h's intra-chunk gradients, added into vs.dQc and vs.dKc (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
-function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
+/** Head h's intra-chunk gradients, added into dQc and dKc (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
+function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: FloatArray, dKc: FloatArray, h: number, r0: number, L: number): void {
   const { K, scale } = p;
-  const { sub, nbMax, W, a, u, w, M, Qu, Kt, tmp, dA, dQc, dKc, x } = vs;
+  const { sub, nbMax, W, a, u, w, M, Qu, Kt, tmp, dA, x } = vs;
   const { q, k } = p;
   const hk = h * K;
   const nb = Math.ceil(L / sub);
