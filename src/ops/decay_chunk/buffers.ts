@@ -76,8 +76,8 @@ export class Workspace {
 
 /**
  * `rows` rows of `width` elements from src (row i at so + i·ss) to dst (row i at dO + i·ds). One loop per
- * pair of array types, so that each loop's element accesses stay monomorphic: one generic loop fed every
- * pair costs ~10 ns per element, and `set(subarray(…))` per row of 64 about as much.
+ * pair of array types, so that each loop's element accesses (and `subarray` calls) stay monomorphic: one
+ * generic routine fed every pair cost ~10 ns per element.
  */
 export function copyRows(src: FloatArray, so: number, ss: number, dst: FloatArray, dO: number, ds: number, rows: number, width: number): void {
   if (src instanceof Float32Array) {
@@ -87,11 +87,16 @@ export function copyRows(src: FloatArray, so: number, ss: number, dst: FloatArra
   else copy64to32(src, so, ss, dst, dO, ds, rows, width);
 }
 
+/** Below this row width an element loop beats `set(subarray(…))` (measured: at 64, set is ~2× faster). */
+const SET_WIDTH = 16;
+
 function copy32(src: Float32Array, so: number, ss: number, dst: Float32Array, dO: number, ds: number, rows: number, width: number): void {
-  for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
+  if (width >= SET_WIDTH) for (let i = 0; i < rows; i++) dst.set(src.subarray(so + i * ss, so + i * ss + width), dO + i * ds);
+  else for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
 }
 function copy64(src: Float64Array, so: number, ss: number, dst: Float64Array, dO: number, ds: number, rows: number, width: number): void {
-  for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
+  if (width >= SET_WIDTH) for (let i = 0; i < rows; i++) dst.set(src.subarray(so + i * ss, so + i * ss + width), dO + i * ds);
+  else for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
 }
 function copy32to64(src: Float32Array, so: number, ss: number, dst: Float64Array, dO: number, ds: number, rows: number, width: number): void {
   for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;

@@ -32,7 +32,7 @@
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
-import { f64Array, workType } from "./buffers.js";
+import { copyRows, f64Array, workType } from "./buffers.js";
 import type { DecayForward, DecayGrads, DecayProblem } from "./problem.js";
 import { mm } from "./products.js";
 
@@ -263,15 +263,6 @@ function decayKeyRows(S: FloatArray, so: number, f: Float64Array, fo: number, K:
   }
 }
 
-/** dense L×V block into rows of stride ld at `at` (one head's slice of o or dv). */
-function storeRows(src: FloatArray, dst: FloatArray, at: number, ld: number, L: number, V: number): void {
-  for (let r = 0; r < L; r++) {
-    const s = r * V;
-    const t = at + r * ld;
-    for (let j = 0; j < V; j++) dst[t + j] = src[s + j]!;
-  }
-}
-
 /** The chunkwise forward pass of the vector gate (engine.ts decayForward). */
 export function vectorForward(p: DecayProblem, keep: boolean): DecayForward {
   const { B, T, H, K, V, C } = p;
@@ -302,7 +293,7 @@ export function vectorForward(p: DecayProblem, keep: boolean): DecayForward {
         mm(kern, L, V, K, vs.Qg, h * K, W, 1, state, sh, V, 1, tmp, 0, false);
         buildIntra(p, kern, vs, h, r0, L);
         mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
-        storeRows(tmp, o, vo, Wv, L, V);
+        copyRows(tmp, 0, V, o, vo, Wv, L, V);
         // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
         decayKeyRows(state, sh, vs.gamLast, h * K, K, V);
         mm(kern, K, V, L, vs.Ke, h * K, 1, W, p.v, vo, Wv, 1, state, sh, true);
@@ -380,7 +371,7 @@ function chunkHeadBackward(
   // dV = Aᵀ dO + (K ⊙ e) dS
   mm(kern, L, V, L, A, 0, 1, L, dO, vo, Wv, 1, tmp, 0, false);
   mm(kern, L, V, K, vs.Ke, hk, W, 1, dSall, dso, V, 1, tmp, 0, true);
-  storeRows(tmp, dv, vo, Wv, L, V);
+  copyRows(tmp, 0, V, dv, vo, Wv, L, V);
   // dA = dO Vᵀ (only s ≤ r is read below)
   mm(kern, L, L, V, dO, vo, Wv, 1, p.v, vo, 1, Wv, dA, 0, false);
   // inter-chunk terms: dq_r = τ Γ_r ⊙ (dO S₀ᵀ)_r,  dk_s = e_s ⊙ (V dSᵀ)_s, with Γ_r = u_r G_i, e_s = w_s Ê_i
