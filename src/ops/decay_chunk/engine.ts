@@ -21,12 +21,13 @@
  *
  * The intra-chunk block A:
  *  - scalar / no gate: A = τ (Q Kᵀ) ⊙ D with D[r,s] = exp(b_r − b_s) for s ≤ r — one matmul and a mask.
- *  - vector gate: the chunk is cut into sub-blocks of `sub` rows (16). For the query sub-block starting at
- *    row p and every key row s < p, the pivot p splits the decay (§0.4 rule 4, "secondary chunking" of the
- *    GLA paper): E_rs = exp(b_r − b_p) ⊙ exp(b_p − b_s), both exponents ≤ 0, so
- *    A[p.., :p] = (τ Q_{p..} ⊙ exp(b_r − b_p)) (K_{:p} ⊙ exp(b_p − b_s))ᵀ is one matmul per sub-block.
- *    Inside a diagonal sub-block the O(sub²·K) elementwise form is computed directly, with E_rs built as the
- *    running product Π_{s<j≤r} a_j (factors ≤ 1: no exp per pair, no overflow).
+ *  - vector gate (vector_gate.ts, which also runs the whole vector-gate pass): the chunk is cut into
+ *    sub-blocks of `sub` rows (8 or 16). For the query sub-block starting at row p and every key row s < p,
+ *    the pivot p splits the decay (§0.4 rule 4, "secondary chunking" of the GLA paper):
+ *    E_rs = exp(b_r − b_p) ⊙ exp(b_p − b_s), both ≤ 1, so A[p.., :p] = (τ Q_{p..} ⊙ exp(b_r − b_p))
+ *    (K_{:p} ⊙ exp(b_p − b_s))ᵀ is one matmul per sub-block. Inside a diagonal sub-block the O(sub²·K)
+ *    elementwise form is computed directly, with E_rs built as the running product Π_{s<j≤r} a_j. All these
+ *    decays are built as products of the factors a_j = exp(g_j) ≤ 1 (one exp per element, no overflow).
  *
  * Backward. Upstream gradients dO (rows) and dS (of the final state). Chunks are visited in reverse,
  * carrying dS = ∂L/∂S at the current chunk's end; each chunk's incoming state S₀ was saved by the forward
@@ -52,8 +53,9 @@
  * independent of the chunking (the identity fla uses for dg). For a scalar gate sum over d as well. This needs
  * only dq, dk (already computed) and the final state; tests check it with gradcheck.
  *
- * Dense products go through getKernels().matmul / matmulF64 in the inputs' precision (f32 products
- * accumulate in f64 and round once); the cumulative sums, decays and gate gradients are f64 scratch.
+ * Dense products go through getKernels().matmul / matmulF64 in the inputs' precision (kernels/types.ts has
+ * what each backend guarantees for f32). Scalar and no gate: the cumulative sums, decays and gate gradients
+ * are f64 scratch. Vector gate: see vector_gate.ts ("Precision").
  */
 import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
