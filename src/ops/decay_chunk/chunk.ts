@@ -41,8 +41,10 @@ export interface ChunkCall {
 
 /** Values as an array of the given precision (x itself when it already is). */
 export function asPrecision(x: FloatArray, f64: boolean): FloatArray {
-  if (f64) return x instanceof Float64Array ? x : Float64Array.from(x);
-  return x instanceof Float32Array ? x : Float32Array.from(x);
+  if (x instanceof (f64 ? Float64Array : Float32Array)) return x;
+  const out = allocate(f64 ? "f64" : "f32", x.length);
+  out.set(x);
+  return out;
 }
 
 export function decayChunk(call: ChunkCall): OpOutputs {
