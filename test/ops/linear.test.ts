@@ -13,6 +13,7 @@
  *   strong decay (g ≈ −5, T = 2048), chunk against recurrent in f64: 1e-10 (measured: ≤ 2e-14); f32 against
  *   f64: 1e-4 (measured: ≤ 7e-6)
  *   special cases (gk = 0 / gamma = 1 vs linear_attn, simple_gla vs gla with g broadcast): 1e-12
+ *   gla's engine with any sub-block size against one block per chunk (f64): 1e-10 (measured: ≤ 1e-14)
  *   worked checks: 1e-12 against exact values; 5e-7 against the spec's 6-decimal literals
  */
 import { describe, test } from "node:test";
@@ -27,6 +28,7 @@ import { retention, retnetGammas } from "../../src/ops/retention/index.js";
 import { simpleGla } from "../../src/ops/simple_gla/index.js";
 import { gla } from "../../src/ops/gla/index.js";
 import { decayExample } from "../../src/ops/decay_chunk/shared.js";
+import { decayBackward, decayForward, type DecayProblem } from "../../src/ops/decay_chunk/engine.js";
 import type { AnyOp, ExampleSizes, OpMode } from "../../src/ops/types.js";
 import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, checkStepFastPath, exampleSetup, maxAbs, ODD, runBackward, type ExampleCase, type Inputs, type OpCase } from "./harness.js";
 
@@ -287,6 +289,49 @@ describe("special cases", () => {
       compare(`retention vs simple_gla ${mode}`, s, r, rest);
     }
   });
+});
+
+describe("gla sub-blocks (the vector gate's pivoted matmuls and direct diagonal blocks)", () => {
+  test("K = 32 (default sub-blocks of 8 rows): naive = chunk = recurrent, f64, chunkSizes 40 and 64, with initial_state (tol 1e-10)", () => {
+    const sizes: ExampleSizes = { B: 2, T: 45, H: 2, K: 32, V: 3 };
+    checkForms(opCase(VARIANTS[4]!, { sizes, initialState: true, seed: 40 }, { chunkSize: 40 }));
+    checkForms(opCase(VARIANTS[4]!, { sizes, seed: 41, range: [-2, -0.5] }, { chunkSize: 64 }), ["naive", "chunk"]);
+  });
+
+  /** f64 engine call on odd sizes (B=2, T=37, H=3, K=5, V=4, C=20) with log gates in `range`. */
+  const problem = (sub: number, range: readonly [number, number]): { p: DecayProblem; dO: Float64Array; dS: Float64Array } => {
+    const [B, T, H, K, V, C] = [2, 37, 3, 5, 4, 20];
+    const rng = new Random(42);
+    const normal = (n: number) => Float64Array.from({ length: n }, () => rng.normal());
+    const p: DecayProblem = {
+      B, T, H, K, V, C, scale: 0.45, f64: true, gate: "vector", sub,
+      q: normal(B * T * H * K), k: normal(B * T * H * K), v: normal(B * T * H * V),
+      g: Float64Array.from({ length: B * T * H * K }, () => range[0] + (range[1] - range[0]) * rng.uniform()),
+      s0: normal(B * H * K * V),
+    };
+    return { p, dO: normal(B * T * H * V), dS: normal(B * H * K * V) };
+  };
+  const run = (sub: number, range: readonly [number, number]) => {
+    const { p, dO, dS } = problem(sub, range);
+    const f = decayForward(p, true);
+    const g = decayBackward(p, f.saved!, f.state, dO, dS);
+    return { o: f.o, state: f.state, dq: g.dq, dk: g.dk, dv: g.dv, dg: g.dg!, ds0: g.ds0 };
+  };
+
+  for (const range of [[-0.5, -0.01], [-5.5, -4.5]] as const) {
+    test(`sub-blocks of 1, 3, 7 and 8 rows equal one block per chunk (chunk 20, tail 17; g in [${range}]; f64 tol 1e-10), all finite`, () => {
+      const whole = run(20, range);
+      for (const sub of [1, 3, 7, 8]) {
+        const r = run(sub, range);
+        for (const [name, ref] of Object.entries(whole)) {
+          const got = r[name as keyof typeof r];
+          assert.ok(got.every(Number.isFinite), `sub ${sub}: ${name} not finite`);
+          const shape = [ref.length];
+          assertClose(`sub ${sub}: ${name}`, tensor(got, shape, { dtype: "f64" }), tensor(ref, shape, { dtype: "f64" }), TOL);
+        }
+      }
+    });
+  }
 });
 
 describe("strong decay", () => {

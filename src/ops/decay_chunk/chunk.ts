@@ -22,8 +22,8 @@ export interface ChunkGate {
   logs: FloatArray;
   /** the input tensor the gate gradient belongs to */
   source: Tensor;
-  /** the gradient of `source` from the engine's gradient of the log gates (f64, shaped like `logs`) */
-  grad(dLogs: Float64Array): Tensor;
+  /** the gradient of `source` from the engine's gradient of the log gates (shaped like `logs`; f64, or f32 for an f32 vector gate) */
+  grad(dLogs: FloatArray): Tensor;
 }
 
 export interface ChunkCall {
@@ -39,9 +39,12 @@ export interface ChunkCall {
   normalizeEps: number | null;
 }
 
-/** Float64Array values as an array of the given precision. */
-export function asPrecision(x: Float64Array, f64: boolean): FloatArray {
-  return f64 ? x : Float32Array.from(x);
+/** Values as an array of the given precision (x itself when it already is). */
+export function asPrecision(x: FloatArray, f64: boolean): FloatArray {
+  if (x instanceof (f64 ? Float64Array : Float32Array)) return x;
+  const out = allocate(f64 ? "f64" : "f32", x.length);
+  out.set(x);
+  return out;
 }
 
 export function decayChunk(call: ChunkCall): OpOutputs {

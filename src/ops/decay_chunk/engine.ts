@@ -21,12 +21,13 @@
  *
  * The intra-chunk block A:
  *  - scalar / no gate: A = τ (Q Kᵀ) ⊙ D with D[r,s] = exp(b_r − b_s) for s ≤ r — one matmul and a mask.
- *  - vector gate: the chunk is cut into sub-blocks of `sub` rows (16). For the query sub-block starting at
- *    row p and every key row s < p, the pivot p splits the decay (§0.4 rule 4, "secondary chunking" of the
- *    GLA paper): E_rs = exp(b_r − b_p) ⊙ exp(b_p − b_s), both exponents ≤ 0, so
- *    A[p.., :p] = (τ Q_{p..} ⊙ exp(b_r − b_p)) (K_{:p} ⊙ exp(b_p − b_s))ᵀ is one matmul per sub-block.
- *    Inside a diagonal sub-block the O(sub²·K) elementwise form is computed directly, with E_rs built as the
- *    running product Π_{s<j≤r} a_j (factors ≤ 1: no exp per pair, no overflow).
+ *  - vector gate (vector_gate.ts, which also runs the whole vector-gate pass): the chunk is cut into
+ *    sub-blocks of `sub` rows (8 or 16). For the query sub-block starting at row p and every key row s < p,
+ *    the pivot p splits the decay (§0.4 rule 4, "secondary chunking" of the GLA paper):
+ *    E_rs = exp(b_r − b_p) ⊙ exp(b_p − b_s), both ≤ 1, so A[p.., :p] = (τ Q_{p..} ⊙ exp(b_r − b_p))
+ *    (K_{:p} ⊙ exp(b_p − b_s))ᵀ is one matmul per sub-block. Inside a diagonal sub-block the O(sub²·K)
+ *    elementwise form is computed directly, with E_rs built as the running product Π_{s<j≤r} a_j. All these
+ *    decays are built as products of the factors a_j = exp(g_j) ≤ 1 (one exp per element, no overflow).
  *
  * Backward. Upstream gradients dO (rows) and dS (of the final state). Chunks are visited in reverse,
  * carrying dS = ∂L/∂S at the current chunk's end; each chunk's incoming state S₀ was saved by the forward
@@ -52,178 +53,19 @@
  * independent of the chunking (the identity fla uses for dg). For a scalar gate sum over d as well. This needs
  * only dq, dk (already computed) and the final state; tests check it with gradcheck.
  *
- * Dense products go through getKernels().matmul / matmulF64 in the inputs' precision (f32 products
- * accumulate in f64 and round once); the cumulative sums, decays and gate gradients are f64 scratch.
+ * Dense products go through getKernels().matmul / matmulF64 in the inputs' precision (kernels/types.ts has
+ * what each backend guarantees for f32). Scalar and no gate: the cumulative sums, decays and gate gradients
+ * are f64 scratch. Vector gate: see vector_gate.ts ("Precision").
  */
 import { getKernels } from "../../kernels/index.js";
-import type { FloatArray, Kernels, MatmulArgs } from "../../kernels/types.js";
+import type { FloatArray, Kernels } from "../../kernels/types.js";
+import { allocate } from "../../core/dtype.js";
+import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
+import { gateWidth, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
+import { mmNN, mmNT, mmTN } from "./products.js";
+import { vectorBackward, vectorForward } from "./vector_gate.js";
 
-export type GateKind = "none" | "scalar" | "vector";
-
-/** One call: sizes, inputs (contiguous, in the op layouts) and how the decay is given. */
-export interface DecayProblem {
-  B: number;
-  T: number;
-  H: number;
-  K: number;
-  V: number;
-  /** chunk length (the last chunk may be shorter) */
-  C: number;
-  /** τ, applied to q */
-  scale: number;
-  /** working precision: f64 or f32 arrays for q, k, v, s0 and every result */
-  f64: boolean;
-  q: FloatArray; // [B,T,H,K]
-  k: FloatArray; // [B,T,H,K]
-  v: FloatArray; // [B,T,H,V]
-  gate: GateKind;
-  /** log gates ≤ 0: [B,T,H] for "scalar", [B,T,H,K] for "vector", null for "none" (any float array type) */
-  g: FloatArray | null;
-  /** initial state [B,H,K,V], or null for zeros */
-  s0: FloatArray | null;
-  /** rows per sub-block of the vector-gate intra-chunk block (default 16) */
-  sub?: number;
-}
-
-export interface DecayForward {
-  o: FloatArray; // [B,T,H,V]
-  state: FloatArray; // [B,H,K,V], the state after the last token
-  /** the incoming state of every chunk, [B,H,N,K,V] with N = ⌈T/C⌉ (null unless kept for backward) */
-  saved: FloatArray | null;
-}
-
-export interface DecayGrads {
-  dq: FloatArray;
-  dk: FloatArray;
-  dv: FloatArray;
-  /** gradient of the log gates, shaped like p.g (f64); null for gate "none" */
-  dg: Float64Array | null;
-  ds0: FloatArray; // [B,H,K,V]
-}
-
-const DEFAULT_SUB = 16;
-
-// ---------------------------------------------------------------------------------------------------------
-// dense products; the output block is dense row-major with row length n
-
-function mm(
-  kern: Kernels, m: number, n: number, k: number,
-  a: FloatArray, ao: number, ars: number, acs: number,
-  b: FloatArray, bo: number, brs: number, bcs: number,
-  c: FloatArray, co: number, accumulate: boolean,
-): void {
-  const args = { m, n, k, a, aOffset: ao, aRowStride: ars, aColStride: acs, b, bOffset: bo, bRowStride: brs, bColStride: bcs, c, cOffset: co, accumulate };
-  if (c instanceof Float64Array) kern.matmulF64(args as MatmulArgs<Float64Array>);
-  else kern.matmul(args as MatmulArgs<Float32Array>);
-}
-/** C[m×n] (+)= A[m×k] B[k×n], A and B dense row-major */
-function mmNN(kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void {
-  mm(kern, m, n, k, a, ao, k, 1, b, bo, n, 1, c, co, acc);
-}
-/** C[m×n] (+)= A[m×k] B[n×k]ᵀ */
-function mmNT(kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void {
-  mm(kern, m, n, k, a, ao, k, 1, b, bo, 1, k, c, co, acc);
-}
-/** C[m×n] (+)= A[k×m]ᵀ B[k×n] */
-function mmTN(kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void {
-  mm(kern, m, n, k, a, ao, 1, m, b, bo, n, 1, c, co, acc);
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-type Alloc = (n: number) => FloatArray;
-const allocator = (f64: boolean): Alloc => (f64 ? (n) => new Float64Array(n) : (n) => new Float32Array(n));
-
-/** Gate channels per row: K for a vector gate, else 1. */
-const gateWidth = (p: DecayProblem): number => (p.gate === "vector" ? p.K : 1);
-
-/** One (batch, head)'s rows gathered densely: [T,K], [T,V], gates [T,G]. Reused for every head. */
-class HeadRows {
-  readonly q: FloatArray;
-  readonly k: FloatArray;
-  readonly v: FloatArray;
-  /** forward: o; backward: dO */
-  readonly o: FloatArray;
-  readonly g: Float64Array;
-  readonly dq: FloatArray;
-  readonly dk: FloatArray;
-  readonly dv: FloatArray;
-  /** ∂L/∂B_t per row (backward) */
-  readonly db: Float64Array;
-
-  constructor(alloc: Alloc, p: DecayProblem, backward: boolean) {
-    const { T, K, V } = p;
-    const G = gateWidth(p);
-    this.q = alloc(T * K);
-    this.k = alloc(T * K);
-    this.v = alloc(T * V);
-    this.o = alloc(T * V);
-    this.g = new Float64Array(p.gate === "none" ? 0 : T * G);
-    this.dq = alloc(backward ? T * K : 0);
-    this.dk = alloc(backward ? T * K : 0);
-    this.dv = alloc(backward ? T * V : 0);
-    this.db = new Float64Array(backward && p.gate !== "none" ? T * G : 0);
-  }
-}
-
-/** Scratch for one chunk (row-major, row length L or K), reused across chunks and heads. */
-class Workspace {
-  // per row (and channel, for a vector gate), f64
-  readonly b: Float64Array;
-  readonly a: Float64Array;
-  readonly gam: Float64Array;
-  readonly e: Float64Array;
-  readonly gamLast: Float64Array;
-  readonly eq: Float64Array;
-  readonly f: Float64Array;
-  readonly w: Float64Array;
-  // L×L, working precision
-  readonly A: FloatArray;
-  readonly dA: FloatArray;
-  readonly blk: FloatArray;
-  // L×K, working precision
-  readonly Qg: FloatArray;
-  readonly Ke: FloatArray;
-  readonly Qt: FloatArray;
-  readonly Kt: FloatArray;
-  readonly tmp: FloatArray;
-  readonly dQc: FloatArray;
-  readonly dKc: FloatArray;
-  // K×V, working precision
-  readonly S: FloatArray;
-  readonly dS: FloatArray;
-
-  constructor(alloc: Alloc, p: DecayProblem) {
-    const { C, K, V } = p;
-    const G = gateWidth(p);
-    const f = (n: number) => new Float64Array(n);
-    this.b = f(C * G); this.a = f(C * G); this.gam = f(C * G); this.e = f(C * G); this.gamLast = f(G);
-    this.eq = f(C * K); this.f = f(C * K); this.w = f(K);
-    this.A = alloc(C * C); this.dA = alloc(C * C); this.blk = alloc(C * C);
-    this.Qg = alloc(C * K); this.Ke = alloc(C * K); this.Qt = alloc(C * K); this.Kt = alloc(C * K);
-    this.tmp = alloc(C * K); this.dQc = alloc(C * K); this.dKc = alloc(C * K);
-    this.S = alloc(K * V); this.dS = alloc(K * V);
-  }
-}
-
-/** x[b,:,h,:] of a [B,T,H,D] array into dense [T,D] rows (a block copy when the array types match). */
-function gatherRows(x: FloatArray, out: FloatArray | Float64Array, b: number, h: number, T: number, H: number, D: number): void {
-  const same = x.constructor === out.constructor;
-  for (let t = 0; t < T; t++) {
-    const src = ((b * T + t) * H + h) * D;
-    if (same) (out as FloatArray).set(x.subarray(src, src + D), t * D);
-    else for (let d = 0; d < D; d++) out[t * D + d] = x[src + d]!;
-  }
-}
-/** dense [T,D] rows back into x[b,:,h,:]. */
-function scatterRows(rows: FloatArray | Float64Array, x: FloatArray | Float64Array, b: number, h: number, T: number, H: number, D: number): void {
-  const same = x.constructor === rows.constructor;
-  for (let t = 0; t < T; t++) {
-    const dst = ((b * T + t) * H + h) * D;
-    if (same) (x as FloatArray).set(rows.subarray(t * D, t * D + D), dst);
-    else for (let d = 0; d < D; d++) x[dst + d] = rows[t * D + d]!;
-  }
-}
+export type { DecayForward, DecayGrads, DecayProblem, GateKind } from "./problem.js";
 
 function loadHead(p: DecayProblem, rows: HeadRows, b: number, h: number): void {
   gatherRows(p.q, rows.q, b, h, p.T, p.H, p.K);
@@ -233,130 +75,59 @@ function loadHead(p: DecayProblem, rows: HeadRows, b: number, h: number): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// one chunk: rows t0 .. t0+L−1 of the current head
+// one chunk of the scalar or no-gate path (the vector gate's is in vector_gate.ts): rows t0 .. t0+L−1
 
-/** b (cumulative log gate), a = exp(g), Γ = exp(b), e = exp(b_{L−1} − b), then Qg = τ q ⊙ Γ and Ke = k ⊙ e. */
+/** b (cumulative log gate), Γ = exp(b), e = exp(b_{L−1} − b), then Qg = τ q ⊙ Γ and Ke = k ⊙ e. */
 function prepareChunk(p: DecayProblem, ws: Workspace, rows: HeadRows, t0: number, L: number): void {
   const { K, scale } = p;
-  const G = gateWidth(p);
-  const { b, a, gam, e, gamLast } = ws;
+  const { b, gam, e } = ws;
   const hasGate = p.gate !== "none";
   for (let r = 0; r < L; r++) {
-    for (let d = 0; d < G; d++) {
-      const gv = hasGate ? rows.g[(t0 + r) * G + d]! : 0;
-      const i = r * G + d;
-      b[i] = (r > 0 ? b[i - G]! : 0) + gv;
-      a[i] = Math.exp(gv);
-      gam[i] = Math.exp(b[i]!);
-    }
+    const gv = hasGate ? rows.g[t0 + r]! : 0;
+    b[r] = (r > 0 ? b[r - 1]! : 0) + gv;
+    gam[r] = Math.exp(b[r]!);
   }
-  const last = (L - 1) * G;
-  for (let d = 0; d < G; d++) gamLast[d] = gam[last + d]!;
-  for (let s = 0; s < L; s++) for (let d = 0; d < G; d++) e[s * G + d] = Math.exp(b[last + d]! - b[s * G + d]!);
+  ws.gamLast[0] = gam[L - 1]!;
+  for (let s = 0; s < L; s++) e[s] = Math.exp(b[L - 1]! - b[s]!);
   const { Qg, Ke } = ws;
   for (let r = 0; r < L; r++) {
     const src = (t0 + r) * K;
+    const gr = scale * gam[r]!;
+    const er = e[r]!;
     for (let d = 0; d < K; d++) {
-      const gi = G === 1 ? r : r * K + d;
-      Qg[r * K + d] = scale * rows.q[src + d]! * gam[gi]!;
-      Ke[r * K + d] = rows.k[src + d]! * e[gi]!;
+      Qg[r * K + d] = rows.q[src + d]! * gr;
+      Ke[r * K + d] = rows.k[src + d]! * er;
     }
   }
 }
 
-/** ws.A ← the intra-chunk block (L×L, zero above the diagonal, τ included). */
-function buildIntra(p: DecayProblem, kern: Kernels, ws: Workspace, rows: HeadRows, t0: number, L: number): void {
-  const { K, scale } = p;
-  const A = ws.A;
-  if (p.gate !== "vector") {
-    // A = τ (Q Kᵀ) ⊙ D; the exponent b_r − b_s is only formed for s ≤ r
-    mmNT(kern, L, L, K, rows.q, t0 * K, rows.k, t0 * K, A, 0);
-    const b = ws.b;
-    for (let r = 0; r < L; r++) {
-      const row = r * L;
-      const br = b[r]!;
-      for (let s = 0; s <= r; s++) A[row + s] = A[row + s]! * scale * Math.exp(br - b[s]!);
-      for (let s = r + 1; s < L; s++) A[row + s] = 0;
-    }
-    return;
-  }
-  A.fill(0, 0, L * L);
-  const sub = p.sub ?? DEFAULT_SUB;
-  for (let p0 = 0; p0 < L; p0 += sub) {
-    const p1 = Math.min(p0 + sub, L);
-    if (p0 > 0) {
-      pivotFactors(p, ws, rows, t0, p0, p1);
-      // A[p0..p1, 0..p0] = Q̃ K̃ᵀ
-      const m = p1 - p0;
-      mmNT(kern, m, p0, K, ws.Qt, 0, ws.Kt, 0, ws.blk, 0);
-      for (let r = 0; r < m; r++) {
-        const dst = (p0 + r) * L;
-        for (let s = 0; s < p0; s++) A[dst + s] = ws.blk[r * p0 + s]!;
-      }
-    }
-    // diagonal sub-block, directly: A[r,s] = τ Σ_d q_r[d] k_s[d] Π_{s<j≤r} a_j[d]
-    const w = ws.w;
-    for (let s = p0; s < p1; s++) {
-      const ks = (t0 + s) * K;
-      for (let d = 0; d < K; d++) w[d] = scale * rows.k[ks + d]!;
-      for (let r = s; r < p1; r++) {
-        const qr = (t0 + r) * K;
-        if (r > s) for (let d = 0; d < K; d++) w[d] = w[d]! * ws.a[r * K + d]!;
-        let acc = 0;
-        for (let d = 0; d < K; d++) acc += rows.q[qr + d]! * w[d]!;
-        A[r * L + s] = acc;
-      }
-    }
+/** M ← τ M ⊙ D on the lower triangle (D[r,s] = exp(b_r − b_s), the exponent formed only for s ≤ r), 0 above. */
+function maskDecay(M: FloatArray, b: Float64Array, L: number, scale: number): void {
+  for (let r = 0; r < L; r++) {
+    const row = r * L;
+    const br = b[r]!;
+    for (let s = 0; s <= r; s++) M[row + s] = M[row + s]! * scale * Math.exp(br - b[s]!);
+    for (let s = r + 1; s < L; s++) M[row + s] = 0;
   }
 }
 
-/**
- * The pivot factors of the query sub-block [p0, p1) (pivot row p0) against key rows [0, p0):
- * eq = exp(b_r − b_p0), Qt = τ q ⊙ eq; f = exp(b_p0 − b_s), Kt = k ⊙ f. All exponents ≤ 0.
- */
-function pivotFactors(p: DecayProblem, ws: Workspace, rows: HeadRows, t0: number, p0: number, p1: number): void {
-  const { K, scale } = p;
-  const { b, eq, f, Qt, Kt } = ws;
-  const bp = p0 * K;
-  for (let r = p0; r < p1; r++) {
-    const src = (t0 + r) * K;
-    const dst = (r - p0) * K;
-    for (let d = 0; d < K; d++) {
-      const x = Math.exp(b[r * K + d]! - b[bp + d]!);
-      eq[dst + d] = x;
-      Qt[dst + d] = scale * rows.q[src + d]! * x;
-    }
-  }
-  for (let s = 0; s < p0; s++) {
-    const src = (t0 + s) * K;
-    for (let d = 0; d < K; d++) {
-      const x = Math.exp(b[bp + d]! - b[s * K + d]!);
-      f[s * K + d] = x;
-      Kt[s * K + d] = rows.k[src + d]! * x;
-    }
-  }
-}
-
-/** S ← Diag(Γ_{L−1}) S (a scalar or per key row). */
-function decayRows(p: DecayProblem, ws: Workspace, S: FloatArray): void {
-  const { K, V } = p;
-  const vec = p.gate === "vector";
-  for (let d = 0; d < K; d++) {
-    const x = ws.gamLast[vec ? d : 0]!;
-    if (x === 1) continue;
-    for (let j = 0; j < V; j++) S[d * V + j] = S[d * V + j]! * x;
-  }
+/** S ← Γ_{L−1} S. */
+function decayState(ws: Workspace, S: FloatArray, n: number): void {
+  const x = ws.gamLast[0]!;
+  if (x === 1) return;
+  for (let i = 0; i < n; i++) S[i] = S[i]! * x;
 }
 
 function chunkForward(p: DecayProblem, kern: Kernels, ws: Workspace, rows: HeadRows, t0: number, L: number): void {
   const { K, V } = p;
   prepareChunk(p, ws, rows, t0, L);
-  // O = (τ q ⊙ Γ) S₀ + A V
+  // O = (τ q ⊙ Γ) S₀ + A V,  A = τ (Q Kᵀ) ⊙ D
   mmNN(kern, L, V, K, ws.Qg, 0, ws.S, 0, rows.o, t0 * V);
-  buildIntra(p, kern, ws, rows, t0, L);
+  mmNT(kern, L, L, K, rows.q, t0 * K, rows.k, t0 * K, ws.A, 0);
+  maskDecay(ws.A, ws.b, L, p.scale);
   mmNN(kern, L, V, L, ws.A, 0, rows.v, t0 * V, rows.o, t0 * V, true);
-  // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
-  decayRows(p, ws, ws.S);
+  // S ← Γ_{L−1} S + (K ⊙ e)ᵀ V
+  decayState(ws, ws.S, K * V);
   mmTN(kern, K, V, L, ws.Ke, 0, rows.v, t0 * V, ws.S, 0, true);
 }
 
@@ -366,100 +137,44 @@ function chunkForward(p: DecayProblem, kern: Kernels, ws: Workspace, rows: HeadR
  */
 function chunkBackward(p: DecayProblem, kern: Kernels, ws: Workspace, rows: HeadRows, t0: number, L: number, s0: FloatArray, s0o: number): void {
   const { K, V, scale } = p;
-  const G = gateWidth(p);
   prepareChunk(p, ws, rows, t0, L);
-  buildIntra(p, kern, ws, rows, t0, L);
   const dO = rows.o;
   const { A, dA, dQc, dKc, dS } = ws;
+  mmNT(kern, L, L, K, rows.q, t0 * K, rows.k, t0 * K, A, 0);
+  maskDecay(A, ws.b, L, scale);
   // dV = Aᵀ dO + (K ⊙ e) dS
   mmTN(kern, L, V, L, A, 0, dO, t0 * V, rows.dv, t0 * V);
   mmNN(kern, L, V, K, ws.Ke, 0, dS, 0, rows.dv, t0 * V, true);
-  // dA = dO Vᵀ (only s ≤ r is read below)
+  // dA = dO Vᵀ, then τ dA ⊙ D
   mmNT(kern, L, L, V, dO, t0 * V, rows.v, t0 * V, dA, 0);
-  // inter-chunk terms: dq_r = τ Γ_r ⊙ (dO S₀ᵀ)_r,  dk_s = e_s ⊙ (V dSᵀ)_s
+  maskDecay(dA, ws.b, L, scale);
+  // dq_r = τ Γ_r (dO S₀ᵀ)_r + (dA K)_r,  dk_s = e_s (V dSᵀ)_s + (dAᵀ Q)_s
   mmNT(kern, L, K, V, dO, t0 * V, s0, s0o, dQc, 0);
   mmNT(kern, L, K, V, rows.v, t0 * V, dS, 0, dKc, 0);
   for (let r = 0; r < L; r++) {
+    const gr = scale * ws.gam[r]!;
+    const er = ws.e[r]!;
     for (let d = 0; d < K; d++) {
-      const gi = G === 1 ? r : r * K + d;
-      dQc[r * K + d] = dQc[r * K + d]! * scale * ws.gam[gi]!;
-      dKc[r * K + d] = dKc[r * K + d]! * ws.e[gi]!;
+      dQc[r * K + d] = dQc[r * K + d]! * gr;
+      dKc[r * K + d] = dKc[r * K + d]! * er;
     }
   }
-  if (p.gate !== "vector") {
-    // dA ← τ dA ⊙ D (lower triangle), then dq += dA K, dk += dAᵀ Q
-    const b = ws.b;
-    for (let r = 0; r < L; r++) {
-      const row = r * L;
-      const br = b[r]!;
-      for (let s = 0; s <= r; s++) dA[row + s] = dA[row + s]! * scale * Math.exp(br - b[s]!);
-      for (let s = r + 1; s < L; s++) dA[row + s] = 0;
-    }
-    mmNN(kern, L, K, L, dA, 0, rows.k, t0 * K, dQc, 0, true);
-    mmTN(kern, L, K, L, dA, 0, rows.q, t0 * K, dKc, 0, true);
-  } else {
-    intraBackwardVector(p, kern, ws, rows, t0, L);
-  }
-  // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (see the header), summed over d for a scalar gate
+  mmNN(kern, L, K, L, dA, 0, rows.k, t0 * K, dQc, 0, true);
+  mmTN(kern, L, K, L, dA, 0, rows.q, t0 * K, dKc, 0, true);
+  // gate: ∂L/∂B_t = Σ_d (q ⊙ dq − k ⊙ dk) (see the header)
   if (p.gate !== "none") {
-    const db = rows.db;
     for (let r = 0; r < L; r++) {
       const src = (t0 + r) * K;
-      if (G === 1) {
-        let acc = 0;
-        for (let d = 0; d < K; d++) acc += rows.q[src + d]! * dQc[r * K + d]! - rows.k[src + d]! * dKc[r * K + d]!;
-        db[t0 + r] = acc;
-      } else {
-        for (let d = 0; d < K; d++) db[src + d] = rows.q[src + d]! * dQc[r * K + d]! - rows.k[src + d]! * dKc[r * K + d]!;
-      }
+      let acc = 0;
+      for (let d = 0; d < K; d++) acc += rows.q[src + d]! * dQc[r * K + d]! - rows.k[src + d]! * dKc[r * K + d]!;
+      rows.db[t0 + r] = acc;
     }
   }
   rows.dq.set(dQc.subarray(0, L * K), t0 * K);
   rows.dk.set(dKc.subarray(0, L * K), t0 * K);
-  // dS₀ = Diag(Γ_{L−1}) dS + (τ q ⊙ Γ)ᵀ dO
-  decayRows(p, ws, dS);
+  // dS₀ = Γ_{L−1} dS + (τ q ⊙ Γ)ᵀ dO
+  decayState(ws, dS, K * V);
   mmTN(kern, K, V, L, ws.Qg, 0, dO, t0 * V, dS, 0, true);
-}
-
-/** The vector-gate intra-chunk gradients, added into ws.dQc and ws.dKc (dA holds dO Vᵀ). */
-function intraBackwardVector(p: DecayProblem, kern: Kernels, ws: Workspace, rows: HeadRows, t0: number, L: number): void {
-  const { K, scale } = p;
-  const { dA, dQc, dKc, tmp, w } = ws;
-  const sub = p.sub ?? DEFAULT_SUB;
-  for (let p0 = 0; p0 < L; p0 += sub) {
-    const p1 = Math.min(p0 + sub, L);
-    const m = p1 - p0;
-    if (p0 > 0) {
-      pivotFactors(p, ws, rows, t0, p0, p1);
-      // X = dA[p0..p1, 0..p0] read in place (row stride L)
-      // dq_r += τ eq_r ⊙ (X K̃)_r
-      mm(kern, m, K, p0, dA, p0 * L, L, 1, ws.Kt, 0, K, 1, tmp, 0, false);
-      for (let r = 0; r < m; r++) {
-        for (let d = 0; d < K; d++) dQc[(p0 + r) * K + d] = dQc[(p0 + r) * K + d]! + scale * ws.eq[r * K + d]! * tmp[r * K + d]!;
-      }
-      // dk_s += f_s ⊙ (Xᵀ Q̃)_s   (τ is inside Q̃)
-      mm(kern, p0, K, m, dA, p0 * L, 1, L, ws.Qt, 0, K, 1, tmp, 0, false);
-      for (let s = 0; s < p0; s++) {
-        for (let d = 0; d < K; d++) dKc[s * K + d] = dKc[s * K + d]! + ws.f[s * K + d]! * tmp[s * K + d]!;
-      }
-    }
-    // diagonal sub-block, with the running product w = Π_{s<j≤r} a_j
-    for (let s = p0; s < p1; s++) {
-      const ks = (t0 + s) * K;
-      w.fill(1, 0, K);
-      for (let r = s; r < p1; r++) {
-        if (r > s) for (let d = 0; d < K; d++) w[d] = w[d]! * ws.a[r * K + d]!;
-        const x = scale * dA[r * L + s]!;
-        if (x === 0) continue;
-        const qr = (t0 + r) * K;
-        for (let d = 0; d < K; d++) {
-          const xw = x * w[d]!;
-          dQc[r * K + d] = dQc[r * K + d]! + xw * rows.k[ks + d]!;
-          dKc[s * K + d] = dKc[s * K + d]! + xw * rows.q[qr + d]!;
-        }
-      }
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -481,15 +196,16 @@ function checkProblem(p: DecayProblem): void {
 /** The chunkwise forward pass; `keep` saves each chunk's incoming state for the backward pass. */
 export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   checkProblem(p);
+  if (p.gate === "vector") return vectorForward(p, keep);
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
-  const alloc = allocator(p.f64);
+  const dt = workType(p);
   const kern = getKernels();
-  const o = alloc(B * T * H * V);
-  const state = alloc(B * H * K * V);
-  const saved = keep ? alloc(B * H * N * K * V) : null;
-  const ws = new Workspace(alloc, p);
-  const rows = new HeadRows(alloc, p, false);
+  const o = allocate(dt, B * T * H * V);
+  const state = allocate(dt, B * H * K * V);
+  const saved = keep ? allocate(dt, B * H * N * K * V) : null;
+  const ws = new Workspace(p);
+  const rows = new HeadRows(p, false);
   const KV = K * V;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
@@ -500,7 +216,8 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
       for (let n = 0; n < N; n++) {
         const t0 = n * C;
         if (saved) saved.set(ws.S, (bh * N + n) * KV);
-        chunkForward(p, kern, ws, rows, t0, Math.min(C, T - t0));
+        const L = Math.min(C, T - t0);
+        chunkForward(p, kern, ws, rows, t0, L);
       }
       state.set(ws.S, bh * KV);
       scatterRows(rows.o, o, b, h, T, H, V);
@@ -515,20 +232,19 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
  */
 export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
   checkProblem(p);
+  if (p.gate === "vector") return vectorBackward(p, saved, state, dO, dS);
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
-  const G = gateWidth(p);
-  const alloc = allocator(p.f64);
+  const dt = workType(p);
   const kern = getKernels();
-  const dq = alloc(B * T * H * K);
-  const dk = alloc(B * T * H * K);
-  const dv = alloc(B * T * H * V);
-  const ds0 = alloc(B * H * K * V);
-  const dg = p.gate === "none" ? null : new Float64Array(B * T * H * G);
-  const ws = new Workspace(alloc, p);
-  const rows = new HeadRows(alloc, p, true);
+  const dq = allocate(dt, B * T * H * K);
+  const dk = allocate(dt, B * T * H * K);
+  const dv = allocate(dt, B * T * H * V);
+  const ds0 = allocate(dt, B * H * K * V);
+  const dg = p.gate === "none" ? null : f64Array(B * T * H);
+  const ws = new Workspace(p);
+  const rows = new HeadRows(p, true);
   const KV = K * V;
-  const running = new Float64Array(G);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
@@ -537,7 +253,8 @@ export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatAr
       ws.dS.set(dS.subarray(bh * KV, bh * KV + KV));
       for (let n = N - 1; n >= 0; n--) {
         const t0 = n * C;
-        chunkBackward(p, kern, ws, rows, t0, Math.min(C, T - t0), saved, (bh * N + n) * KV);
+        const L = Math.min(C, T - t0);
+        chunkBackward(p, kern, ws, rows, t0, L, saved, (bh * N + n) * KV);
       }
       ds0.set(ws.dS, bh * KV);
       scatterRows(rows.dq, dq, b, h, T, H, K);
@@ -545,19 +262,13 @@ export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatAr
       scatterRows(rows.dv, dv, b, h, T, H, V);
       if (dg) {
         // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-        running.fill(0);
-        for (let d = 0; d < K; d++) {
-          let acc = 0;
-          for (let j = 0; j < V; j++) acc += state[bh * KV + d * V + j]! * dS[bh * KV + d * V + j]!;
-          running[G === 1 ? 0 : d] += acc;
-        }
+        let running = 0;
+        for (let i = bh * KV; i < bh * KV + KV; i++) running += state[i]! * dS[i]!;
         for (let t = T - 1; t >= 0; t--) {
-          for (let d = 0; d < G; d++) {
-            running[d] += rows.db[t * G + d]!;
-            rows.db[t * G + d] = running[d]!;
-          }
+          running += rows.db[t]!;
+          rows.db[t] = running;
         }
-        scatterRows(rows.db, dg, b, h, T, H, G);
+        scatterRows(rows.db, dg, b, h, T, H, 1);
       }
     }
   }
