@@ -17,7 +17,7 @@
  *   gz = gx̂[:, W−1:],  gstate = gx̂[:, :W−1].
  */
 import { record } from "../core/autograd.js";
-import { allocate } from "../core/dtype.js";
+import { allocate, type FloatArray } from "../core/dtype.js";
 import { concat, contiguous, slice } from "../core/ops/shape.js";
 import { Tensor } from "../core/tensor.js";
 import { zeros } from "../core/create.js";
@@ -55,128 +55,153 @@ export function convSiluNorm(z: Tensor, conv: BranchConv | null, normWidth: numb
   const bv = conv?.bias ? conv.bias.values() : null;
   const sv = conv?.state ? contiguous(conv.state.detach()).values() : null;
   const n = B * T * C;
-  const y = allocate(dtype, n);
+  const rows = B * T;
   // saved for backward: a = SiLU(c), σ(c), and r per (row, head)
   const a = allocate(dtype, n);
   const sig = allocate(dtype, n);
+  if (wv) convForward(zv, sv, wv, bv, a, B, T, C, W);
+  else a.set(zv);
+  siluInPlace(a, sig, n);
   const heads = normWidth > 0 ? C / normWidth : 0;
-  const rinv = normWidth > 0 ? allocate("f64", B * T * heads) : null;
-  const cRow = new Float64Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const o = (b * T + t) * C;
-      if (wv) {
-        // c = bias + Σ_j w[:,j] x̂[t+j]: x̂[t+j] is state row t+j when t+j < P, else z row t+j−P
-        for (let ch = 0; ch < C; ch++) cRow[ch] = bv ? bv[ch]! : 0;
-        for (let j = 0; j < W; j++) {
-          const s = t + j;
-          if (s < P) {
-            if (!sv) continue;
-            const xo = (b * P + s) * C;
-            for (let ch = 0; ch < C; ch++) cRow[ch] += wv[ch * W + j]! * sv[xo + ch]!;
-          } else {
-            const xo = (b * T + s - P) * C;
-            for (let ch = 0; ch < C; ch++) cRow[ch] += wv[ch * W + j]! * zv[xo + ch]!;
-          }
-        }
-      } else {
-        for (let ch = 0; ch < C; ch++) cRow[ch] = zv[o + ch]!;
-      }
-      for (let ch = 0; ch < C; ch++) {
-        const c = cRow[ch]!;
-        const s = 1 / (1 + Math.exp(-c));
-        sig[o + ch] = s;
-        a[o + ch] = c * s;
-      }
-      if (rinv) {
-        for (let hh = 0; hh < heads; hh++) {
-          const ho = o + hh * normWidth;
-          let ss = 0;
-          for (let j = 0; j < normWidth; j++) ss += a[ho + j]! * a[ho + j]!;
-          const r = 1 / Math.sqrt(ss + L2_EPS);
-          rinv[(b * T + t) * heads + hh] = r;
-          for (let j = 0; j < normWidth; j++) y[ho + j] = a[ho + j]! * r;
-        }
-      } else {
-        for (let ch = 0; ch < C; ch++) y[o + ch] = a[o + ch]!;
-      }
-    }
-  }
+  const rinv = normWidth > 0 ? (allocate("f64", rows * heads) as Float64Array) : null;
+  const y = rinv ? allocate(dtype, n) : a;
+  if (rinv) normForward(a, y, rinv, rows * heads, normWidth);
   const out = new Tensor(y, [B, T, C]);
   const inputs = [z, ...(conv ? [conv.weight] : []), ...(conv?.bias ? [conv.bias] : []), ...(conv?.state ? [conv.state] : [])];
   return record(out, "convSiluNorm", inputs, (g) => {
-    const gy = contiguous(g).values();
-    // gc, overwriting a scratch row by row
     const gc = allocate(dtype, n);
-    for (let row = 0; row < B * T; row++) {
-      const o = row * C;
-      if (rinv) {
-        for (let hh = 0; hh < heads; hh++) {
-          const ho = o + hh * normWidth;
-          const r = rinv[row * heads + hh]!;
-          let dot = 0;
-          for (let j = 0; j < normWidth; j++) dot += a[ho + j]! * gy[ho + j]!;
-          dot *= r * r; // ⟨y, gy⟩ / r
-          for (let j = 0; j < normWidth; j++) {
-            const i = ho + j;
-            const ga = r * (gy[i]! - a[i]! * dot);
-            const s = sig[i]!;
-            gc[i] = ga * (s + a[i]! * (1 - s));
-          }
-        }
-      } else {
-        for (let ch = 0; ch < C; ch++) {
-          const i = o + ch;
-          const s = sig[i]!;
-          gc[i] = gy[i]! * (s + a[i]! * (1 - s));
-        }
-      }
-    }
+    gc.set(contiguous(g).values());
+    if (rinv) normBackward(a, gc, rinv, rows * heads, normWidth);
+    siluBackward(a, sig, gc, n);
     if (!wv) return [new Tensor(gc, [B, T, C])];
     const gz = allocate(dtype, n);
-    const gw = new Float64Array(C * W);
-    const gb = new Float64Array(C);
     const gs = sv ? allocate(dtype, B * P * C) : null;
-    const acc = new Float64Array(C);
-    for (let b = 0; b < B; b++) {
-      // gx̂ row s = Σ_j gc[s−j] w[:,j] over 0 ≤ s−j < T; rows s < P go to the state, the rest to z
-      for (let s = 0; s < T + P; s++) {
-        acc.fill(0);
-        for (let j = 0; j < W; j++) {
-          const t = s - j;
-          if (t < 0 || t >= T) continue;
-          const go = (b * T + t) * C;
-          for (let ch = 0; ch < C; ch++) acc[ch] += gc[go + ch]! * wv[ch * W + j]!;
-        }
-        if (s < P) {
-          if (gs) for (let ch = 0; ch < C; ch++) gs[(b * P + s) * C + ch] = acc[ch]!;
-        } else {
-          const zo = (b * T + s - P) * C;
-          for (let ch = 0; ch < C; ch++) gz[zo + ch] = acc[ch]!;
-        }
-      }
-      // gw[:,j] += Σ_t gc[t] x̂[t+j], gbias += Σ_t gc[t]
-      for (let t = 0; t < T; t++) {
-        const go = (b * T + t) * C;
-        for (let ch = 0; ch < C; ch++) gb[ch] += gc[go + ch]!;
-        for (let j = 0; j < W; j++) {
-          const s = t + j;
-          if (s < P) {
-            if (!sv) continue;
-            const xo = (b * P + s) * C;
-            for (let ch = 0; ch < C; ch++) gw[ch * W + j] += gc[go + ch]! * sv[xo + ch]!;
-          } else {
-            const xo = (b * T + s - P) * C;
-            for (let ch = 0; ch < C; ch++) gw[ch * W + j] += gc[go + ch]! * zv[xo + ch]!;
-          }
-        }
-      }
-    }
+    convBackwardInput(gc, wv, gz, gs, B, T, C, W);
+    const gw = allocate("f64", C * W) as Float64Array;
+    const gb = allocate("f64", C) as Float64Array;
+    convBackwardWeight(gc, zv, sv, gw, gb, B, T, C, W);
     const grads: Tensor[] = [new Tensor(gz, [B, T, C]), new Tensor(gw, [C, W]).to(dtype)];
     if (conv!.bias) grads.push(new Tensor(gb, [C]).to(dtype));
     if (gs) grads.push(new Tensor(gs, [B, P, C]));
     return grads;
   });
+}
+
+// The loops, each in its own small function (V8 optimizes them once and keeps them optimized).
+
+/** c = bias + Σ_j w[:,j] x̂[t+j] into `c` [B,T,C]; x̂[s] is state row s when s < P = W−1 (zeros without it), else z row s−P. */
+function convForward(zv: FloatArray, sv: FloatArray | null, wv: FloatArray, bv: FloatArray | null, c: FloatArray, B: number, T: number, C: number, W: number): void {
+  const P = W - 1;
+  const acc = new Float64Array(C);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      if (bv) for (let ch = 0; ch < C; ch++) acc[ch] = bv[ch]!;
+      else acc.fill(0);
+      for (let j = 0; j < W; j++) {
+        const s = t + j;
+        let x: FloatArray;
+        let xo: number;
+        if (s < P) {
+          if (!sv) continue;
+          x = sv;
+          xo = (b * P + s) * C;
+        } else {
+          x = zv;
+          xo = (b * T + s - P) * C;
+        }
+        for (let ch = 0; ch < C; ch++) acc[ch] += wv[ch * W + j]! * x[xo + ch]!;
+      }
+      const o = (b * T + t) * C;
+      for (let ch = 0; ch < C; ch++) c[o + ch] = acc[ch]!;
+    }
+  }
+}
+
+/** a ← SiLU(a) = a·σ(a), keeping σ in `sig`. */
+function siluInPlace(a: FloatArray, sig: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const c = a[i]!;
+    const s = 1 / (1 + Math.exp(-c));
+    sig[i] = s;
+    a[i] = c * s;
+  }
+}
+
+/** y = a·r per group of `width`, r = 1/√(Σa² + ε) kept in rinv. */
+function normForward(a: FloatArray, y: FloatArray, rinv: Float64Array, groups: number, width: number): void {
+  for (let gi = 0; gi < groups; gi++) {
+    const o = gi * width;
+    let ss = 0;
+    for (let j = 0; j < width; j++) ss += a[o + j]! * a[o + j]!;
+    const r = 1 / Math.sqrt(ss + L2_EPS);
+    rinv[gi] = r;
+    for (let j = 0; j < width; j++) y[o + j] = a[o + j]! * r;
+  }
+}
+
+/** g ← r·(g − y⟨y, g⟩) per group, with y = a·r (the L2 norm's backward, in place). */
+function normBackward(a: FloatArray, g: FloatArray, rinv: Float64Array, groups: number, width: number): void {
+  for (let gi = 0; gi < groups; gi++) {
+    const o = gi * width;
+    const r = rinv[gi]!;
+    let dot = 0;
+    for (let j = 0; j < width; j++) dot += a[o + j]! * g[o + j]!;
+    dot *= r * r;
+    for (let j = 0; j < width; j++) g[o + j] = r * (g[o + j]! - a[o + j]! * dot);
+  }
+}
+
+/** g ← g · SiLU'(c) = g · (σ + a·(1 − σ)) in place. */
+function siluBackward(a: FloatArray, sig: FloatArray, g: FloatArray, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const s = sig[i]!;
+    g[i] = g[i]! * (s + a[i]! * (1 - s));
+  }
+}
+
+/** gx̂[s] = Σ_j gc[s−j] w[:,j] over 0 ≤ s−j < T: rows s ≥ P into gz (row s−P), rows s < P into gs (when kept). */
+function convBackwardInput(gc: FloatArray, wv: FloatArray, gz: FloatArray, gs: FloatArray | null, B: number, T: number, C: number, W: number): void {
+  const P = W - 1;
+  const acc = new Float64Array(C);
+  for (let b = 0; b < B; b++) {
+    for (let s = gs ? 0 : P; s < T + P; s++) {
+      acc.fill(0);
+      for (let j = 0; j < W; j++) {
+        const t = s - j;
+        if (t < 0 || t >= T) continue;
+        const go = (b * T + t) * C;
+        for (let ch = 0; ch < C; ch++) acc[ch] += gc[go + ch]! * wv[ch * W + j]!;
+      }
+      const out = s < P ? gs! : gz;
+      const o = s < P ? (b * P + s) * C : (b * T + s - P) * C;
+      for (let ch = 0; ch < C; ch++) out[o + ch] = acc[ch]!;
+    }
+  }
+}
+
+/** gw[:,j] = Σ_{b,t} gc[t] x̂[t+j], gb = Σ_{b,t} gc[t]. */
+function convBackwardWeight(gc: FloatArray, zv: FloatArray, sv: FloatArray | null, gw: Float64Array, gb: Float64Array, B: number, T: number, C: number, W: number): void {
+  const P = W - 1;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const go = (b * T + t) * C;
+      for (let ch = 0; ch < C; ch++) gb[ch] += gc[go + ch]!;
+      for (let j = 0; j < W; j++) {
+        const s = t + j;
+        let x: FloatArray;
+        let xo: number;
+        if (s < P) {
+          if (!sv) continue;
+          x = sv;
+          xo = (b * P + s) * C;
+        } else {
+          x = zv;
+          xo = (b * T + s - P) * C;
+        }
+        for (let ch = 0; ch < C; ch++) gw[ch * W + j] += gc[go + ch]! * x[xo + ch]!;
+      }
+    }
+  }
 }
 
 /**
