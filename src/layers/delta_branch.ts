@@ -76,10 +76,9 @@ export function convSiluNorm(z: Tensor, conv: BranchConv | null, normWidth: numb
     if (!wv) return [new Tensor(gc, [B, T, C])];
     const gz = allocate(dtype, n);
     const gs = sv ? allocate(dtype, B * P * C) : null;
-    convBackwardInput(gc, wv, gz, gs, B, T, C, W);
     const gw = allocate("f64", C * W) as Float64Array;
     const gb = allocate("f64", C) as Float64Array;
-    convBackwardWeight(gc, zv, sv, gw, gb, B, T, C, W);
+    convBackward(gc, zv, sv, wv, gz, gs, gw, gb, B, T, C, W);
     const grads: Tensor[] = [new Tensor(gz, [B, T, C]), new Tensor(gw, [C, W]).to(dtype)];
     if (conv!.bias) grads.push(new Tensor(gb, [C]).to(dtype));
     if (gs) grads.push(new Tensor(gs, [B, P, C]));
@@ -89,30 +88,35 @@ export function convSiluNorm(z: Tensor, conv: BranchConv | null, normWidth: numb
 
 // The loops, each in its own small function (V8 optimizes them once and keeps them optimized).
 
-/** c = bias + Σ_j w[:,j] x̂[t+j] into `c` [B,T,C]; x̂[s] is state row s when s < P = W−1 (zeros without it), else z row s−P. */
+/**
+ * c = bias + Σ_j w[:,j] x̂[t+j] into `c` [B,T,C]; x̂[s] is state row s when s < P = W−1 (zeros without it), else
+ * z row s−P. Each sum is formed in a JS number (f64) and rounded once.
+ */
 function convForward(zv: FloatArray, sv: FloatArray | null, wv: FloatArray, bv: FloatArray | null, c: FloatArray, B: number, T: number, C: number, W: number): void {
   const P = W - 1;
-  const acc = new Float64Array(C);
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      if (bv) for (let ch = 0; ch < C; ch++) acc[ch] = bv[ch]!;
-      else acc.fill(0);
-      for (let j = 0; j < W; j++) {
-        const s = t + j;
-        let x: FloatArray;
-        let xo: number;
-        if (s < P) {
-          if (!sv) continue;
-          x = sv;
-          xo = (b * P + s) * C;
-        } else {
-          x = zv;
-          xo = (b * T + s - P) * C;
-        }
-        for (let ch = 0; ch < C; ch++) acc[ch] += wv[ch * W + j]! * x[xo + ch]!;
-      }
+    // the first P rows read the state; the rest only z (rows t−P … t)
+    for (let t = 0; t < Math.min(P, T); t++) {
       const o = (b * T + t) * C;
-      for (let ch = 0; ch < C; ch++) c[o + ch] = acc[ch]!;
+      for (let ch = 0; ch < C; ch++) {
+        let acc = bv ? bv[ch]! : 0;
+        for (let j = 0; j < W; j++) {
+          const s = t + j;
+          if (s < P) acc += sv ? wv[ch * W + j]! * sv[(b * P + s) * C + ch]! : 0;
+          else acc += wv[ch * W + j]! * zv[(b * T + s - P) * C + ch]!;
+        }
+        c[o + ch] = acc;
+      }
+    }
+    for (let t = P; t < T; t++) {
+      const o = (b * T + t) * C;
+      const x0 = o - P * C; // z row t−P
+      for (let ch = 0; ch < C; ch++) {
+        let acc = bv ? bv[ch]! : 0;
+        const wo = ch * W;
+        for (let j = 0, xi = x0 + ch; j < W; j++, xi += C) acc += wv[wo + j]! * zv[xi]!;
+        c[o + ch] = acc;
+      }
     }
   }
 }
@@ -159,46 +163,63 @@ function siluBackward(a: FloatArray, sig: FloatArray, g: FloatArray, n: number):
   }
 }
 
-/** gx̂[s] = Σ_j gc[s−j] w[:,j] over 0 ≤ s−j < T: rows s ≥ P into gz (row s−P), rows s < P into gs (when kept). */
-function convBackwardInput(gc: FloatArray, wv: FloatArray, gz: FloatArray, gs: FloatArray | null, B: number, T: number, C: number, W: number): void {
-  const P = W - 1;
-  const acc = new Float64Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let s = gs ? 0 : P; s < T + P; s++) {
-      acc.fill(0);
-      for (let j = 0; j < W; j++) {
-        const t = s - j;
-        if (t < 0 || t >= T) continue;
-        const go = (b * T + t) * C;
-        for (let ch = 0; ch < C; ch++) acc[ch] += gc[go + ch]! * wv[ch * W + j]!;
-      }
-      const out = s < P ? gs! : gz;
-      const o = s < P ? (b * P + s) * C : (b * T + s - P) * C;
-      for (let ch = 0; ch < C; ch++) out[o + ch] = acc[ch]!;
-    }
-  }
-}
-
-/** gw[:,j] = Σ_{b,t} gc[t] x̂[t+j], gb = Σ_{b,t} gc[t]. */
-function convBackwardWeight(gc: FloatArray, zv: FloatArray, sv: FloatArray | null, gw: Float64Array, gb: Float64Array, B: number, T: number, C: number, W: number): void {
+/**
+ * The conv's backward: gx̂[s] = Σ_j gc[s−j] w[:,j] over 0 ≤ s−j < T (rows s ≥ P into gz as row s−P, rows s < P
+ * into gs when kept), gw[:,j] += Σ_{b,t} gc[t] x̂[t+j] and gb += Σ_{b,t} gc[t], in one pass over the rows.
+ */
+function convBackward(
+  gc: FloatArray, zv: FloatArray, sv: FloatArray | null, wv: FloatArray,
+  gz: FloatArray, gs: FloatArray | null, gw: Float64Array, gb: Float64Array, B: number, T: number, C: number, W: number,
+): void {
   const P = W - 1;
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const go = (b * T + t) * C;
-      for (let ch = 0; ch < C; ch++) gb[ch] += gc[go + ch]!;
-      for (let j = 0; j < W; j++) {
-        const s = t + j;
-        let x: FloatArray;
-        let xo: number;
-        if (s < P) {
-          if (!sv) continue;
-          x = sv;
-          xo = (b * P + s) * C;
-        } else {
-          x = zv;
-          xo = (b * T + s - P) * C;
+    for (let s = 0; s < T + P; s++) {
+      // gx̂ row s (all taps inside gc when P ≤ s < T)
+      const inner = s >= P && s < T;
+      if (s >= P || gs) {
+        const out = s < P ? gs! : gz;
+        const o = s < P ? (b * P + s) * C : (b * T + s - P) * C;
+        const g0 = (b * T + s) * C; // gc row s (tap 0); tap j reads row s − j
+        for (let ch = 0; ch < C; ch++) {
+          let acc = 0;
+          const wo = ch * W;
+          if (inner) {
+            for (let j = 0, gi = g0 + ch; j < W; j++, gi -= C) acc += gc[gi]! * wv[wo + j]!;
+          } else {
+            for (let j = 0; j < W; j++) {
+              const t = s - j;
+              if (t >= 0 && t < T) acc += gc[(b * T + t) * C + ch]! * wv[wo + j]!;
+            }
+          }
+          out[o + ch] = acc;
         }
-        for (let ch = 0; ch < C; ch++) gw[ch * W + j] += gc[go + ch]! * x[xo + ch]!;
+      }
+      // gw and gb from gc row t = s (when it exists): x̂[t+j] is state row t+j (t+j < P) or z row t+j−P
+      if (s < T) {
+        const t = s;
+        const go = (b * T + t) * C;
+        if (t >= P) {
+          const x0 = go - P * C;
+          for (let ch = 0; ch < C; ch++) {
+            const g = gc[go + ch]!;
+            gb[ch] += g;
+            const wo = ch * W;
+            for (let j = 0, xi = x0 + ch; j < W; j++, xi += C) gw[wo + j] += g * zv[xi]!;
+          }
+        } else {
+          for (let ch = 0; ch < C; ch++) {
+            const g = gc[go + ch]!;
+            gb[ch] += g;
+            for (let j = 0; j < W; j++) {
+              const u = t + j;
+              if (u < P) {
+                if (sv) gw[ch * W + j] += g * sv[(b * P + u) * C + ch]!;
+              } else {
+                gw[ch * W + j] += g * zv[(b * T + u - P) * C + ch]!;
+              }
+            }
+          }
+        }
       }
     }
   }
