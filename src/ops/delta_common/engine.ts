@@ -150,8 +150,6 @@ class Workspace {
   readonly R: FloatArray;
   /** U dSᵀ, L×K */
   readonly Y: FloatArray;
-  readonly dQK: FloatArray;
-  readonly dKK: FloatArray;
   /** [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ], L×2L */
   readonly dKQ: FloatArray;
   /** [Diag(τΓ)Q; −W], 2L×K */
@@ -183,8 +181,6 @@ class Workspace {
     this.dU = w(bw * C * V);
     this.R = w(bw * 2 * C * (K + C));
     this.Y = w(bw * C * K);
-    this.dQK = w(bw * C * C);
-    this.dKK = w(bw * C * C);
     this.dKQ = w(bw * 2 * C * C);
     this.QbW = w(bw * 2 * C * K);
     this.dQc = w(bw * C * K);
@@ -358,7 +354,7 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
   const ws = new Workspace(dtype, Cw, K, V, gated, true);
   const hd: HeadInputs = newHead(dtype, T, K, V, gated);
   const { su, wn, tm } = saved;
-  const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dQK, dKK, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
+  const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
@@ -399,7 +395,10 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
         // [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ  and  Y = U dSᵀ
         mm(kern, 2 * L, KpL, V, dOVb, 0, V, 1, su, suOff, 1, V, R, 0, false);
         mm(kern, L, K, V, su, suOff + KV, V, 1, dSOU, 0, 1, V, Y, 0, false);
-        // d(QKᵀ) = τ dP ⊙ D (lower with the diagonal); M = dD ⊙ D gets dQK ⊙ QKᵀ below the diagonal
+        // d(QKᵀ) = τ dP ⊙ D (lower with the diagonal), written transposed into the right half of
+        // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] (L×2L, zero elsewhere); M = dD ⊙ D gets dQK ⊙ QKᵀ below the diagonal
+        const L2 = 2 * L;
+        dKQ.fill(0, 0, L * L2);
         if (gated) {
           rowM.fill(0, 0, L);
           colM.fill(0, 0, L);
@@ -412,17 +411,16 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
             let rs = 0;
             for (let c = 0; c < r; c++) {
               const x = scale * R[rr + c]! * D[row + c]!;
-              dQK[row + c] = x;
+              dKQ[c * L2 + L + r] = x;
               const m = x * KQK[qk + c]!;
               rs += m;
               colM[c] += m;
             }
             rowM[r] = rs;
-            dQK[row + r] = scale * R[rr + r]! * D[row + r]!;
+            dKQ[r * L2 + L + r] = scale * R[rr + r]! * D[row + r]!;
           } else {
-            for (let c = 0; c <= r; c++) dQK[row + c] = scale * R[rr + c]!;
+            for (let c = 0; c <= r; c++) dKQ[c * L2 + L + r] = scale * R[rr + c]!;
           }
-          for (let c = r + 1; c < L; c++) dQK[row + c] = 0;
         }
         // dQ = Diag(τΓ) G + d(QKᵀ) K;  dΓ_r = τ q_r·G_r
         for (let r = 0; r < L; r++) {
@@ -437,7 +435,8 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
           }
           dGam[r] = scale * s;
         }
-        mm(kern, L, K, L, dQK, 0, L, 1, kq, kOff, K, 1, dQc, 0, true);
+        // d(QKᵀ)[i,p] = dKQ[p, L+i]
+        mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
         scatterRows(dQc, 0, dq, b, h, t0, L, T, H, K);
         // per row: Z = dVb S₀ᵀ (= −dKb), Y = U dSᵀ, dVb; then dA = −(dVb Uᵀ) below the diagonal
         const dVb = dOVb;
@@ -475,7 +474,9 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
             const d = gated ? D[row + c]! : 1;
             const kkd = KQK[row + c]! * d;
             sb += da * kkd;
-            dKK[row + c] = da * bt * d;
+            const dkk = da * bt * d;
+            dKQ[r * L2 + c] = dkk;
+            dKQ[c * L2 + r] = dkk;
             if (gated) {
               const m = da * bt * kkd;
               rs += m;
@@ -488,15 +489,6 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
         }
         scatterRows(ws.dV, 0, dv, b, h, t0, L, T, H, V);
         // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
-        const L2 = 2 * L;
-        for (let r = 0; r < L; r++) {
-          const row = r * L2;
-          for (let c = 0; c < r; c++) dKQ[row + c] = dKK[r * L + c]!;
-          dKQ[row + r] = 0;
-          for (let c = r + 1; c < L; c++) dKQ[row + c] = dKK[c * L + r]!;
-          for (let c = 0; c < r; c++) dKQ[row + L + c] = 0;
-          for (let c = r; c < L; c++) dKQ[row + L + c] = dQK[c * L + r]!;
-        }
         mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
         scatterRows(dKc, 0, dk, b, h, t0, L, T, H, K);
         // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
