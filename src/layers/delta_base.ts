@@ -9,14 +9,14 @@
 import { z } from "zod";
 import type { Tensor } from "../core/tensor.js";
 import type { DType } from "../core/dtype.js";
-import { silu } from "../core/ops/elementwise.js";
 import { reshape } from "../core/ops/shape.js";
 import { Linear } from "../nn/linear.js";
 import { RMSNorm } from "../nn/rmsnorm.js";
 import { ShortConv } from "../nn/shortconv.js";
 import { constant } from "../nn/init.js";
 import type { LayerContext, LayerState } from "./types.js";
-import { FusedRMSNormGated as GatedRMSNorm, LinearMixerBase, projectWithConvs, type Prepared } from "./linear_base.js";
+import { FusedRMSNormGated as GatedRMSNorm, LinearMixerBase, type Prepared } from "./linear_base.js";
+import { convSiluNorm, convTail, type BranchConv } from "./delta_branch.js";
 
 /** ε inside the per-head L2 norm of q and k, as fla's l2norm (spec §0.2: z / sqrt(Σz² + 1e-6)). */
 export const L2_EPS = 1e-6;
@@ -171,16 +171,21 @@ export abstract class DeltaLayerBase extends LinearMixerBase {
   protected prepare(x: Tensor, prev: LayerState | null): Prepared {
     const [B, T] = x.shape as [number, number];
     const H = this.numHeads;
-    const { outs, convState } = projectWithConvs(x, prev, [
-      { proj: this.q_proj, conv: this.q_conv1d, key: "conv_q" },
-      { proj: this.k_proj, conv: this.k_conv1d, key: "conv_k" },
-      { proj: this.v_proj, conv: this.v_conv1d, key: "conv_v" },
-    ]);
-    // without the conv, SiLU alone
-    const heads = (z: Tensor, c: ShortConv | null, width: number) => reshape(c ? z : silu(z), [B, T, H, width]);
-    const q = l2normalize(heads(outs[0]!, this.q_conv1d, this.headKDim));
-    const k = l2normalize(heads(outs[1]!, this.k_conv1d, this.headKDim));
-    const v = heads(outs[2]!, this.v_conv1d, this.headVDim);
+    const carry: Record<string, Tensor> = {};
+    // proj → conv + SiLU (+ per-head L2 norm for q and k) as one fused op (delta_branch.ts) → head split
+    const branch = (proj: Linear, conv: ShortConv | null, key: string, width: number, normalize: boolean): Tensor => {
+      const z = proj.forward(x);
+      let spec: BranchConv | null = null;
+      if (conv) {
+        const state = prev?.[key] ?? null;
+        spec = { weight: reshape(conv.weight, [conv.channels, conv.kernelSize]), bias: conv.bias, state };
+        carry[key] = convTail(z, state, conv.kernelSize);
+      }
+      return reshape(convSiluNorm(z, spec, normalize ? width : 0), [B, T, H, width]);
+    };
+    const q = branch(this.q_proj, this.q_conv1d, "conv_q", this.headKDim, true);
+    const k = branch(this.k_proj, this.k_conv1d, "conv_k", this.headKDim, true);
+    const v = branch(this.v_proj, this.v_conv1d, "conv_v", this.headVDim, false);
     let beta: Tensor;
     if (this.b_proj) {
       beta = this.b_proj.forward(x).sigmoid();
@@ -189,7 +194,7 @@ export abstract class DeltaLayerBase extends LinearMixerBase {
       beta = constant([B, T, H], this.allowNegEigval ? 2 : 1, x.dtype);
     }
     const g = this.decay(x);
-    return { inputs: { q, k, v, beta, ...(g ? { g } : {}) }, carry: convState };
+    return { inputs: { q, k, v, beta, ...(g ? { g } : {}) }, carry };
   }
 
   /** o [..., H, V] and the layer input x [..., D] → y [..., D]: per-head (gated) RMSNorm, merge heads, o_proj. */

@@ -2,7 +2,9 @@
  * The training form of the delta rule family: the chunkwise WY / UT-transform engine (engine.ts, spec §7.3)
  * wrapped as one differentiable op whose hand-written backward covers o and the final state together.
  */
-import { isGradEnabled } from "../../core/autograd.js";
+import { isGradEnabled, record } from "../../core/autograd.js";
+import { allocate } from "../../core/dtype.js";
+import { contiguous } from "../../core/ops/shape.js";
 import { withGradMulti } from "../../core/multi.js";
 import { Tensor } from "../../core/tensor.js";
 import type { OpInputs, OpOutputs } from "../types.js";
@@ -35,8 +37,8 @@ export function deltaChunk(variant: DeltaVariant, inputs: OpInputs, options: Del
   let state = new Tensor(fwd.state, [B, H, K, V]);
   if (needGrad) {
     const saved = fwd.saved!;
-    [o, state] = withGradMulti(`${variant.name}.chunk`, [o, state], sources, (grads) => {
-      const r = deltaChunkBackward(problem, saved, grads[0]!.values(), grads[1]!.values());
+    const grads = (dO: Tensor, dState: Tensor | null): Array<Tensor | null> => {
+      const r = deltaChunkBackward(problem, saved, contiguous(dO).values(), dState ? contiguous(dState).values() : allocate(q.dtype, B * H * K * V));
       const out: Array<Tensor | null> = [
         new Tensor(r.dq, [B, T, H, K]),
         new Tensor(r.dk, [B, T, H, K]),
@@ -46,7 +48,13 @@ export function deltaChunk(variant: DeltaVariant, inputs: OpInputs, options: Del
       if (g) out.push(new Tensor(r.dg!, [B, T, H]));
       if (s0) out.push(new Tensor(r.ds0, [B, H, K, V]));
       return out;
-    }) as [Tensor, Tensor];
+    };
+    // with the final state as a second output, one backward rule covers both; else o alone (no packing)
+    if (options.outputFinalState) {
+      [o, state] = withGradMulti(`${variant.name}.chunk`, [o, state], sources, (gs) => grads(gs[0]!, gs[1]!)) as [Tensor, Tensor];
+    } else {
+      o = record(o, `${variant.name}.chunk`, sources, (gO) => grads(gO, null));
+    }
   }
   return options.outputFinalState ? { o, finalState: state } : { o };
 }

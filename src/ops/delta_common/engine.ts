@@ -29,7 +29,7 @@
  *   d(Diag(e)K) = U dSᵀ  →  dK_r += e_r (U dSᵀ)_r,  de_r = k_r·(U dSᵀ)_r
  *   dW   = −dU S₀ᵀ,  dŨ = dU
  *   The triangular solve: X = (I+A)⁻¹ R gives dR = Tmᵀ dX and dA = −dR Xᵀ (kept strictly lower), so
- *   dKb  = Tmᵀ dW = −Tmᵀ (dU S₀ᵀ) =: −Z,  dVb = Tmᵀ dU,  dA = Z Wᵀ − dVb Ũᵀ
+ *   dVb = Tmᵀ dU,  dKb = Tmᵀ dW = −Tmᵀ dU S₀ᵀ = −dVb S₀ᵀ =: −Z,  dA = Z Wᵀ − dVb Ũᵀ = −dVb (Ũ − W S₀)ᵀ = −dVb Uᵀ
  *   Kb, Vb: dK_r += β_r Γ_r dKb_r, dβ_r += Γ_r k_r·dKb_r + v_r·dVb_r, dΓ_r += β_r k_r·dKb_r, dV_r = β_r dVb_r
  *   A[r,s] = β_r (k_r·k_s) D[r,s]:  dβ_r += Σ_s dA[r,s] (KKᵀ)[r,s] D[r,s],  d(KKᵀ) = dA ⊙ β_r D,
  *          dK += (d(KKᵀ) + d(KKᵀ)ᵀ) K,  dD += dA ⊙ β_r KKᵀ
@@ -37,11 +37,21 @@
  *   db_r = Γ_r dΓ_r − e_r de_r + Σ_s M[r,s] − Σ_s M[s,r],  and db_{L−1} += Γ_{L−1} dΓ_{L−1}(from S_L) + Σ_s e_s de_s
  *   dg_j = Σ_{r ≥ j} db_r within the chunk (the reverse cumulative sum).
  *
- * Dense products go through getKernels().matmul / matmulF64 in the inputs' precision (f32 products accumulate
- * in f64 and round once); the small triangular and elementwise work runs in JS numbers with f64 scratch.
+ * Products go through getKernels().matmul / matmulF64 in the inputs' precision, merged so that one call does
+ * what shares an operand (spec §7.3 is the same math):
+ *   forward   [KKᵀ; QKᵀ] = [K; Q] Kᵀ,  [−W | Ũ] = Tm [−Kb | Vb],  U = Ũ + (−W) S₀,  O = [Diag(τΓ)Q | P] [S₀; U],
+ *             S_L = Γ_{L−1} S₀ + (Diag(e)K)ᵀ U                                                   (5 products)
+ *   backward  [KKᵀ; QKᵀ] again,  dU = [Diag(e)K | Pᵀ] [dS; dO],  dVb = Tmᵀ dU,
+ *             [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ,  U dSᵀ,  dQ += d(QKᵀ) K,
+ *             dK += [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q],  dS₀ = [Diag(τΓ)Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS      (8 products)
+ * The forward pass saves, per chunk, [S₀; U], −W and Tm (the backward pass recomputes only KKᵀ, QKᵀ and the
+ * decays). Tm is found by forward substitution in f64 and rounded once to the working precision; the small
+ * triangular and elementwise work runs in JS numbers with f64 scratch. Every buffer comes from `allocate`.
  */
+import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels, MatmulArgs } from "../../kernels/types.js";
+import { gatherRows, loadHead, newHead, scatterRows, type HeadInputs } from "./head.js";
 
 /** One call's sizes and inputs, all contiguous in the op's layouts. */
 export interface DeltaProblem {
@@ -65,11 +75,21 @@ export interface DeltaProblem {
   f64: boolean;
 }
 
+/** What the forward pass keeps for the backward pass, per (batch, head) and chunk n (rows t0 … t0+L−1). */
+export interface DeltaSaved {
+  /** [S₀ (K×V); U (L×V)] stacked, at bh·suStride(T) + n·K·V + t0·V */
+  su: FloatArray;
+  /** −W = −Tm Kb [L,K], at (bh·T + t0)·K */
+  wn: FloatArray;
+  /** Tm = (I + A)⁻¹ [L,L], at bh·N·Cw² + n·Cw² (Cw = min(C, T)) */
+  tm: FloatArray;
+}
+
 export interface DeltaForward {
   o: FloatArray; // [B,T,H,V]
   state: FloatArray; // [B,H,K,V]
-  /** the incoming state of every chunk, [B,H,N,K,V] (null unless asked for, to run backward) */
-  saved: FloatArray | null;
+  /** null unless asked for, to run backward */
+  saved: DeltaSaved | null;
 }
 
 export interface DeltaGrads {
@@ -82,8 +102,8 @@ export interface DeltaGrads {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// dense products on row-major blocks (C is always dense with row length n)
 
+/** C[m×n] (+)= A·B with A(i,p) = a[ao + i·ars + p·acs], B(p,j) = b[bo + p·brs + j·bcs], C dense from co. */
 function mm(
   kern: Kernels, m: number, n: number, k: number,
   a: FloatArray, ao: number, ars: number, acs: number,
@@ -94,415 +114,415 @@ function mm(
   if (c instanceof Float64Array) kern.matmulF64(args as MatmulArgs<Float64Array>);
   else kern.matmul(args as MatmulArgs<Float32Array>);
 }
-/** C[m×n] (+)= A[m×k] · B[k×n] */
-const nn = (kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void =>
-  mm(kern, m, n, k, a, ao, k, 1, b, bo, n, 1, c, co, acc);
-/** C[m×n] (+)= A[m×k] · B[n×k]ᵀ */
-const nt = (kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void =>
-  mm(kern, m, n, k, a, ao, k, 1, b, bo, 1, k, c, co, acc);
-/** C[m×n] (+)= A[k×m]ᵀ · B[k×n] */
-const tn = (kern: Kernels, m: number, n: number, k: number, a: FloatArray, ao: number, b: FloatArray, bo: number, c: FloatArray, co: number, acc = false): void =>
-  mm(kern, m, n, k, a, ao, 1, m, b, bo, n, 1, c, co, acc);
 
-// ---------------------------------------------------------------------------------------------------------
+const f64 = (n: number): Float64Array => allocate("f64", n) as Float64Array;
 
-type Alloc = (n: number) => FloatArray;
-
-/** Scratch for one chunk, reused across chunks and heads. Matrices are row-major with row length L. */
+/** Scratch for one chunk (at most Cw rows), reused across chunks and heads. */
 class Workspace {
-  // per-row decay quantities and their gradients (f64)
+  // per-row decays (f64): chunk-local cumulative log decay, Γ, e
   readonly bc: Float64Array;
   readonly gam: Float64Array;
   readonly e: Float64Array;
+  /** D (L×L, lower with the diagonal), gated only */
+  readonly D: Float64Array;
+  /** Tm in f64 while it is being solved for */
+  readonly Tm: Float64Array;
+  /** [KKᵀ; QKᵀ], 2L×L */
+  readonly KQK: FloatArray;
+  /** [−Kb | Vb] and then [−W | Ũ], L×(K+V) */
+  readonly KbVb: FloatArray;
+  readonly WU: FloatArray;
+  /** U, L×V */
+  readonly U: FloatArray;
+  /** [Diag(τΓ)Q | P], L×(K+L) (forward); [Diag(e)K | Pᵀ] (backward) */
+  readonly QP: FloatArray;
+  /** Diag(e)K, L×K (gated only; the plain rule reads K itself) */
+  readonly Kd: FloatArray;
+  /** one chunk's output rows, L×V */
+  readonly O: FloatArray;
+  // backward only (null-sized in a forward-only workspace)
+  /** [dS (K×V); dO (L×V); dU (L×V)] */
+  readonly dSOU: FloatArray;
+  /** [dO; dVb], 2L×V */
+  readonly dOVb: FloatArray;
+  readonly dU: FloatArray;
+  /** [G | dP; Z | −dA], 2L×(K+L) */
+  readonly R: FloatArray;
+  /** U dSᵀ, L×K */
+  readonly Y: FloatArray;
+  /** [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ], L×2L */
+  readonly dKQ: FloatArray;
+  /** [Diag(τΓ)Q; −W], 2L×K */
+  readonly QbW: FloatArray;
+  readonly dQc: FloatArray;
+  readonly dKc: FloatArray;
+  readonly dV: FloatArray;
+  readonly tmpKV: FloatArray;
   readonly dGam: Float64Array;
   readonly de: Float64Array;
-  readonly dbeta: Float64Array;
-  // L×L, f64
-  readonly D: Float64Array;
-  readonly A: Float64Array;
-  readonly Tm: Float64Array;
-  readonly M: Float64Array;
-  // L×L in the working precision (matmul operands / results)
-  readonly KK: FloatArray;
-  readonly QK: FloatArray;
-  readonly P: FloatArray;
-  readonly TmD: FloatArray;
-  readonly dP: FloatArray;
-  readonly dQK: FloatArray;
-  readonly dKK: FloatArray;
-  readonly dA1: FloatArray;
-  readonly dA2: FloatArray;
-  // L×K
-  readonly Kb: FloatArray;
-  readonly W: FloatArray;
-  readonly Kd: FloatArray;
-  readonly Qb: FloatArray;
-  readonly G: FloatArray;
-  readonly Y: FloatArray;
-  readonly Z: FloatArray;
-  // L×V
-  readonly Vb: FloatArray;
-  readonly Ut: FloatArray;
-  readonly U: FloatArray;
-  readonly dU: FloatArray;
-  readonly dVb: FloatArray;
-  // K×V
-  readonly tmpKV: FloatArray;
-  readonly dS: FloatArray;
-  readonly dSprev: FloatArray;
+  readonly rowM: Float64Array;
+  readonly colM: Float64Array;
 
-  constructor(alloc: Alloc, C: number, K: number, V: number) {
-    const f = (n: number) => new Float64Array(n);
-    this.bc = f(C); this.gam = f(C); this.e = f(C); this.dGam = f(C); this.de = f(C); this.dbeta = f(C);
-    this.D = f(C * C); this.A = f(C * C); this.Tm = f(C * C); this.M = f(C * C);
-    this.KK = alloc(C * C); this.QK = alloc(C * C); this.P = alloc(C * C); this.TmD = alloc(C * C);
-    this.dP = alloc(C * C); this.dQK = alloc(C * C); this.dKK = alloc(C * C); this.dA1 = alloc(C * C); this.dA2 = alloc(C * C);
-    this.Kb = alloc(C * K); this.W = alloc(C * K); this.Kd = alloc(C * K); this.Qb = alloc(C * K);
-    this.G = alloc(C * K); this.Y = alloc(C * K); this.Z = alloc(C * K);
-    this.Vb = alloc(C * V); this.Ut = alloc(C * V); this.U = alloc(C * V); this.dU = alloc(C * V); this.dVb = alloc(C * V);
-    this.tmpKV = alloc(K * V); this.dS = alloc(K * V); this.dSprev = alloc(K * V);
+  constructor(dtype: DType, C: number, K: number, V: number, gated: boolean, backward: boolean) {
+    const w = (n: number) => allocate(dtype, n);
+    const bw = backward ? 1 : 0;
+    this.bc = f64(C); this.gam = f64(C); this.e = f64(C);
+    this.D = f64(gated ? C * C : 0);
+    this.Tm = f64(bw ? 0 : C * C);
+    this.KQK = w(2 * C * C);
+    this.KbVb = w(bw ? 0 : C * (K + V));
+    this.WU = w(bw ? 0 : C * (K + V));
+    this.U = w(bw ? 0 : C * V);
+    this.QP = w(C * (K + C));
+    this.Kd = w(gated ? C * K : 0);
+    this.O = w(bw ? 0 : C * V);
+    this.dSOU = w(bw * (K + 2 * C) * V);
+    this.dOVb = w(bw * 2 * C * V);
+    this.dU = w(bw * C * V);
+    this.R = w(bw * 2 * C * (K + C));
+    this.Y = w(bw * C * K);
+    this.dKQ = w(bw * 2 * C * C);
+    this.QbW = w(bw * 2 * C * K);
+    this.dQc = w(bw * C * K);
+    this.dKc = w(bw * C * K);
+    this.dV = w(bw * C * V);
+    this.tmpKV = w(bw * K * V);
+    this.dGam = f64(bw * C); this.de = f64(bw * C); this.rowM = f64(bw * C); this.colM = f64(bw * C);
   }
 }
 
-/** One (batch, head)'s sequences, gathered to dense [T, D] rows. */
-interface Head {
-  q: FloatArray; // [T,K]
-  k: FloatArray; // [T,K]
-  v: FloatArray; // [T,V]
-  beta: Float64Array; // [T]
-  g: Float64Array | null; // [T]
-}
+/** Elements of `su` per (batch, head): N chunk states and T rows of U. */
+const suStride = (T: number, N: number, K: number, V: number): number => N * K * V + T * V;
 
-function allocator(f64: boolean): Alloc {
-  return f64 ? (n) => new Float64Array(n) : (n) => new Float32Array(n);
-}
-
-/** x[b,:,h,:] of a [B,T,H,D] array into dense [T,D] rows (or the reverse with `scatter`). */
-function gather(x: FloatArray, out: FloatArray, b: number, h: number, T: number, H: number, D: number): void {
-  for (let t = 0; t < T; t++) {
-    const src = ((b * T + t) * H + h) * D;
-    out.set(x.subarray(src, src + D), t * D);
+/**
+ * The decays of chunk [t0, t0+L): bc (restarting at the chunk start), Γ = exp(bc), e = exp(bc_{L−1} − bc),
+ * and D[r,c] = exp(bc_r − bc_c) for c ≤ r (exponents formed only there, spec §0.4). Γ = e = 1 without g.
+ */
+function decays(ws: Workspace, g: Float64Array | null, t0: number, L: number): void {
+  const { bc, gam, e, D } = ws;
+  if (!g) {
+    gam.fill(1, 0, L);
+    e.fill(1, 0, L);
+    return;
   }
-}
-function scatter(x: FloatArray, out: FloatArray, b: number, h: number, T: number, H: number, D: number): void {
-  for (let t = 0; t < T; t++) out.set(x.subarray(t * D, t * D + D), ((b * T + t) * H + h) * D);
-}
-function gather1(x: FloatArray, out: Float64Array, b: number, h: number, T: number, H: number): void {
-  for (let t = 0; t < T; t++) out[t] = x[(b * T + t) * H + h]!;
-}
-
-function loadHead(p: DeltaProblem, hd: Head, b: number, h: number): void {
-  gather(p.q, hd.q, b, h, p.T, p.H, p.K);
-  gather(p.k, hd.k, b, h, p.T, p.H, p.K);
-  gather(p.v, hd.v, b, h, p.T, p.H, p.V);
-  gather1(p.beta, hd.beta, b, h, p.T, p.H);
-  if (hd.g && p.g) gather1(p.g, hd.g, b, h, p.T, p.H);
-}
-
-function newHead(p: DeltaProblem, alloc: Alloc): Head {
-  return {
-    q: alloc(p.T * p.K),
-    k: alloc(p.T * p.K),
-    v: alloc(p.T * p.V),
-    beta: new Float64Array(p.T),
-    g: p.g ? new Float64Array(p.T) : null,
-  };
+  let acc = 0;
+  for (let r = 0; r < L; r++) {
+    acc += g[t0 + r]!;
+    bc[r] = acc;
+    gam[r] = Math.exp(acc);
+  }
+  for (let r = 0; r < L; r++) {
+    e[r] = Math.exp(acc - bc[r]!);
+    const row = r * L;
+    const br = bc[r]!;
+    for (let c = 0; c <= r; c++) D[row + c] = Math.exp(br - bc[c]!);
+  }
 }
 
 /**
- * Everything about chunk [t0, t0+L) that both passes need, given its incoming state S₀ = s[so .. so+K·V):
- * the decays (bc, gam, e, D), KKᵀ, A, Tm (f64 and working precision), Kb, Vb, W, Ũ, U, QKᵀ, P and Diag(e)K.
+ * Tm = (I + A)⁻¹ for A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (row r of (I + A) Tm
+ * = I gives Tm_r = e_r − Σ_{c<r} A[r,c] Tm_c), rounded once into tm from offset `to`.
  */
-function prepareChunk(kern: Kernels, p: DeltaProblem, ws: Workspace, hd: Head, t0: number, L: number, s: FloatArray, so: number): void {
-  const { K, V, scale } = p;
-  const { bc, gam, e, D, A, Tm, KK, QK, P, TmD, Kb, Vb, W, Ut, U, Kd } = ws;
-  const gated = hd.g !== null;
-  // decays: cumulative sums restart at the chunk start; exponents formed only for s ≤ r
-  if (gated) {
-    let acc = 0;
-    for (let r = 0; r < L; r++) {
-      acc += hd.g![t0 + r]!;
-      bc[r] = acc;
-      gam[r] = Math.exp(acc);
-    }
-    const last = bc[L - 1]!;
-    for (let r = 0; r < L; r++) e[r] = Math.exp(last - bc[r]!);
-  } else {
-    bc.fill(0, 0, L);
-    gam.fill(1, 0, L);
-    e.fill(1, 0, L);
-  }
-  for (let r = 0; r < L; r++) {
-    const row = r * L;
-    const br = bc[r]!;
-    for (let c = 0; c <= r; c++) D[row + c] = gated ? Math.exp(br - bc[c]!) : 1;
-    for (let c = r + 1; c < L; c++) D[row + c] = 0;
-  }
-  const qo = t0 * K;
-  const vo = t0 * V;
-  // KKᵀ and A = StrictTril(Diag(β) KKᵀ ⊙ D)
-  nt(kern, L, L, K, hd.k, qo, hd.k, qo, KK, 0);
-  for (let r = 0; r < L; r++) {
-    const row = r * L;
-    const br = hd.beta[t0 + r]!;
-    for (let c = 0; c < r; c++) A[row + c] = br * KK[row + c]! * D[row + c]!;
-    for (let c = r; c < L; c++) A[row + c] = 0;
-  }
-  // Tm = (I + A)⁻¹ by forward substitution: row r of (I + A) Tm = I gives Tm_r = e_r − Σ_{c<r} A[r,c] Tm_c
+function solveTm(ws: Workspace, beta: Float64Array, t0: number, L: number, gated: boolean, tm: FloatArray, to: number): void {
+  const { Tm, KQK: KK, D } = ws;
   for (let r = 0; r < L; r++) {
     const row = r * L;
     Tm.fill(0, row, row + L);
     Tm[row + r] = 1;
-    for (let c = 0; c < r; c++) {
-      const a = A[row + c]!;
-      if (a === 0) continue;
-      const crow = c * L;
-      for (let j = 0; j <= c; j++) Tm[row + j] -= a * Tm[crow + j]!;
+    const br = beta[t0 + r]!;
+    if (br !== 0) {
+      for (let c = 0; c < r; c++) {
+        const a = br * KK[row + c]! * (gated ? D[row + c]! : 1);
+        if (a === 0) continue;
+        const crow = c * L;
+        for (let j = 0; j <= c; j++) Tm[row + j] -= a * Tm[crow + j]!;
+      }
     }
+    for (let j = 0; j <= r; j++) tm[to + row + j] = Tm[row + j]!;
+    for (let j = r + 1; j < L; j++) tm[to + row + j] = 0;
   }
-  TmD.set(Tm.subarray(0, L * L));
-  // Kb = Diag(βΓ) K, Vb = Diag(β) V, Kd = Diag(e) K
-  for (let r = 0; r < L; r++) {
-    const bt = hd.beta[t0 + r]!;
-    const kb = bt * gam[r]!;
-    const ke = e[r]!;
-    const src = qo + r * K;
-    for (let j = 0; j < K; j++) {
-      const x = hd.k[src + j]!;
-      Kb[r * K + j] = kb * x;
-      Kd[r * K + j] = ke * x;
-    }
-    const vs = vo + r * V;
-    for (let j = 0; j < V; j++) Vb[r * V + j] = bt * hd.v[vs + j]!;
-  }
-  // W = Tm Kb, Ũ = Tm Vb, U = Ũ − W S₀
-  nn(kern, L, K, L, TmD, 0, Kb, 0, W, 0);
-  nn(kern, L, V, L, TmD, 0, Vb, 0, Ut, 0);
-  nn(kern, L, V, K, W, 0, s, so, U, 0);
-  for (let i = 0; i < L * V; i++) U[i] = Ut[i]! - U[i]!;
-  // P = τ (QKᵀ ⊙ D), lower triangle with the diagonal
-  nt(kern, L, L, K, hd.q, qo, hd.k, qo, QK, 0);
-  for (let i = 0; i < L * L; i++) P[i] = scale * QK[i]! * D[i]!;
 }
 
-/** Forward over all chunks; saves each chunk's incoming state when `save`. */
+/** Forward over all chunks; saves what backward needs when `save`. */
 export function deltaChunkForward(p: DeltaProblem, save: boolean): DeltaForward {
   const { B, T, H, K, V, C, scale } = p;
-  const alloc = allocator(p.f64);
+  const dtype: DType = p.f64 ? "f64" : "f32";
   const kern = getKernels();
+  const gated = p.g !== null;
   const N = Math.ceil(T / C);
-  const KV = K * V;
-  const o = alloc(B * T * H * V);
-  const state = alloc(B * H * KV);
-  const saved = save ? alloc(B * H * N * KV) : null;
   const Cw = Math.min(C, T);
-  const ws = new Workspace(alloc, Cw, K, V);
-  const hd = newHead(p, alloc);
-  const oh = alloc(T * V);
-  const S = alloc(KV);
+  const KV = K * V;
+  const KpV = K + V;
+  const o = allocate(dtype, B * T * H * V);
+  const state = allocate(dtype, B * H * KV);
+  const SUS = suStride(T, N, K, V);
+  const saved: DeltaSaved | null = save
+    ? { su: allocate(dtype, B * H * SUS), wn: allocate(dtype, B * H * T * K), tm: allocate(dtype, B * H * N * Cw * Cw) }
+    : null;
+  // without saving, one chunk's worth of each, rewritten every chunk
+  const su = saved ? saved.su : allocate(dtype, (K + Cw) * V);
+  const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
+  const ws = new Workspace(dtype, Cw, K, V, gated, false);
+  const hd = newHead(dtype, T, K, V, gated);
+  const S = allocate(dtype, KV);
+  const { gam, e, D, KQK, KbVb, WU, U, QP, Kd, O } = ws;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
-      loadHead(p, hd, b, h);
-      if (p.s0) S.set(p.s0.subarray(bh * KV, bh * KV + KV));
+      loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+      const { kq, v: vh, beta } = hd;
+      if (p.s0) for (let i = 0; i < KV; i++) S[i] = p.s0[bh * KV + i]!;
       else S.fill(0);
       for (let n = 0; n < N; n++) {
         const t0 = n * C;
         const L = Math.min(C, T - t0);
-        if (saved) saved.set(S, (bh * N + n) * KV);
-        prepareChunk(kern, p, ws, hd, t0, L, S, 0);
-        const { gam, P, U, Kd, tmpKV } = ws;
-        // O = Diag(τΓ) Q S₀ + P U
-        const oo = t0 * V;
-        nn(kern, L, V, K, hd.q, t0 * K, S, 0, oh, oo);
+        const kOff = 2 * t0 * K;
+        const qOff = kOff + L * K;
+        const suOff = saved ? bh * SUS + n * KV + t0 * V : 0;
+        const tmOff = saved ? (bh * N + n) * Cw * Cw : 0;
+        decays(ws, hd.g, t0, L);
+        // [KKᵀ; QKᵀ] = [K; Q] Kᵀ
+        mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
+        solveTm(ws, beta, t0, L, gated, tm, tmOff);
+        // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K
+        for (let r = 0; r < L; r++) {
+          const bt = beta[t0 + r]!;
+          const kb = -bt * gam[r]!;
+          const ke = e[r]!;
+          const src = kOff + r * K;
+          const dst = r * KpV;
+          for (let j = 0; j < K; j++) KbVb[dst + j] = kb * kq[src + j]!;
+          if (gated) for (let j = 0; j < K; j++) Kd[r * K + j] = ke * kq[src + j]!;
+          const vs = (t0 + r) * V;
+          for (let j = 0; j < V; j++) KbVb[dst + K + j] = bt * vh[vs + j]!;
+        }
+        // [−W | Ũ] = Tm [−Kb | Vb];  U = Ũ + (−W) S₀
+        mm(kern, L, KpV, L, tm, tmOff, L, 1, KbVb, 0, KpV, 1, WU, 0, false);
+        for (let r = 0; r < L; r++) for (let j = 0; j < V; j++) U[r * V + j] = WU[r * KpV + K + j]!;
+        mm(kern, L, V, K, WU, 0, KpV, 1, S, 0, V, 1, U, 0, true);
+        // [S₀; U] (kept for backward when saving)
+        for (let i = 0; i < KV; i++) su[suOff + i] = S[i]!;
+        for (let i = 0, at = suOff + KV; i < L * V; i++) su[at + i] = U[i]!;
+        if (saved) {
+          const wo = (bh * T + t0) * K;
+          for (let r = 0; r < L; r++) for (let j = 0; j < K; j++) saved.wn[wo + r * K + j] = WU[r * KpV + j]!;
+        }
+        // O = [Diag(τΓ) Q | P] [S₀; U], P = τ (QKᵀ ⊙ D) with the diagonal
+        const KpL = K + L;
         for (let r = 0; r < L; r++) {
           const f = scale * gam[r]!;
-          for (let j = 0; j < V; j++) oh[oo + r * V + j] *= f;
+          const row = r * KpL;
+          const src = qOff + r * K;
+          for (let j = 0; j < K; j++) QP[row + j] = f * kq[src + j]!;
+          const qk = (L + r) * L;
+          if (gated) for (let c = 0; c <= r; c++) QP[row + K + c] = scale * KQK[qk + c]! * D[r * L + c]!;
+          else for (let c = 0; c <= r; c++) QP[row + K + c] = scale * KQK[qk + c]!;
+          for (let c = r + 1; c < L; c++) QP[row + K + c] = 0;
         }
-        nn(kern, L, V, L, P, 0, U, 0, oh, oo, true);
+        mm(kern, L, V, KpL, QP, 0, KpL, 1, su, suOff, V, 1, O, 0, false);
+        scatterRows(O, 0, o, b, h, t0, L, T, H, V);
         // S_L = Γ_{L−1} S₀ + (Diag(e) K)ᵀ U
-        tn(kern, K, V, L, Kd, 0, U, 0, tmpKV, 0);
-        const gl = gam[L - 1]!;
-        for (let i = 0; i < KV; i++) S[i] = gl * S[i]! + tmpKV[i]!;
+        if (gated) {
+          const gl = gam[L - 1]!;
+          for (let i = 0; i < KV; i++) S[i] = gl * S[i]!;
+        }
+        if (gated) mm(kern, K, V, L, Kd, 0, 1, K, U, 0, V, 1, S, 0, true);
+        else mm(kern, K, V, L, kq, kOff, 1, K, U, 0, V, 1, S, 0, true);
       }
-      scatter(oh, o, b, h, T, H, V);
-      state.set(S, bh * KV);
+      for (let i = 0; i < KV; i++) state[bh * KV + i] = S[i]!;
     }
   }
   return { o, state, saved };
 }
 
-/** Backward over all chunks, in reverse, from the saved incoming states. dO [B,T,H,V], dState [B,H,K,V]. */
-export function deltaChunkBackward(p: DeltaProblem, saved: FloatArray, dO: FloatArray, dState: FloatArray): DeltaGrads {
+/** Backward over all chunks, in reverse, from what the forward pass saved. dO [B,T,H,V], dState [B,H,K,V]. */
+export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dState: FloatArray): DeltaGrads {
   const { B, T, H, K, V, C, scale } = p;
-  const alloc = allocator(p.f64);
+  const dtype: DType = p.f64 ? "f64" : "f32";
   const kern = getKernels();
-  const N = Math.ceil(T / C);
-  const KV = K * V;
-  const dq = alloc(B * T * H * K);
-  const dk = alloc(B * T * H * K);
-  const dv = alloc(B * T * H * V);
-  const dbeta = alloc(B * T * H);
-  const dg = p.g ? alloc(B * T * H) : null;
-  const ds0 = alloc(B * H * KV);
-  const Cw = Math.min(C, T);
-  const ws = new Workspace(alloc, Cw, K, V);
-  const hd = newHead(p, alloc);
-  const dOh = alloc(T * V);
-  const dqh = alloc(T * K);
-  const dkh = alloc(T * K);
-  const dvh = alloc(T * V);
-  const dbh = new Float64Array(T);
-  const dgh = new Float64Array(T);
   const gated = p.g !== null;
+  const N = Math.ceil(T / C);
+  const Cw = Math.min(C, T);
+  const KV = K * V;
+  const SUS = suStride(T, N, K, V);
+  const dq = allocate(dtype, B * T * H * K);
+  const dk = allocate(dtype, B * T * H * K);
+  const dv = allocate(dtype, B * T * H * V);
+  const dbeta = allocate(dtype, B * T * H);
+  const dg = gated ? allocate(dtype, B * T * H) : null;
+  const ds0 = allocate(dtype, B * H * KV);
+  const ws = new Workspace(dtype, Cw, K, V, gated, true);
+  const hd: HeadInputs = newHead(dtype, T, K, V, gated);
+  const { su, wn, tm } = saved;
+  const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const bh = b * H + h;
-      loadHead(p, hd, b, h);
-      gather(dO, dOh, b, h, T, H, V);
-      let dS = ws.dS;
-      let dSprev = ws.dSprev;
-      dS.set(dState.subarray(bh * KV, bh * KV + KV));
+      loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+      const { kq, v: vh, beta } = hd;
+      for (let i = 0; i < KV; i++) dSOU[i] = dState[bh * KV + i]!;
       for (let n = N - 1; n >= 0; n--) {
         const t0 = n * C;
         const L = Math.min(C, T - t0);
-        const so = (bh * N + n) * KV;
-        prepareChunk(kern, p, ws, hd, t0, L, saved, so);
-        const { gam, e, D, A, KK, QK, P, TmD, W, Ut, U, Kd, Qb, G, Y, Z, dU, dVb, dP, dQK, dKK, dA1, dA2, M, dGam, de, tmpKV } = ws;
-        const dbet = ws.dbeta;
-        const qo = t0 * K;
-        const vo = t0 * V;
-        // dU = Pᵀ dO + Diag(e) K dS
-        tn(kern, L, V, L, P, 0, dOh, vo, dU, 0);
-        nn(kern, L, V, K, Kd, 0, dS, 0, dU, 0, true);
-        // dP = dO Uᵀ; d(QKᵀ) = τ dP ⊙ D; M = dD ⊙ D from P (strictly lower part)
-        nt(kern, L, L, V, dOh, vo, U, 0, dP, 0);
+        const kOff = 2 * t0 * K;
+        const qOff = kOff + L * K;
+        const suOff = bh * SUS + n * KV + t0 * V;
+        const tmOff = (bh * N + n) * Cw * Cw;
+        const wOff = (bh * T + t0) * K;
+        const KpL = K + L;
+        decays(ws, hd.g, t0, L);
+        mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
+        // dU = [Diag(e) K | Pᵀ] [dS; dO]
+        for (let r = 0; r < L; r++) {
+          const row = r * KpL;
+          const src = kOff + r * K;
+          if (gated) {
+            const er = e[r]!;
+            for (let j = 0; j < K; j++) QP[row + j] = er * kq[src + j]!;
+          } else {
+            for (let j = 0; j < K; j++) QP[row + j] = kq[src + j]!;
+          }
+          for (let c = 0; c < r; c++) QP[row + K + c] = 0;
+          if (gated) for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]! * D[c * L + r]!;
+          else for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]!;
+        }
+        gatherRows(dO, dSOU, KV, b, h, t0, L, T, H, V);
+        gatherRows(dO, dOVb, 0, b, h, t0, L, T, H, V);
+        mm(kern, L, V, KpL, QP, 0, KpL, 1, dSOU, 0, V, 1, dU, 0, false);
+        for (let i = 0, at = KV + L * V; i < L * V; i++) dSOU[at + i] = dU[i]!;
+        // dVb = Tmᵀ dU, below dO
+        mm(kern, L, V, L, tm, tmOff, 1, L, dU, 0, V, 1, dOVb, L * V, false);
+        // [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ  and  Y = U dSᵀ
+        mm(kern, 2 * L, KpL, V, dOVb, 0, V, 1, su, suOff, 1, V, R, 0, false);
+        mm(kern, L, K, V, su, suOff + KV, V, 1, dSOU, 0, 1, V, Y, 0, false);
+        // d(QKᵀ) = τ dP ⊙ D (lower with the diagonal), written transposed into the right half of
+        // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] (L×2L, zero elsewhere); M = dD ⊙ D gets dQK ⊙ QKᵀ below the diagonal
+        const L2 = 2 * L;
+        dKQ.fill(0, 0, L * L2);
+        if (gated) {
+          rowM.fill(0, 0, L);
+          colM.fill(0, 0, L);
+        }
         for (let r = 0; r < L; r++) {
           const row = r * L;
-          for (let c = 0; c <= r; c++) {
-            const x = scale * dP[row + c]! * D[row + c]!;
-            dQK[row + c] = x;
-            M[row + c] = c < r ? x * QK[row + c]! : 0;
-          }
-          for (let c = r + 1; c < L; c++) {
-            dQK[row + c] = 0;
-            M[row + c] = 0;
+          const rr = r * KpL + K;
+          const qk = (L + r) * L;
+          if (gated) {
+            let rs = 0;
+            for (let c = 0; c < r; c++) {
+              const x = scale * R[rr + c]! * D[row + c]!;
+              dKQ[c * L2 + L + r] = x;
+              const m = x * KQK[qk + c]!;
+              rs += m;
+              colM[c] += m;
+            }
+            rowM[r] = rs;
+            dKQ[r * L2 + L + r] = scale * R[rr + r]! * D[row + r]!;
+          } else {
+            for (let c = 0; c <= r; c++) dKQ[c * L2 + L + r] = scale * R[rr + c]!;
           }
         }
-        // G = dO S₀ᵀ: dΓ_r = τ q_r·G_r, dQ_r = τΓ_r G_r, then dQ += d(QKᵀ) K
-        nt(kern, L, K, V, dOh, vo, saved, so, G, 0);
+        // dQ = Diag(τΓ) G + d(QKᵀ) K;  dΓ_r = τ q_r·G_r
         for (let r = 0; r < L; r++) {
-          let s = 0;
           const f = scale * gam[r]!;
+          const gr = r * KpL;
+          const qs = qOff + r * K;
+          let s = 0;
           for (let j = 0; j < K; j++) {
-            const x = G[r * K + j]!;
-            s += hd.q[qo + r * K + j]! * x;
-            dqh[qo + r * K + j] = f * x;
+            const x = R[gr + j]!;
+            s += kq[qs + j]! * x;
+            dQc[r * K + j] = f * x;
           }
           dGam[r] = scale * s;
         }
-        nn(kern, L, K, L, dQK, 0, hd.k, qo, dqh, qo, true);
-        // dK = d(QKᵀ)ᵀ Q (first contribution)
-        tn(kern, L, K, L, dQK, 0, hd.q, qo, dkh, qo);
-        // dS₀ = (Diag(τΓ) Q)ᵀ dO − Wᵀ dU + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
+        // d(QKᵀ)[i,p] = dKQ[p, L+i]
+        mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
+        scatterRows(dQc, 0, dq, b, h, t0, L, T, H, K);
+        // per row: Z = dVb S₀ᵀ (= −dKb), Y = U dSᵀ, dVb; then dA = −(dVb Uᵀ) below the diagonal
+        const dVb = dOVb;
         for (let r = 0; r < L; r++) {
-          const f = scale * gam[r]!;
-          for (let j = 0; j < K; j++) Qb[r * K + j] = f * hd.q[qo + r * K + j]!;
-        }
-        tn(kern, K, V, L, Qb, 0, dOh, vo, dSprev, 0);
-        tn(kern, K, V, L, W, 0, dU, 0, tmpKV, 0);
-        const gl = gam[L - 1]!;
-        let dGlast = 0;
-        for (let i = 0; i < KV; i++) {
-          const ds = dS[i]!;
-          dGlast += saved[so + i]! * ds;
-          dSprev[i] = dSprev[i]! - tmpKV[i]! + gl * ds;
-        }
-        // d(Diag(e)K) = U dSᵀ (into Y for now): dK_r += e_r ·, de_r = k_r · (…)_r
-        nt(kern, L, K, V, U, 0, dS, 0, Y, 0);
-        for (let r = 0; r < L; r++) {
-          const er = e[r]!;
-          let s = 0;
-          for (let j = 0; j < K; j++) {
-            const x = Y[r * K + j]!;
-            s += hd.k[qo + r * K + j]! * x;
-            dkh[qo + r * K + j] += er * x;
-          }
-          de[r] = s;
-        }
-        // the solve: Y = dU S₀ᵀ (= −dW), Z = Tmᵀ Y (= −dKb), dVb = Tmᵀ dU, dA = Z Wᵀ − dVb Ũᵀ
-        nt(kern, L, K, V, dU, 0, saved, so, Y, 0);
-        tn(kern, L, K, L, TmD, 0, Y, 0, Z, 0);
-        tn(kern, L, V, L, TmD, 0, dU, 0, dVb, 0);
-        nt(kern, L, L, K, Z, 0, W, 0, dA1, 0);
-        nt(kern, L, L, V, dVb, 0, Ut, 0, dA2, 0);
-        // Kb = Diag(βΓ) K and Vb = Diag(β) V
-        for (let r = 0; r < L; r++) {
-          const bt = hd.beta[t0 + r]!;
+          const bt = beta[t0 + r]!;
           const gr = gam[r]!;
+          const er = e[r]!;
+          const zr = (L + r) * KpL;
+          const ks = kOff + r * K;
           let kz = 0;
+          let ky = 0;
           for (let j = 0; j < K; j++) {
-            const z = Z[r * K + j]!;
-            kz += hd.k[qo + r * K + j]! * z;
-            dkh[qo + r * K + j] -= bt * gr * z;
+            const z = R[zr + j]!;
+            const y = Y[r * K + j]!;
+            const kx = kq[ks + j]!;
+            kz += kx * z;
+            ky += kx * y;
+            dKc[r * K + j] = er * y - bt * gr * z;
           }
+          de[r] = ky;
           let vd = 0;
+          const vb = (L + r) * V;
+          const vs = (t0 + r) * V;
           for (let j = 0; j < V; j++) {
-            const x = dVb[r * V + j]!;
-            vd += hd.v[vo + r * V + j]! * x;
-            dvh[vo + r * V + j] = bt * x;
+            const x = dVb[vb + j]!;
+            vd += vh[vs + j]! * x;
+            ws.dV[r * V + j] = bt * x;
           }
-          dbet[r] = vd - gr * kz;
+          // A[r,c] = β_r KK[r,c] D[r,c]: dβ_r += Σ_c dA KK D, d(KKᵀ) = dA β_r D, M += dA ⊙ A
+          const row = r * L;
+          let sb = 0;
+          let rs = 0;
+          for (let c = 0; c < r; c++) {
+            const da = -R[zr + K + c]!;
+            const d = gated ? D[row + c]! : 1;
+            const kkd = KQK[row + c]! * d;
+            sb += da * kkd;
+            const dkk = da * bt * d;
+            dKQ[r * L2 + c] = dkk;
+            dKQ[c * L2 + r] = dkk;
+            if (gated) {
+              const m = da * bt * kkd;
+              rs += m;
+              colM[c] += m;
+            }
+          }
+          if (gated) rowM[r] += rs;
+          dbeta[(b * T + t0 + r) * H + h] = vd - gr * kz + sb;
           dGam[r] = dGam[r]! - bt * kz;
         }
-        // A[r,c] = β_r KK[r,c] D[r,c] (c < r): dβ, d(KKᵀ) (symmetrised into dKK), M += dA ⊙ A
+        scatterRows(ws.dV, 0, dv, b, h, t0, L, T, H, V);
+        // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
+        mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
+        scatterRows(dKc, 0, dk, b, h, t0, L, T, H, K);
+        // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
         for (let r = 0; r < L; r++) {
-          const row = r * L;
-          const bt = hd.beta[t0 + r]!;
-          let sb = 0;
-          for (let c = 0; c < r; c++) {
-            const da = dA1[row + c]! - dA2[row + c]!;
-            const d = D[row + c]!;
-            sb += da * KK[row + c]! * d;
-            dKK[row + c] = da * bt * d;
-            M[row + c] = M[row + c]! + da * A[row + c]!;
-          }
-          dbet[r] = dbet[r]! + sb;
-          dKK[row + r] = 0;
+          const f = scale * gam[r]!;
+          for (let j = 0; j < K; j++) QbW[r * K + j] = f * kq[qOff + r * K + j]!;
         }
-        for (let r = 0; r < L; r++) for (let c = r + 1; c < L; c++) dKK[r * L + c] = dKK[c * L + r]!;
-        nn(kern, L, K, L, dKK, 0, hd.k, qo, dkh, qo, true);
-        for (let r = 0; r < L; r++) dbh[t0 + r] = dbet[r]!;
-        // decays: db, then dg = reverse cumulative sum of db within the chunk
+        for (let i = 0, at = L * K; i < L * K; i++) QbW[at + i] = wn[wOff + i]!;
+        mm(kern, K, V, L2, QbW, 0, 1, K, dSOU, KV, V, 1, tmpKV, 0, false);
+        const gl = gam[L - 1]!;
+        let dGlast = 0;
         if (gated) {
-          let tail = 0; // Σ_s e_s de_s, all of which also flows to b_{L−1}
-          const db = ws.bc; // reuse: bc is not needed any more in this chunk
-          for (let r = 0; r < L; r++) {
-            let rows = 0;
-            for (let c = 0; c < r; c++) rows += M[r * L + c]!;
-            let cols = 0;
-            for (let c = r + 1; c < L; c++) cols += M[c * L + r]!;
-            const ed = e[r]! * de[r]!;
-            tail += ed;
-            db[r] = gam[r]! * dGam[r]! - ed + rows - cols;
+          for (let i = 0; i < KV; i++) {
+            const ds = dSOU[i]!;
+            dGlast += su[suOff + i]! * ds;
+            dSOU[i] = tmpKV[i]! + gl * ds;
           }
-          db[L - 1] = db[L - 1]! + gl * dGlast + tail;
-          let acc = 0;
+        } else {
+          for (let i = 0; i < KV; i++) dSOU[i] = tmpKV[i]! + dSOU[i]!;
+        }
+        // decays: db_r = Γ_r dΓ_r − e_r de_r + Σ_s M[r,s] − Σ_s M[s,r] (+ the S_L terms on the last row);
+        // dg = the reverse cumulative sum of db within the chunk
+        if (gated) {
+          let tail = 0;
+          let acc = gl * dGlast;
+          for (let r = 0; r < L; r++) tail += e[r]! * de[r]!;
+          acc += tail;
           for (let r = L - 1; r >= 0; r--) {
-            acc += db[r]!;
-            dgh[t0 + r] = acc;
+            acc += gam[r]! * dGam[r]! - e[r]! * de[r]! + rowM[r]! - colM[r]!;
+            dg![(b * T + t0 + r) * H + h] = acc;
           }
         }
-        const swap = dS;
-        dS = dSprev;
-        dSprev = swap;
       }
-      scatter(dqh, dq, b, h, T, H, K);
-      scatter(dkh, dk, b, h, T, H, K);
-      scatter(dvh, dv, b, h, T, H, V);
-      for (let t = 0; t < T; t++) dbeta[(b * T + t) * H + h] = dbh[t]!;
-      if (dg) for (let t = 0; t < T; t++) dg[(b * T + t) * H + h] = dgh[t]!;
-      ds0.set(dS, bh * KV);
+      for (let i = 0; i < KV; i++) ds0[bh * KV + i] = dSOU[i]!;
     }
   }
   return { dq, dk, dv, dbeta, dg, ds0 };
