@@ -61,23 +61,32 @@ export class WasmMatmul {
       return;
     }
     const parts = this.parts(m, n, k);
-    const ldc = roundUp(n, NR);
-    const cBytes = 4 * roundUp(m, MR) * ldc;
+    // C is staged with row stride n, so it comes back in one copy. The micro-kernel stores whole NR-column
+    // tiles, so the last n mod NR columns (when n ≥ NR) are a second, thin product into a padded block of
+    // their own; only those few columns are copied row by row. (n < NR: one padded block.)
+    const tail = n >= NR ? n % NR : 0;
+    const main = n - tail;
+    const ldc = n < NR ? NR : n;
+    const rowsPadded = roundUp(m, MR);
     const aAddr = CONTROL_BYTES + parts * SCRATCH_BYTES;
     const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
     const bAddr = aAddr + aBytes;
     const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
     const cAddr = bAddr + bBytes;
-    if (!this.rt.reserve(cAddr + cBytes)) {
+    const tailAddr = cAddr + align16(4 * rowsPadded * ldc);
+    if (!this.rt.reserve(tailAddr + (tail > 0 ? 4 * rowsPadded * NR : 0))) {
       matmulFast(args); // does not fit in the module's memory
       return;
     }
     const heap = this.rt.f32;
     const a = this.stage(heap, args.a, args.aOffset, m, args.aRowStride, k, args.aColStride, aAddr);
     const b = this.stage(heap, args.b, args.bOffset, k, args.bRowStride, n, args.bColStride, bAddr);
-    if (args.accumulate) copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
+    if (args.accumulate) {
+      copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
+      if (tail > 0) copyRows(args.c, args.cOffset + main, n, heap, tailAddr >> 2, NR, m, tail);
+    }
     const job: GemmJob = {
-      m, n, k,
+      m, n: main, k,
       a: aAddr, aRowStride: a.rowStride, aColStride: a.colStride,
       b: bAddr, bRowStride: b.rowStride, bColStride: b.colStride,
       c: cAddr, ldc, accumulate: args.accumulate,
@@ -85,7 +94,9 @@ export class WasmMatmul {
     };
     if (parts === 1) runGemm(this.rt.gemm, job);
     else this.pool!.run(split(job, parts));
+    if (tail > 0) runGemm(this.rt.gemm, { ...job, n: tail, b: bAddr + 4 * main * b.colStride, c: tailAddr, ldc: NR });
     copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
+    if (tail > 0) copyRows(heap, tailAddr >> 2, NR, args.c, args.cOffset + main, n, m, tail);
   }
 
   /**
@@ -143,11 +154,18 @@ function split(job: GemmJob, parts: number): GemmJob[] {
   return jobs;
 }
 
-/** Copies an m×n block between row-major layouts with row strides srcLd and dstLd (one memcpy when dense). */
+/**
+ * Copies an m×n block between row-major layouts with row strides srcLd and dstLd: one memcpy when dense, a
+ * copy per row for long rows, and a plain loop for short ones (a view per row would cost more than the row).
+ */
 function copyRows(src: Float32Array, srcAt: number, srcLd: number, dst: Float32Array, dstAt: number, dstLd: number, m: number, n: number): void {
   if (srcLd === n && dstLd === n) {
     dst.set(src.subarray(srcAt, srcAt + m * n), dstAt);
-    return;
+  } else if (n >= 64) {
+    for (let i = 0; i < m; i++) dst.set(src.subarray(srcAt + i * srcLd, srcAt + i * srcLd + n), dstAt + i * dstLd);
+  } else {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0, s = srcAt + i * srcLd, d = dstAt + i * dstLd; j < n; j++) dst[d + j] = src[s + j]!;
+    }
   }
-  for (let i = 0; i < m; i++) dst.set(src.subarray(srcAt + i * srcLd, srcAt + i * srcLd + n), dstAt + i * dstLd);
 }
