@@ -266,7 +266,7 @@ function backwardHead(
  * so they stay in one unit). Buffers qh, kh, vh, oh, lse, dOh → dqh, dkh, dvh (accumulated into).
  */
 const backwardTask = defineTask("attention.chunk.backward", (buffers, args, next) => {
-  const [qh, kh, vh, oh, lse, dOh, dqh, dkh, dvh] = buffers as FloatArray[] as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  const [qh, kh, vh, oh, lse, dOh, dqh, dkh, dvh] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
   const { d, C } = fromTaskArgs(args);
   const alloc = allocLike(qh);
   const P = alloc(C * C);

@@ -24,10 +24,10 @@
  * is below the floating-point range. States and gradients are carried in the input dtype's array type (f32 or
  * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64.
  *
- * Threads (kernels/parallel.ts): forward and backward are tasks with one unit per (batch, block of 32
- * channels). Channels only meet in the sums over D (dBm, dCm) and the batch in the sums over b (dA, dDskip,
- * ddelta_bias): each unit writes partial sums, added up afterwards in a fixed order, so the results do not
- * depend on the thread count (with D ≤ 32 and B = 1 the order is exactly the plain loop's).
+ * Threads (kernels/parallel.ts): forward and backward are tasks with one unit per (batch, block of channels;
+ * one block per batch row once B ≥ 8). Channels only meet in the sums over D (dBm, dCm) and the batch in the
+ * sums over b (dA, dDskip, ddelta_bias): each unit writes partial sums, added up afterwards in a fixed order,
+ * so the results do not depend on the thread count.
  *
  * Gradients (derivation; per batch b, channel c, state index n; φ = softplus or identity; s = SiLU):
  *   forward   Δ_t = φ(δ_t + β)           a_t = exp(Δ_t·A)            x_t = Δ_t·u_t
@@ -86,17 +86,24 @@ function silu(x: number): number {
   return x * sigmoid(x);
 }
 
-/** Channels per unit of the threaded loops: a unit is (batch, block of CHANNEL_BLOCK channels). */
-const CHANNEL_BLOCK = 32;
+/**
+ * Channels per unit of the threaded loops (a unit is (batch, block of channels)): blocks just small enough for
+ * at least 8 units when D allows, so the threads can share them out, and no smaller, since each block of a
+ * batch row adds a partial sum of dBm and dCm [B,T,N] to the backward. Depends on B and D only, never on the
+ * thread count.
+ */
+function channelBlock(B: number, D: number): number {
+  return Math.ceil(D / Math.max(1, Math.min(D, Math.ceil(8 / B))));
+}
 
 /** The problem's sizes and flags as a task's numeric arguments, and back. */
 function taskArgs(p: Problem): number[] {
-  return [p.B, p.T, p.D, p.N, p.C, p.softplus ? 1 : 0];
+  return [p.B, p.T, p.D, p.N, p.C, p.softplus ? 1 : 0, channelBlock(p.B, p.D)];
 }
 
-function sizes(args: readonly number[]): { B: number; T: number; D: number; N: number; C: number; softplus: boolean } {
-  const [B, T, D, N, C, softplus] = args as number[];
-  return { B: B!, T: T!, D: D!, N: N!, C: C!, softplus: softplus === 1 };
+function sizes(args: readonly number[]): { B: number; T: number; D: number; N: number; C: number; softplus: boolean; CB: number } {
+  const [B, T, D, N, C, softplus, CB] = args as number[];
+  return { B: B!, T: T!, D: D!, N: N!, C: C!, softplus: softplus === 1, CB: CB! };
 }
 
 const empty = (like: FloatArray): FloatArray => (like instanceof Float64Array ? new Float64Array(0) : new Float32Array(0));
@@ -111,17 +118,17 @@ const allocLike = (like: FloatArray, n: number): FloatArray => (like instanceof 
  * u, delta, A, Bm, Cm, Dskip, z, bias, h0 (absent ones empty) → dt, o, hT, checkpoints, pre (empty when not kept).
  */
 const forwardTask = defineTask("selective_scan.chunk.forward", (buffers, args, next) => {
-  const [u, delta, A, Bm, Cm, DskipB, zB, biasB, h0B, dt, o, hT, cpB, preB] = buffers as FloatArray[] as Fourteen;
-  const { T, D, N, C, softplus: sp } = sizes(args);
-  const [Dskip, z, bias, h0, checkpoints, pre] = [DskipB, zB, biasB, h0B, cpB, preB].map(orNull);
+  const [u, delta, A, Bm, Cm, DskipB, zB, biasB, h0B, dt, o, hT, cpB, preB] = buffers as FloatArray[];
+  const { T, D, N, C, softplus: sp, CB } = sizes(args);
+  const [Dskip, z, bias, h0, checkpoints, pre] = [DskipB!, zB!, biasB!, h0B!, cpB!, preB!].map(orNull);
   const DN = D * N;
   const blocks = Math.ceil(T / C);
-  const cBlocks = Math.ceil(D / CHANNEL_BLOCK);
-  const h = allocLike(u, CHANNEL_BLOCK * N);
+  const cBlocks = Math.ceil(D / CB);
+  const h = allocLike(u!, CB * N);
   for (let unit = next(); unit >= 0; unit = next()) {
     const b = Math.floor(unit / cBlocks);
-    const c0 = (unit % cBlocks) * CHANNEL_BLOCK;
-    const c1 = Math.min(D, c0 + CHANNEL_BLOCK);
+    const c0 = (unit % cBlocks) * CB;
+    const c1 = Math.min(D, c0 + CB);
     const span = (c1 - c0) * N; // the unit's state entries, contiguous in [D,N]
     if (h0) h.set(h0.subarray(b * DN + c0 * N, b * DN + c0 * N + span));
     else h.fill(0);
@@ -155,8 +162,6 @@ const forwardTask = defineTask("selective_scan.chunk.forward", (buffers, args, n
   }
 });
 
-type Fourteen = [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
-
 /** About how many flops one pass of the recurrence over every (b, t, c, n) takes (an exp counted as ~10). */
 const scanWork = (p: Problem): number => 14 * p.B * p.T * p.D * p.N;
 
@@ -173,7 +178,7 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; hT: FloatArray; sa
   const checkpoints = keep ? allocate(p.dtype, B * blocks * DN) : null;
   const pre = keep && p.z ? allocate(p.dtype, B * T * D) : null;
   runTask(forwardTask, {
-    units: B * Math.ceil(D / CHANNEL_BLOCK),
+    units: B * Math.ceil(D / channelBlock(B, D)),
     work: scanWork(p),
     args: taskArgs(p),
     inputs: [u, p.delta, p.A, p.Bm, p.Cm, ...[p.Dskip, p.z, p.bias, p.h0].map((x) => orEmpty(x, u))],
@@ -204,22 +209,22 @@ interface Grads {
  */
 const backwardTask = defineTask("selective_scan.chunk.backward", (buffers, args, next) => {
   const [u, delta, A, Bm, Cm, DskipB, zB, biasB, dt, checkpoints, preB, dO, dHTB, dU, dDelta, dZB, dH0, dBp, dCp, dAp, dSkipP, dBiasP] =
-    buffers as FloatArray[] as Array<FloatArray>;
-  const { B, T, D, N, C, softplus: sp } = sizes(args);
+    buffers as FloatArray[];
+  const { B, T, D, N, C, softplus: sp, CB } = sizes(args);
   const [Dskip, z, bias, pre, dHT, dZ] = [DskipB!, zB!, biasB!, preB!, dHTB!, dZB!].map(orNull);
   const DN = D * N;
   const blocks = Math.ceil(T / C);
-  const cBlocks = Math.ceil(D / CHANNEL_BLOCK);
+  const cBlocks = Math.ceil(D / CB);
   const span = Math.min(C, T); // longest block
-  const W = CHANNEL_BLOCK * N; // state entries of a unit (at most)
+  const W = CB * N; // state entries of a unit (at most)
   const G = allocLike(u!, W); // ∂L/∂h carried backwards
   const hs = allocLike(u!, (span + 1) * W); // states entering and leaving each step of the current block
   const as = allocLike(u!, span * W); // decays a_t of the current block
   for (let unit = next(); unit >= 0; unit = next()) {
     const b = Math.floor(unit / cBlocks);
     const cb = unit % cBlocks;
-    const c0 = cb * CHANNEL_BLOCK;
-    const c1 = Math.min(D, c0 + CHANNEL_BLOCK);
+    const c0 = cb * CB;
+    const c1 = Math.min(D, c0 + CB);
     const w = (c1 - c0) * N;
     const sBase = b * DN + c0 * N; // the unit's entries of a [B,D,N] array
     if (dHT) G.set(dHT.subarray(sBase, sBase + w));
@@ -315,7 +320,7 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | nu
   const { B, T, D, N, u } = p;
   const { dt, checkpoints, pre } = saved;
   const DN = D * N;
-  const cBlocks = Math.ceil(D / CHANNEL_BLOCK);
+  const cBlocks = Math.ceil(D / channelBlock(B, D));
   const dU = allocate(p.dtype, B * T * D);
   const dDelta = allocate(p.dtype, B * T * D);
   const dZ = p.z ? allocate(p.dtype, B * T * D) : null;
