@@ -2,7 +2,8 @@
  * `npm run bench -- ops`: each op's forward+backward at B=8, H=4, K=V=64, T=1024 (f32, chunk 64) next to the
  * same computation in PyTorch CPU (bench/peers/torch_ops.py: plain attention for attention, the chunked
  * form for the linear family and the delta rules, the reference loop for the selective scan), at each thread
- * count of SEQMIX_BENCH_THREADS (default 1), with the ratio torch time / seqmix time (> 1: seqmix is faster). Skipped without a python that
+ * count of SEQMIX_BENCH_THREADS (default 1), with the ratio torch time / seqmix time (> 1: seqmix is faster)
+ * and, from the second thread count on, seqmix's speed-up over the first. Skipped without a python that
  * imports torch (`npm run bench:peers` installs Debian's python3-torch).
  */
 import { full } from "../src/core/create.js";
@@ -47,15 +48,20 @@ function torchTimes(threads: number): TorchResult | undefined {
 export async function run(): Promise<void> {
   const before = getThreads();
   const ms = (x: number | undefined) => (x === undefined ? "–" : x.toFixed(0));
+  let first: { threads: number; seqmix: number[] } | undefined;
   for (const threads of benchThreads()) {
     setThreads(threads);
     const seqmix = OPS.map((op) => timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 }));
+    first ??= { threads, seqmix };
+    const base = first.threads !== threads ? first : undefined;
     const torch = torchTimes(threads);
     if (!torch) console.log("  (no python with torch: the PyTorch column is skipped; `npm run bench:peers`)");
     console.log(`\n${threads} thread(s): forward+backward ms at B=${B}, H=${H}, K=V=${K}, T=${T}, f32, seqmix chunk ${CHUNK}${torch ? ` vs PyTorch ${torch.torch} CPU` : ""} (median of 3; ratio = torch / seqmix, ≥ 1 meets the target):`);
-    printTable(["op", "seqmix", "torch", "torch / seqmix"], OPS.map((op, i) => {
+    const speedup = base ? [`seqmix ${base.threads} thr / ${threads} thr`] : [];
+    printTable(["op", "seqmix", "torch", "torch / seqmix", ...speedup], OPS.map((op, i) => {
       const t = torch?.ms[op.name];
-      return [op.name, ms(seqmix[i]), ms(t), t === undefined ? "–" : `${(t / seqmix[i]!).toFixed(2)}×`];
+      const row = [op.name, ms(seqmix[i]), ms(t), t === undefined ? "–" : `${(t / seqmix[i]!).toFixed(2)}×`];
+      return base ? [...row, `${(base.seqmix[i]! / seqmix[i]!).toFixed(2)}×`] : row;
     }));
   }
   setThreads(before);

@@ -1,23 +1,44 @@
 /**
  * The control block shared by the main thread and the workers: at the start of the wasm memory, one slot
- * of 16 int32 per worker. A slot holds READY (set by the worker once it can take jobs), GO (a job counter the
- * main thread bumps to post a job), DONE (the worker copies GO there when the job is finished), FAILED, and
- * the job's fields. Main thread and workers meet only through Atomics on these words.
+ * of 32 int32 per worker. A slot holds READY (set by the worker once it can take jobs), GO (a job counter the
+ * main thread bumps to post a job), DONE (the worker copies GO there when the job is finished), FAILED, KIND
+ * (which sort of job: a GEMM slice or a task), STATE and the job's fields. Main thread and workers meet only
+ * through Atomics on these words.
+ *
+ * STATE lets the main thread take back a job that no worker has started: it posts with STATE = POSTED; a
+ * worker that wakes up claims the job by swapping POSTED → RUNNING, the main thread takes it back by swapping
+ * POSTED → CANCELLED (and does the job itself, or nothing when its share already covered every unit). So a
+ * worker that the OS has not scheduled yet never holds the caller up. A worker that loses the swap leaves
+ * DONE alone: the main thread does not wait for a job it cancelled, and the next job is posted only after that.
  */
 import type { GemmJob } from "./gemm.js";
 
-export const SLOT_INTS = 16;
-/** Most workers the control block (CONTROL_BYTES in matmul.ts: 4096) has slots for. */
-export const MAX_WORKERS = 4096 / (4 * SLOT_INTS);
+export const SLOT_INTS = 32;
+/** Bytes at the start of memory reserved for the control block. */
+export const CONTROL_BYTES = 4096;
+/** Most workers the control block has slots for. */
+export const MAX_WORKERS = CONTROL_BYTES / (4 * SLOT_INTS);
 
 export const READY = 0;
 export const GO = 1;
 export const DONE = 2;
 export const FAILED = 3;
-const JOB = 4; // 12 job fields follow
+export const KIND = 4;
+export const STATE = 5;
+const JOB = 6; // the job's fields follow
+
+/** Values of STATE. */
+export const POSTED = 1;
+export const RUNNING = 2;
+export const CANCELLED = 3;
+
+/** Values of KIND. */
+export const KIND_GEMM = 0;
+export const KIND_TASK = 1;
 
 export function writeJob(ctl: Int32Array, slot: number, job: GemmJob): void {
   const q = slot * SLOT_INTS + JOB;
+  ctl[slot * SLOT_INTS + KIND] = KIND_GEMM;
   ctl[q] = job.m; ctl[q + 1] = job.n; ctl[q + 2] = job.k;
   ctl[q + 3] = job.a; ctl[q + 4] = job.aRowStride; ctl[q + 5] = job.aColStride;
   ctl[q + 6] = job.b; ctl[q + 7] = job.bRowStride; ctl[q + 8] = job.bColStride;
@@ -34,6 +55,16 @@ export function readJob(ctl: Int32Array, slot: number): GemmJob {
     c: ctl[q + 9]!, ldc: ctl[q + 10]!,
     accumulate: (ctl[q + 11]! & 1) === 1, scratch: ctl[q + 11]! >>> 1,
   };
+}
+
+/** Posts a task: its descriptor's byte address (see tasks.ts). */
+export function writeTaskJob(ctl: Int32Array, slot: number, descriptor: number): void {
+  ctl[slot * SLOT_INTS + KIND] = KIND_TASK;
+  ctl[slot * SLOT_INTS + JOB] = descriptor;
+}
+
+export function readTaskJob(ctl: Int32Array, slot: number): number {
+  return ctl[slot * SLOT_INTS + JOB]!;
 }
 
 /** Index of a field of `slot` in the control view. */

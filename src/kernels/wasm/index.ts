@@ -1,7 +1,7 @@
 /**
  * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
  * run time by `gemm_code.ts`, split over a worker pool for large products; everything else, and any engine
- * without SIMD, falls back to the JS kernels.
+ * without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
  */
 import { jsKernels } from "../js/index.js";
 import type { Kernels } from "../types.js";
@@ -9,6 +9,7 @@ import { cpuCount, hasRelaxedSimd, hasSharedMemory, hasSimd128, nodeProcess } fr
 import { WasmMatmul } from "./matmul.js";
 import { WorkerPool } from "./pool.js";
 import { WasmRuntime } from "./runtime.js";
+import { WasmTaskRunner } from "./task_runner.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -16,7 +17,7 @@ export interface WasmKernelOptions {
   /** Use relaxed-SIMD FMA (default: when the engine supports it). */
   fma?: boolean;
   /**
-   * Threads for large products, the calling thread included (default: SEQMIX_THREADS in Node, else every
+   * Threads for large products and tasks, the calling thread included (default: SEQMIX_THREADS in Node, else every
    * logical processor). 1 never starts a worker; more need SharedArrayBuffer (in browsers: cross-origin
    * isolation), else the backend stays single-threaded.
    */
@@ -26,8 +27,10 @@ export interface WasmKernelOptions {
 /** A kernel backend whose thread count can be changed at any time. */
 export interface WasmKernels extends Kernels {
   threads: number;
-  /** Workers started and ready to take jobs (they start on the first product large enough to split). */
+  /** Workers started and ready to take jobs (they start on the first product or task large enough to split). */
   readonly workersReady: number;
+  /** Runs the ops' tasks over the same workers (used by ../parallel.ts). */
+  readonly tasks: WasmTaskRunner;
 }
 
 /** The thread count SEQMIX_THREADS asks for (undefined when unset); a bad value is an error. */
@@ -61,7 +64,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   if (!rt) return undefined;
   const pool = rt.shared ? new WorkerPool(rt) : undefined;
   const mm = new WasmMatmul(rt, pool);
+  const tasks = new WasmTaskRunner(rt, pool);
   mm.threads = threads;
+  tasks.threads = threads;
   return {
     name: fma ? "wasm-relaxed-simd" : "wasm-simd128",
     matmul: (args) => mm.matmul(args),
@@ -69,7 +74,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     softmaxRows: jsKernels.softmaxRows,
     logSumExpRows: jsKernels.logSumExpRows,
     get threads() { return mm.threads; },
-    set threads(n: number) { mm.threads = checkThreads(n); },
+    set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },
+    tasks,
   };
 }

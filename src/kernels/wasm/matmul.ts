@@ -3,8 +3,9 @@
  * (split across threads when it is large enough to gain) and copies C back.
  *
  * Memory map: [control block | packing scratch, one per thread | A | B | C]. The control block belongs to
- * the worker pool. A and B are copied as the contiguous span their views cover (one memcpy, strides kept)
- * unless that span is much larger than the operand, in which case they are gathered densely. C is staged
+ * the worker pool; the rest starts at the runtime's `heapBase` (moved up while a task's data is in memory).
+ * A and B are copied as the contiguous span their views cover (one memcpy, strides kept) unless that span is
+ * much larger than the operand, in which case they are gathered densely. C is staged
  * with its rows padded to whole micro-tiles; with `accumulate` its old values are staged first.
  *
  * Accuracy: sums are accumulated in f32 (with FMA where relaxed SIMD exists), so each entry's error is
@@ -18,8 +19,6 @@ import { SCRATCH_BYTES, runGemm, type GemmJob } from "./gemm.js";
 import type { WorkerPool } from "./pool.js";
 import type { WasmRuntime } from "./runtime.js";
 
-/** Bytes at the start of memory reserved for the worker pool's control block. */
-export const CONTROL_BYTES = 4096;
 /**
  * Below this m·n·k, and for a single output column (n = 1), the JS kernel is as fast: staging costs more than
  * it saves. A single row (m = 1, the decode step's x·W) still gains ~2.5× (measured at 1×128×128 … 1×1024²):
@@ -68,7 +67,8 @@ export class WasmMatmul {
     const main = n - tail;
     const ldc = n < NR ? NR : n;
     const rowsPadded = roundUp(m, MR);
-    const aAddr = CONTROL_BYTES + parts * SCRATCH_BYTES;
+    const base = this.rt.heapBase;
+    const aAddr = base + parts * SCRATCH_BYTES;
     const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
     const bAddr = aAddr + aBytes;
     const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
@@ -90,7 +90,7 @@ export class WasmMatmul {
       a: aAddr, aRowStride: a.rowStride, aColStride: a.colStride,
       b: bAddr, bRowStride: b.rowStride, bColStride: b.colStride,
       c: cAddr, ldc, accumulate: args.accumulate,
-      scratch: CONTROL_BYTES,
+      scratch: base,
     };
     if (parts === 1) runGemm(this.rt.gemm, job);
     else this.pool!.run(split(job, parts));
@@ -100,11 +100,11 @@ export class WasmMatmul {
   }
 
   /**
-   * Threads to split this product over: 1 below THREAD_MIN_VOLUME; otherwise as many as are configured and
-   * ready (asking the pool to start the missing workers in the background).
+   * Threads to split this product over: 1 below THREAD_MIN_VOLUME or while the workers run a task; otherwise
+   * as many as are configured and ready (asking the pool to start the missing workers in the background).
    */
   private parts(m: number, n: number, k: number): number {
-    if (this.threads < 2 || !this.pool || m * n * k < THREAD_MIN_VOLUME) return 1;
+    if (this.threads < 2 || !this.pool || this.pool.busy || m * n * k < THREAD_MIN_VOLUME) return 1;
     this.pool.grow(this.threads - 1);
     const units = m >= n ? Math.ceil(m / MR) : Math.ceil(n / NR);
     return Math.max(1, Math.min(this.threads, 1 + this.pool.ready, units));
@@ -146,7 +146,7 @@ function split(job: GemmJob, parts: number): GemmJob[] {
     const from = start * unit;
     const to = Math.min((start + count) * unit, size);
     start += count;
-    const scratch = CONTROL_BYTES + t * SCRATCH_BYTES;
+    const scratch = job.scratch + t * SCRATCH_BYTES;
     jobs.push(byRows
       ? { ...job, m: to - from, a: job.a + 4 * from * job.aRowStride, c: job.c + 4 * from * job.ldc, scratch }
       : { ...job, n: to - from, b: job.b + 4 * from * job.bColStride, c: job.c + 4 * from, scratch });

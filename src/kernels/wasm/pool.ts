@@ -1,11 +1,13 @@
 /**
  * A persistent pool of kernel workers over the runtime's shared memory. Workers are started lazily, in the
- * background, the first time a product is large enough to split; until a worker reports READY the main
- * thread simply does its share of the work itself, so no call ever waits for a worker to start.
- * `run(jobs)` posts jobs[1..] to ready workers, runs jobs[0] on the calling thread and waits for the rest
- * (spinning on the DONE words, then sleeping where the thread may block).
+ * background, the first time a product or a task is large enough to split; until a worker reports READY the
+ * main thread simply does its share of the work itself, so no call ever waits for a worker to start.
+ * `run(jobs)` posts GEMM jobs[1..] to ready workers, runs jobs[0] on the calling thread and waits for the
+ * rest; `runTask` does the same for a task staged in memory (task_job.ts). Waiting spins on the DONE words,
+ * then sleeps where the thread may block. While a job is out the pool is `busy`: a product computed on the
+ * calling thread meanwhile (inside its share of a task) stays on that thread.
  */
-import { DONE, FAILED, GO, MAX_WORKERS, READY, field, writeJob } from "./control.js";
+import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, STATE, field, writeJob, writeTaskJob } from "./control.js";
 import { importNode, nodeProcess } from "./features.js";
 import { runGemm, type GemmJob } from "./gemm.js";
 import type { WasmRuntime } from "./runtime.js";
@@ -16,10 +18,19 @@ const SPIN = 100000;
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
 const canBlock = nodeProcess !== undefined || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined";
 
+/** How a dispatched job went: the workers that failed, and whether the calling thread's share threw. */
+export interface Dispatched {
+  failed: number[];
+  threw: boolean;
+  error: unknown;
+}
+
 export class WorkerPool {
   private readonly ctl: Int32Array;
   private started = 0;
   private starting: Promise<void> | undefined;
+  /** A job is out: the workers are taken. */
+  busy = false;
 
   constructor(private readonly rt: WasmRuntime) {
     this.ctl = new Int32Array(rt.memory.buffer, 0, 1024);
@@ -69,25 +80,84 @@ export class WorkerPool {
 
   /** Runs jobs[0] here and jobs[1..] on workers 0..; needs jobs.length − 1 ≤ ready. */
   run(jobs: GemmJob[]): void {
+    const gemm = this.rt.gemm;
+    const out = this.dispatch(jobs.length - 1, (w) => writeJob(this.ctl, w, jobs[w + 1]!), () => runGemm(gemm, jobs[0]!), (w) => runGemm(gemm, jobs[w + 1]!));
+    if (out.threw) throw out.error;
+    if (out.failed.length > 0) throw new Error("wasm kernels: a worker failed while computing a matmul slice");
+  }
+
+  /**
+   * Posts the task staged at `descriptor` to workers 0..workers−1, runs `own` (this thread's share, which
+   * claims units until none is left) and waits for the workers that started, also when `own` throws: what
+   * failed where is returned, never thrown.
+   */
+  runTask(descriptor: number, workers: number, own: () => void): Dispatched {
+    return this.dispatch(workers, (w) => writeTaskJob(this.ctl, w, descriptor), own, () => {});
+  }
+
+  /**
+   * Posts a job to workers 0..workers−1 (`write` fills slot w), runs `own`, then for each worker either takes
+   * its job back if it has not started (and runs `takeBack(w)` here) or waits for it to finish.
+   */
+  private dispatch(workers: number, write: (slot: number) => void, own: () => void, takeBack: (slot: number) => void): Dispatched {
     const ctl = this.ctl;
     const posted: number[] = [];
-    for (let w = 0; w + 1 < jobs.length; w++) {
-      writeJob(ctl, w, jobs[w + 1]!);
-      posted.push(Atomics.add(ctl, field(w, GO), 1) + 1);
-      Atomics.notify(ctl, field(w, GO));
+    let threw = false;
+    let error: unknown;
+    this.busy = true;
+    try {
+      for (let w = 0; w < workers; w++) {
+        write(w);
+        Atomics.store(ctl, field(w, STATE), POSTED);
+        posted.push(Atomics.add(ctl, field(w, GO), 1) + 1);
+        Atomics.notify(ctl, field(w, GO));
+      }
+      own();
+    } catch (e) {
+      threw = true;
+      error = e;
     }
-    runGemm(this.rt.gemm, jobs[0]!);
-    let failed = false;
+    const started: number[] = [];
     for (let w = 0; w < posted.length; w++) {
+      if (Atomics.compareExchange(ctl, field(w, STATE), POSTED, CANCELLED) !== POSTED) {
+        started.push(posted[w]!);
+        continue;
+      }
+      started.push(-1);
+      if (threw) continue;
+      try {
+        takeBack(w);
+      } catch (e) {
+        threw = true;
+        error = e;
+      }
+    }
+    const failed = this.waitFor(started);
+    this.busy = false;
+    return { failed, threw, error };
+  }
+
+  /** Waits until each worker w has finished job posted[w] (−1: none); the workers that failed or died meanwhile. */
+  private waitFor(posted: number[]): number[] {
+    const ctl = this.ctl;
+    const failed: number[] = [];
+    for (let w = 0; w < posted.length; w++) {
+      if (posted[w]! < 0) continue;
       const done = field(w, DONE);
       let spins = 0;
       for (;;) {
         const seen = Atomics.load(ctl, done);
         if (seen === posted[w]) break;
-        if (++spins > SPIN && canBlock) Atomics.wait(ctl, done, seen, 10);
+        if (++spins > SPIN) {
+          if (Atomics.load(ctl, field(w, READY)) !== 1) { // the worker has exited: its job will never finish
+            Atomics.store(ctl, field(w, FAILED), 1);
+            break;
+          }
+          if (canBlock) Atomics.wait(ctl, done, seen, 10);
+        }
       }
-      if (Atomics.exchange(ctl, field(w, FAILED), 0) !== 0) failed = true;
+      if (Atomics.exchange(ctl, field(w, FAILED), 0) !== 0) failed.push(w);
     }
-    if (failed) throw new Error("wasm kernels: a worker failed while computing a matmul slice");
+    return failed;
   }
 }

@@ -3,6 +3,7 @@
  * and typed views over that memory that follow its growth. Workers build their own `WasmRuntime` around the
  * same module and the same shared memory.
  */
+import { CONTROL_BYTES } from "./control.js";
 import { GEMM_FUNCTIONS, gemmModuleBytes } from "./gemm_code.js";
 import type { GemmExports } from "./gemm.js";
 import type { MemoryImport } from "./encoder.js";
@@ -20,13 +21,20 @@ export interface RuntimeOptions {
 export interface RuntimeHandle {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
+  /** the module was compiled with relaxed-SIMD FMA */
+  fma: boolean;
 }
 
 export class WasmRuntime {
   readonly gemm: GemmExports;
   private f32View: Float32Array;
+  /**
+   * First byte free for a product's staging (matmul.ts): just past the control block, or, while a task runs,
+   * past the task's own memory (so that products inside the calling thread's share do not overwrite it).
+   */
+  heapBase = CONTROL_BYTES;
 
-  constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory) {
+  constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
     for (const name of GEMM_FUNCTIONS) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
@@ -42,7 +50,7 @@ export class WasmRuntime {
       : { initial: 1, shared: false };
     const module = new WebAssembly.Module(gemmModuleBytes({ fma: options.fma, memory: limits }));
     const memory = new WebAssembly.Memory(limits);
-    return new WasmRuntime(module, memory);
+    return new WasmRuntime(module, memory, options.fma);
   }
 
   /** The memory can be shared with workers. */
@@ -51,7 +59,7 @@ export class WasmRuntime {
   }
 
   get handle(): RuntimeHandle {
-    return { module: this.module, memory: this.memory };
+    return { module: this.module, memory: this.memory, fma: this.fma };
   }
 
   /** Float32 view of the whole memory (renewed after growth). */

@@ -1,14 +1,23 @@
 /**
  * Entry point of a kernel worker (worker_threads in Node, a module Web Worker in a browser). It receives the
  * compiled module, the shared memory and its slot, instantiates the kernels around that memory, marks itself
- * READY and then serves jobs forever: it spins briefly on its GO word after each job (a hand-off costs
- * ~5–15 µs that way instead of ~60 µs through a bare `Atomics.wait`), then sleeps in `Atomics.wait`.
- * It never returns to its event loop; the pool unrefs Node workers, so they never keep a process alive.
+ * READY and then serves jobs forever: GEMM slices, and shares of tasks (task_job.ts). It spins briefly on its
+ * GO word after each job (a hand-off costs ~5–15 µs that way instead of ~60 µs through a bare
+ * `Atomics.wait`), then sleeps in `Atomics.wait`. It never returns to its event loop; the pool unrefs Node
+ * workers, so they never keep a process alive.
+ *
+ * Tasks run here with this worker's own kernel backend (the same kind as the caller's, one thread, its own
+ * memory), so products inside a task neither touch the shared memory's staging area nor start more workers.
  */
-import { DONE, FAILED, GO, READY, field, readJob } from "./control.js";
+import { jsKernels } from "../js/index.js";
+import { setKernels } from "../index.js";
+import { DONE, FAILED, GO, KIND, KIND_TASK, POSTED, READY, RUNNING, STATE, field, readJob, readTaskJob } from "./control.js";
 import { nodeProcess, importNode } from "./features.js";
 import { runGemm } from "./gemm.js";
+import { createWasmKernels } from "./index.js";
 import { WasmRuntime, type RuntimeHandle } from "./runtime.js";
+import { runShare, writeError } from "./task_job.js";
+import "./task_modules.js";
 
 /** What the pool sends a worker when it starts. */
 export interface WorkerInit extends RuntimeHandle {
@@ -19,7 +28,8 @@ export interface WorkerInit extends RuntimeHandle {
 const SPIN = 20000;
 
 function serve(init: WorkerInit): never {
-  const rt = new WasmRuntime(init.module, init.memory);
+  const rt = new WasmRuntime(init.module, init.memory, init.fma);
+  setKernels(createWasmKernels({ fma: init.fma, threads: 1 }) ?? jsKernels);
   const ctl = new Int32Array(init.memory.buffer, 0, 1024);
   const go = field(init.slot, GO);
   let seen = Atomics.load(ctl, go);
@@ -31,10 +41,24 @@ function serve(init: WorkerInit): never {
       if (++spins > SPIN) Atomics.wait(ctl, go, seen);
     }
     seen = Atomics.load(ctl, go);
-    try {
-      runGemm(rt.gemm, readJob(ctl, init.slot));
-    } catch {
-      Atomics.store(ctl, field(init.slot, FAILED), 1);
+    // Claim the job, unless the main thread has taken it back (control.ts); then nothing is owed for it.
+    if (Atomics.compareExchange(ctl, field(init.slot, STATE), POSTED, RUNNING) !== POSTED) continue;
+    seen = Atomics.load(ctl, go); // the job claimed: no other can be posted before this one is DONE
+    if (ctl[field(init.slot, KIND)] === KIND_TASK) {
+      const memory = init.memory.buffer; // renewed: the memory may have grown since the last job
+      const descriptor = readTaskJob(ctl, init.slot);
+      try {
+        runShare(memory, descriptor);
+      } catch (e) {
+        writeError(memory, descriptor, init.slot, e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+        Atomics.store(ctl, field(init.slot, FAILED), 1);
+      }
+    } else {
+      try {
+        runGemm(rt.gemm, readJob(ctl, init.slot));
+      } catch {
+        Atomics.store(ctl, field(init.slot, FAILED), 1);
+      }
     }
     Atomics.store(ctl, field(init.slot, DONE), seen);
     Atomics.notify(ctl, field(init.slot, DONE));

@@ -14,10 +14,14 @@
  * The S positions of initial_state (a KV cache) are simply the first S keys; they get dK, dV like any other key.
  * All arrays are in the input dtype (the matmul kernel accumulates each product in f64 and rounds once);
  * row statistics (m, ℓ, L, D) are kept in f64.
+ *
+ * Threads: the forward is a task with one unit per (batch, query head), the backward one with one unit per
+ * (batch, kv head) (kernels/parallel.ts); a unit's arithmetic does not depend on how units are split.
  */
 import { Tensor } from "../../core/tensor.js";
 import { withGradMulti } from "../../core/multi.js";
 import { getKernels } from "../../kernels/index.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray } from "../../kernels/types.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { attentionDims, cacheLength, type AttentionDims, type AttentionOptions } from "./shared.js";
@@ -92,143 +96,200 @@ function rowRange(pos: number, j0: number, j1: number, d: AttentionDims): [numbe
   return [Math.max(j0, pos - d.window + 1), Math.min(j1, pos + 1)];
 }
 
-/** Tiled forward. Writes oh [B,H,T,V] (head-major) and lse [B,H,T] (the row log-sum-exp of the scaled scores). */
-function forward(p: Packed, d: AttentionDims, C: number, alloc: Alloc): { oh: FloatArray; lse: Float64Array } {
-  const { B, T, H, Hkv, G, K, V, S, scale } = d;
+/** The dims and the tile size as a task's numeric arguments, and back. */
+function taskArgs(d: AttentionDims, C: number): number[] {
+  return [d.B, d.T, d.H, d.Hkv, d.G, d.K, d.V, d.S, d.scale, d.window, d.causal ? 1 : 0, C];
+}
+
+function fromTaskArgs(args: readonly number[]): { d: AttentionDims; C: number } {
+  const [B, T, H, Hkv, G, K, V, S, scale, window, causal, C] = args as number[];
+  return { d: { B: B!, T: T!, H: H!, Hkv: Hkv!, G: G!, K: K!, V: V!, S: S!, scale: scale!, window: window!, causal: causal === 1 }, C: C! };
+}
+
+const allocLike = (x: FloatArray): Alloc => (x instanceof Float64Array ? (n) => new Float64Array(n) : (n) => new Float32Array(n));
+
+/** About how many flops the score and value products of one pass over all heads take (causal: about half). */
+function attentionWork(d: AttentionDims): number {
+  const keys = Math.min(d.S + d.T, d.window);
+  return 2 * d.B * d.H * d.T * keys * (d.K + d.V) * (d.causal ? 0.5 : 1);
+}
+
+/**
+ * Tiled forward of one (batch, query head): writes that head's rows of oh [B,H,T,V] (head-major) and of
+ * lse [B,H,T] (the row log-sum-exp of the scaled scores). `tile`, `m`, `l` are scratch.
+ */
+function forwardHead(
+  qh: FloatArray, kh: FloatArray, vh: FloatArray, oh: FloatArray, lse: FloatArray, d: AttentionDims, C: number,
+  b: number, h: number, tile: FloatArray, m: Float64Array, l: Float64Array,
+): void {
+  const { T, H, Hkv, G, K, V, S, scale } = d;
   const N = S + T;
-  const oh = alloc(B * H * T * V);
-  const lse = new Float64Array(B * H * T);
-  const tile = alloc(C * C);
-  const m = new Float64Array(C);
-  const l = new Float64Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / G);
-      const qBase = (b * H + h) * T * K;
-      const kBase = (b * Hkv + g) * N * K;
-      const vBase = (b * Hkv + g) * N * V;
-      const oBase = (b * H + h) * T * V;
-      for (let i0 = 0; i0 < T; i0 += C) {
-        const rows = Math.min(C, T - i0);
-        const first = S + i0;
-        const oTile = oBase + i0 * V; // the accumulator is the output tile itself
-        oh.fill(0, oTile, oTile + rows * V);
-        m.fill(-Infinity);
-        l.fill(0);
-        const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
-        for (let j0 = uLo; j0 < uHi; j0 += C) {
-          const cols = Math.min(C, uHi - j0);
-          // raw scores Q_i K_jᵀ [rows×cols]
-          gemm(rows, cols, K, p.qh, qBase + i0 * K, K, 1, p.kh, kBase + j0 * K, 1, K, tile, 0, false);
-          for (let r = 0; r < rows; r++) {
-            const row = r * cols;
-            const [a, e] = rowRange(first + r, j0, j0 + cols, d);
-            if (a >= e) {
-              tile.fill(0, row, row + cols);
-              continue;
-            }
-            let mx = -Infinity;
-            for (let u = a; u < e; u++) {
-              const s = scale * tile[row + u - j0]!;
-              if (s > mx) mx = s;
-            }
-            const mOld = m[r]!;
-            const mNew = mx > mOld ? mx : mOld;
-            // rescale of what was summed so far; nothing was summed while m = −∞ (avoids −∞ − (−∞))
-            const corr = mOld === -Infinity ? 0 : Math.exp(mOld - mNew);
-            let sum = 0;
-            for (let c = 0; c < cols; c++) {
-              const u = j0 + c;
-              if (u < a || u >= e) {
-                tile[row + c] = 0;
-              } else {
-                const pv = Math.exp(scale * tile[row + c]! - mNew);
-                tile[row + c] = pv;
-                sum += pv;
-              }
-            }
-            l[r] = l[r]! * corr + sum;
-            m[r] = mNew;
-            if (corr !== 1) {
-              const o0 = oTile + r * V;
-              for (let c = 0; c < V; c++) oh[o0 + c] *= corr;
-            }
-          }
-          // acc += P V_j
-          gemm(rows, V, cols, tile, 0, cols, 1, p.vh, vBase + j0 * V, V, 1, oh, oTile, true);
+  const g = Math.floor(h / G);
+  const qBase = (b * H + h) * T * K;
+  const kBase = (b * Hkv + g) * N * K;
+  const vBase = (b * Hkv + g) * N * V;
+  const oBase = (b * H + h) * T * V;
+  for (let i0 = 0; i0 < T; i0 += C) {
+    const rows = Math.min(C, T - i0);
+    const first = S + i0;
+    const oTile = oBase + i0 * V; // the accumulator is the output tile itself
+    oh.fill(0, oTile, oTile + rows * V);
+    m.fill(-Infinity);
+    l.fill(0);
+    const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
+    for (let j0 = uLo; j0 < uHi; j0 += C) {
+      const cols = Math.min(C, uHi - j0);
+      // raw scores Q_i K_jᵀ [rows×cols]
+      gemm(rows, cols, K, qh, qBase + i0 * K, K, 1, kh, kBase + j0 * K, 1, K, tile, 0, false);
+      for (let r = 0; r < rows; r++) {
+        const row = r * cols;
+        const [a, e] = rowRange(first + r, j0, j0 + cols, d);
+        if (a >= e) {
+          tile.fill(0, row, row + cols);
+          continue;
         }
-        for (let r = 0; r < rows; r++) {
-          // causal rows always see their own key, non-causal rows see every key: ℓ > 0
-          const inv = 1 / l[r]!;
+        let mx = -Infinity;
+        for (let u = a; u < e; u++) {
+          const s = scale * tile[row + u - j0]!;
+          if (s > mx) mx = s;
+        }
+        const mOld = m[r]!;
+        const mNew = mx > mOld ? mx : mOld;
+        // rescale of what was summed so far; nothing was summed while m = −∞ (avoids −∞ − (−∞))
+        const corr = mOld === -Infinity ? 0 : Math.exp(mOld - mNew);
+        let sum = 0;
+        for (let c = 0; c < cols; c++) {
+          const u = j0 + c;
+          if (u < a || u >= e) {
+            tile[row + c] = 0;
+          } else {
+            const pv = Math.exp(scale * tile[row + c]! - mNew);
+            tile[row + c] = pv;
+            sum += pv;
+          }
+        }
+        l[r] = l[r]! * corr + sum;
+        m[r] = mNew;
+        if (corr !== 1) {
           const o0 = oTile + r * V;
-          for (let c = 0; c < V; c++) oh[o0 + c] *= inv;
-          lse[(b * H + h) * T + i0 + r] = m[r]! + Math.log(l[r]!);
+          for (let c = 0; c < V; c++) oh[o0 + c] *= corr;
         }
       }
+      // acc += P V_j
+      gemm(rows, V, cols, tile, 0, cols, 1, vh, vBase + j0 * V, V, 1, oh, oTile, true);
+    }
+    for (let r = 0; r < rows; r++) {
+      // causal rows always see their own key, non-causal rows see every key: ℓ > 0
+      const inv = 1 / l[r]!;
+      const o0 = oTile + r * V;
+      for (let c = 0; c < V; c++) oh[o0 + c] *= inv;
+      lse[(b * H + h) * T + i0 + r] = m[r]! + Math.log(l[r]!);
     }
   }
+}
+
+/** Forward, one unit per (batch, query head): buffers qh, kh, vh → oh, lse. */
+const forwardTask = defineTask("attention.chunk.forward", (buffers, args, next) => {
+  const [qh, kh, vh, oh, lse] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  const { d, C } = fromTaskArgs(args);
+  const tile = allocLike(qh)(C * C);
+  const m = new Float64Array(C);
+  const l = new Float64Array(C);
+  for (let u = next(); u >= 0; u = next()) forwardHead(qh, kh, vh, oh, lse, d, C, Math.floor(u / d.H), u % d.H, tile, m, l);
+});
+
+/** Tiled forward. Writes oh [B,H,T,V] (head-major) and lse [B,H,T] (the row log-sum-exp of the scaled scores). */
+function forward(p: Packed, d: AttentionDims, C: number, alloc: Alloc): { oh: FloatArray; lse: Float64Array } {
+  const oh = alloc(d.B * d.H * d.T * d.V);
+  const lse = new Float64Array(d.B * d.H * d.T);
+  runTask(forwardTask, { units: d.B * d.H, work: attentionWork(d), args: taskArgs(d, C), inputs: [p.qh, p.kh, p.vh], outputs: [oh, lse] });
   return { oh, lse };
 }
+
+/**
+ * Tiled backward of one (batch, query head): accumulates into its rows of dqh [B,H,T,K] and into its kv head's
+ * rows of dkh [B,Hkv,N,K], dvh [B,Hkv,N,V]. `P`, `dS`, `D` are scratch.
+ */
+function backwardHead(
+  qh: FloatArray, kh: FloatArray, vh: FloatArray, oh: FloatArray, lse: FloatArray, dOh: FloatArray, d: AttentionDims, C: number,
+  b: number, h: number, dqh: FloatArray, dkh: FloatArray, dvh: FloatArray, P: FloatArray, dS: FloatArray, D: Float64Array,
+): void {
+  const { T, H, Hkv, G, K, V, S, scale } = d;
+  const N = S + T;
+  const g = Math.floor(h / G);
+  const bh = b * H + h;
+  const qBase = bh * T * K;
+  const kBase = (b * Hkv + g) * N * K;
+  const vBase = (b * Hkv + g) * N * V;
+  const oBase = bh * T * V;
+  for (let i0 = 0; i0 < T; i0 += C) {
+    const rows = Math.min(C, T - i0);
+    const first = S + i0;
+    const oTile = oBase + i0 * V;
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      const o0 = oTile + r * V;
+      for (let c = 0; c < V; c++) acc += dOh[o0 + c]! * oh[o0 + c]!;
+      D[r] = acc;
+    }
+    const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
+    for (let j0 = uLo; j0 < uHi; j0 += C) {
+      const cols = Math.min(C, uHi - j0);
+      gemm(rows, cols, K, qh, qBase + i0 * K, K, 1, kh, kBase + j0 * K, 1, K, P, 0, false);
+      for (let r = 0; r < rows; r++) {
+        const row = r * cols;
+        const [a, e] = rowRange(first + r, j0, j0 + cols, d);
+        const L = lse[bh * T + i0 + r]!;
+        for (let c = 0; c < cols; c++) {
+          const u = j0 + c;
+          P[row + c] = u < a || u >= e ? 0 : Math.exp(scale * P[row + c]! - L);
+        }
+      }
+      // dV_j += Pᵀ dO_i
+      gemm(cols, V, rows, P, 0, 1, cols, dOh, oTile, V, 1, dvh, vBase + j0 * V, true);
+      // dP = dO_i V_jᵀ, then dS = τ · P ⊙ (dP − D)
+      gemm(rows, cols, V, dOh, oTile, V, 1, vh, vBase + j0 * V, 1, V, dS, 0, false);
+      for (let r = 0; r < rows; r++) {
+        const row = r * cols;
+        const Dr = D[r]!;
+        for (let c = 0; c < cols; c++) dS[row + c] = scale * P[row + c]! * (dS[row + c]! - Dr);
+      }
+      // dQ_i += dS K_j ; dK_j += dSᵀ Q_i
+      gemm(rows, K, cols, dS, 0, cols, 1, kh, kBase + j0 * K, K, 1, dqh, qBase + i0 * K, true);
+      gemm(cols, K, rows, dS, 0, 1, cols, qh, qBase + i0 * K, K, 1, dkh, kBase + j0 * K, true);
+    }
+  }
+}
+
+/**
+ * Backward, one unit per (batch, kv head): its G query heads in order (they add into the same dK, dV rows,
+ * so they stay in one unit). Buffers qh, kh, vh, oh, lse, dOh → dqh, dkh, dvh (accumulated into).
+ */
+const backwardTask = defineTask("attention.chunk.backward", (buffers, args, next) => {
+  const [qh, kh, vh, oh, lse, dOh, dqh, dkh, dvh] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  const { d, C } = fromTaskArgs(args);
+  const alloc = allocLike(qh);
+  const P = alloc(C * C);
+  const dS = alloc(C * C);
+  const D = new Float64Array(C);
+  for (let u = next(); u >= 0; u = next()) {
+    const b = Math.floor(u / d.Hkv);
+    const g = u % d.Hkv;
+    for (let h = g * d.G; h < (g + 1) * d.G; h++) backwardHead(qh, kh, vh, oh, lse, dOh, d, C, b, h, dqh, dkh, dvh, P, dS, D);
+  }
+});
 
 /**
  * Tiled backward. dOh [B,H,T,V] head-major; accumulates into dqh [B,H,T,K], dkh [B,Hkv,N,K], dvh [B,Hkv,N,V].
  */
 function backward(
-  p: Packed, oh: FloatArray, lse: Float64Array, dOh: FloatArray, d: AttentionDims, C: number, alloc: Alloc,
+  p: Packed, oh: FloatArray, lse: Float64Array, dOh: FloatArray, d: AttentionDims, C: number,
   dqh: FloatArray, dkh: FloatArray, dvh: FloatArray,
 ): void {
-  const { B, T, H, Hkv, G, K, V, S, scale } = d;
-  const N = S + T;
-  const P = alloc(C * C);
-  const dS = alloc(C * C);
-  const D = new Float64Array(C);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / G);
-      const bh = b * H + h;
-      const qBase = bh * T * K;
-      const kBase = (b * Hkv + g) * N * K;
-      const vBase = (b * Hkv + g) * N * V;
-      const oBase = bh * T * V;
-      for (let i0 = 0; i0 < T; i0 += C) {
-        const rows = Math.min(C, T - i0);
-        const first = S + i0;
-        const oTile = oBase + i0 * V;
-        for (let r = 0; r < rows; r++) {
-          let acc = 0;
-          const o0 = oTile + r * V;
-          for (let c = 0; c < V; c++) acc += dOh[o0 + c]! * oh[o0 + c]!;
-          D[r] = acc;
-        }
-        const [uLo, uHi] = tileKeyRange(first, first + rows - 1, N, d);
-        for (let j0 = uLo; j0 < uHi; j0 += C) {
-          const cols = Math.min(C, uHi - j0);
-          gemm(rows, cols, K, p.qh, qBase + i0 * K, K, 1, p.kh, kBase + j0 * K, 1, K, P, 0, false);
-          for (let r = 0; r < rows; r++) {
-            const row = r * cols;
-            const [a, e] = rowRange(first + r, j0, j0 + cols, d);
-            const L = lse[bh * T + i0 + r]!;
-            for (let c = 0; c < cols; c++) {
-              const u = j0 + c;
-              P[row + c] = u < a || u >= e ? 0 : Math.exp(scale * P[row + c]! - L);
-            }
-          }
-          // dV_j += Pᵀ dO_i
-          gemm(cols, V, rows, P, 0, 1, cols, dOh, oTile, V, 1, dvh, vBase + j0 * V, true);
-          // dP = dO_i V_jᵀ, then dS = τ · P ⊙ (dP − D)
-          gemm(rows, cols, V, dOh, oTile, V, 1, p.vh, vBase + j0 * V, 1, V, dS, 0, false);
-          for (let r = 0; r < rows; r++) {
-            const row = r * cols;
-            const Dr = D[r]!;
-            for (let c = 0; c < cols; c++) dS[row + c] = scale * P[row + c]! * (dS[row + c]! - Dr);
-          }
-          // dQ_i += dS K_j ; dK_j += dSᵀ Q_i
-          gemm(rows, K, cols, dS, 0, cols, 1, p.kh, kBase + j0 * K, K, 1, dqh, qBase + i0 * K, true);
-          gemm(cols, K, rows, dS, 0, 1, cols, p.qh, qBase + i0 * K, K, 1, dkh, kBase + j0 * K, true);
-        }
-      }
-    }
-  }
+  runTask(backwardTask, {
+    units: d.B * d.Hkv, work: 2.5 * attentionWork(d), args: taskArgs(d, C),
+    inputs: [p.qh, p.kh, p.vh, oh, lse, dOh], outputs: [dqh, dkh, dvh],
+  });
 }
 
 /** [B,X,T,D] head-major → [B,T,X,D] (the contract layout). */
@@ -315,7 +376,7 @@ export function attentionChunk(inputs: OpInputs, options: AttentionOptions): OpO
       }
     }
     const dOh = toHeadMajor(gO!.values(), B, T, H, V, alloc);
-    backward(packed, oh, lse, dOh, d, C, alloc, dqh, dkh, dvh);
+    backward(packed, oh, lse, dOh, d, C, dqh, dkh, dvh);
     const dq = new Tensor(toTimeMajor(dqh, B, H, T, K, alloc), [B, T, H, K]);
     const dk = new Tensor(toTimeMajor(dkh, B, Hkv, T, K, alloc, S, N), [B, T, Hkv, K]);
     const dv = new Tensor(toTimeMajor(dvh, B, Hkv, T, V, alloc, S, N), [B, T, Hkv, V]);

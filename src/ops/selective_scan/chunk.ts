@@ -24,6 +24,11 @@
  * is below the floating-point range. States and gradients are carried in the input dtype's array type (f32 or
  * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64.
  *
+ * Threads (kernels/parallel.ts): forward and backward are tasks with one unit per (batch, block of channels;
+ * one block per batch row once B ≥ 8). Channels only meet in the sums over D (dBm, dCm) and the batch in the
+ * sums over b (dA, dDskip, ddelta_bias): each unit writes partial sums, added up afterwards in a fixed order,
+ * so the results do not depend on the thread count.
+ *
  * Gradients (derivation; per batch b, channel c, state index n; φ = softplus or identity; s = SiLU):
  *   forward   Δ_t = φ(δ_t + β)           a_t = exp(Δ_t·A)            x_t = Δ_t·u_t
  *             h_t = a_t·h_{t−1} + x_t·Bm_t[n]
@@ -42,6 +47,7 @@ import { isGradEnabled } from "../../core/autograd.js";
 import { withGradMulti } from "../../core/multi.js";
 import { sigmoid, softplus } from "../../core/special.js";
 import { Tensor } from "../../core/tensor.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { OP, scanTensors, type SelectiveScanOptions } from "./common.js";
 
@@ -80,51 +86,69 @@ function silu(x: number): number {
   return x * sigmoid(x);
 }
 
-/** Δ = φ(delta + delta_bias) for every (b, t, c). */
-function stepSizes(p: Problem): FloatArray {
-  const { B, T, D, delta, bias } = p;
-  const dt = allocate(p.dtype, B * T * D);
-  for (let row = 0; row < B * T; row++) {
-    const base = row * D;
-    for (let c = 0; c < D; c++) {
-      const v = delta[base + c]! + (bias ? bias[c]! : 0);
-      dt[base + c] = p.softplus ? softplus(v) : v;
-    }
-  }
-  return dt;
+/**
+ * Channels per unit of the threaded loops (a unit is (batch, block of channels)): blocks just small enough for
+ * at least 8 units when D allows, so the threads can share them out, and no smaller, since each block of a
+ * batch row adds a partial sum of dBm and dCm [B,T,N] to the backward. Depends on B and D only, never on the
+ * thread count.
+ */
+function channelBlock(B: number, D: number): number {
+  return Math.ceil(D / Math.max(1, Math.min(D, Math.ceil(8 / B))));
 }
 
+/** The problem's sizes and flags as a task's numeric arguments, and back. */
+function taskArgs(p: Problem): number[] {
+  return [p.B, p.T, p.D, p.N, p.C, p.softplus ? 1 : 0, channelBlock(p.B, p.D)];
+}
+
+function sizes(args: readonly number[]): { B: number; T: number; D: number; N: number; C: number; softplus: boolean; CB: number } {
+  const [B, T, D, N, C, softplus, CB] = args as number[];
+  return { B: B!, T: T!, D: D!, N: N!, C: C!, softplus: softplus === 1, CB: CB! };
+}
+
+const empty = (like: FloatArray): FloatArray => (like instanceof Float64Array ? new Float64Array(0) : new Float32Array(0));
+/** An optional array as a task buffer (absent: empty), and back. */
+const orEmpty = (x: FloatArray | null, like: FloatArray): FloatArray => x ?? empty(like);
+const orNull = (x: FloatArray): FloatArray | null => (x.length === 0 ? null : x);
+const allocLike = (like: FloatArray, n: number): FloatArray => (like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+
 /**
- * Forward: o [B,T,D] and the final state [B,D,N]; with `keep`, also what the backward needs.
- * Per batch, per block, per step, per channel: the N state entries are updated and read out in one pass.
+ * Forward task, one unit per (batch b, channel block): per block, per step, per channel of the unit, the N
+ * state entries are updated and read out in one pass (channels never interact). Buffers:
+ * u, delta, A, Bm, Cm, Dskip, z, bias, h0 (absent ones empty) → dt, o, hT, checkpoints, pre (empty when not kept).
  */
-function forward(p: Problem, keep: boolean): { o: FloatArray; hT: FloatArray; saved: Saved | null } {
-  const { B, T, D, N, C, u, A, Bm, Cm, Dskip, z, h0 } = p;
+const forwardTask = defineTask("selective_scan.chunk.forward", (buffers, args, next) => {
+  const [u, delta, A, Bm, Cm, DskipB, zB, biasB, h0B, dt, o, hT, cpB, preB] = buffers as FloatArray[];
+  const { T, D, N, C, softplus: sp, CB } = sizes(args);
+  const [Dskip, z, bias, h0, checkpoints, pre] = [DskipB!, zB!, biasB!, h0B!, cpB!, preB!].map(orNull);
   const DN = D * N;
   const blocks = Math.ceil(T / C);
-  const dt = stepSizes(p);
-  const o = allocate(p.dtype, B * T * D);
-  const hT = allocate(p.dtype, B * DN);
-  const checkpoints = keep ? allocate(p.dtype, B * blocks * DN) : null;
-  const pre = keep && z ? allocate(p.dtype, B * T * D) : null;
-  const h = allocate(p.dtype, DN);
-  for (let b = 0; b < B; b++) {
-    if (h0) h.set(h0.subarray(b * DN, (b + 1) * DN));
+  const cBlocks = Math.ceil(D / CB);
+  const h = allocLike(u!, CB * N);
+  for (let unit = next(); unit >= 0; unit = next()) {
+    const b = Math.floor(unit / cBlocks);
+    const c0 = (unit % cBlocks) * CB;
+    const c1 = Math.min(D, c0 + CB);
+    const span = (c1 - c0) * N; // the unit's state entries, contiguous in [D,N]
+    if (h0) h.set(h0.subarray(b * DN + c0 * N, b * DN + c0 * N + span));
     else h.fill(0);
     for (let k = 0; k < blocks; k++) {
-      if (checkpoints) checkpoints.set(h, (b * blocks + k) * DN);
+      if (checkpoints) checkpoints.set(h.subarray(0, span), (b * blocks + k) * DN + c0 * N);
       const t1 = Math.min(T, (k + 1) * C);
       for (let t = k * C; t < t1; t++) {
         const rowD = (b * T + t) * D;
         const rowN = (b * T + t) * N;
-        for (let c = 0; c < D; c++) {
-          const d = dt[rowD + c]!;
+        for (let c = c0; c < c1; c++) {
+          const v = delta[rowD + c]! + (bias ? bias[c]! : 0);
+          const d = sp ? softplus(v) : v;
+          dt[rowD + c] = d;
           const uc = u[rowD + c]!;
           const x = d * uc;
-          const hc = c * N;
+          const hc = (c - c0) * N;
+          const ac = c * N;
           let acc = 0;
           for (let n = 0; n < N; n++) {
-            const hv = Math.exp(d * A[hc + n]!) * h[hc + n]! + x * Bm[rowN + n]!;
+            const hv = Math.exp(d * A[ac + n]!) * h[hc + n]! + x * Bm[rowN + n]!;
             h[hc + n] = hv;
             acc += Cm[rowN + n]! * hv;
           }
@@ -134,8 +158,32 @@ function forward(p: Problem, keep: boolean): { o: FloatArray; hT: FloatArray; sa
         }
       }
     }
-    hT.set(h, b * DN);
+    hT.set(h.subarray(0, span), b * DN + c0 * N);
   }
+});
+
+/** About how many flops one pass of the recurrence over every (b, t, c, n) takes (an exp counted as ~10). */
+const scanWork = (p: Problem): number => 14 * p.B * p.T * p.D * p.N;
+
+/**
+ * Forward: o [B,T,D] and the final state [B,D,N]; with `keep`, also what the backward needs.
+ */
+function forward(p: Problem, keep: boolean): { o: FloatArray; hT: FloatArray; saved: Saved | null } {
+  const { B, T, D, N, C, u } = p;
+  const DN = D * N;
+  const blocks = Math.ceil(T / C);
+  const dt = allocate(p.dtype, B * T * D);
+  const o = allocate(p.dtype, B * T * D);
+  const hT = allocate(p.dtype, B * DN);
+  const checkpoints = keep ? allocate(p.dtype, B * blocks * DN) : null;
+  const pre = keep && p.z ? allocate(p.dtype, B * T * D) : null;
+  runTask(forwardTask, {
+    units: B * Math.ceil(D / channelBlock(B, D)),
+    work: scanWork(p),
+    args: taskArgs(p),
+    inputs: [u, p.delta, p.A, p.Bm, p.Cm, ...[p.Dskip, p.z, p.bias, p.h0].map((x) => orEmpty(x, u))],
+    outputs: [dt, o, hT, orEmpty(checkpoints, u), orEmpty(pre, u)],
+  });
   return { o, hT, saved: checkpoints ? { dt, checkpoints, pre } : null };
 }
 
@@ -151,48 +199,56 @@ interface Grads {
   h0: FloatArray;
 }
 
-/** Backward: the reverse scan block by block (see the derivation at the top of the file). */
-function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | null): Grads {
-  const { B, T, D, N, C, u, delta, A, Bm, Cm, Dskip, z, bias } = p;
-  const { dt, checkpoints, pre } = saved;
+/**
+ * Backward task, one unit per (batch b, channel block): the reverse scan block by block (derivation at the
+ * top of the file) for the unit's channels. What sums over channels (dBm, dCm) or over the batch (dA, dDskip,
+ * ddelta_bias) is written as per-unit partial sums in f64 — dBm/dCm per channel block [cBlocks,B,T,N],
+ * dA/dDskip/dbias per batch [B,D,N], [B,D] — which the caller adds up in a fixed order, so the result does
+ * not depend on the threads. Buffers: u, delta, A, Bm, Cm, Dskip, z, bias, dt, checkpoints, pre, dO, dHT
+ * (absent ones empty) → dU, dDelta, dZ, dH0, dBpart, dCpart, dApart, dSkipPart, dBiasPart.
+ */
+const backwardTask = defineTask("selective_scan.chunk.backward", (buffers, args, next) => {
+  const [u, delta, A, Bm, Cm, DskipB, zB, biasB, dt, checkpoints, preB, dO, dHTB, dU, dDelta, dZB, dH0, dBp, dCp, dAp, dSkipP, dBiasP] =
+    buffers as FloatArray[];
+  const { B, T, D, N, C, softplus: sp, CB } = sizes(args);
+  const [Dskip, z, bias, pre, dHT, dZ] = [DskipB!, zB!, biasB!, preB!, dHTB!, dZB!].map(orNull);
   const DN = D * N;
   const blocks = Math.ceil(T / C);
-  const dU = allocate(p.dtype, B * T * D);
-  const dDelta = allocate(p.dtype, B * T * D);
-  const dBm = allocate(p.dtype, B * T * N);
-  const dCm = allocate(p.dtype, B * T * N);
-  const dZ = z ? allocate(p.dtype, B * T * D) : null;
-  const dH0 = allocate(p.dtype, B * DN);
-  const dA = new Float64Array(DN);
-  const dSkip = new Float64Array(D);
-  const dBias = new Float64Array(D);
-  const dBt = new Float64Array(N);
-  const dCt = new Float64Array(N);
-  const G = allocate(p.dtype, DN); // ∂L/∂h carried backwards
+  const cBlocks = Math.ceil(D / CB);
   const span = Math.min(C, T); // longest block
-  const hs = allocate(p.dtype, (span + 1) * DN); // states entering and leaving each step of the current block
-  const as = allocate(p.dtype, span * DN); // decays a_t of the current block
-  for (let b = 0; b < B; b++) {
-    if (dHT) G.set(dHT.subarray(b * DN, (b + 1) * DN));
+  const W = CB * N; // state entries of a unit (at most)
+  const G = allocLike(u!, W); // ∂L/∂h carried backwards
+  const hs = allocLike(u!, (span + 1) * W); // states entering and leaving each step of the current block
+  const as = allocLike(u!, span * W); // decays a_t of the current block
+  for (let unit = next(); unit >= 0; unit = next()) {
+    const b = Math.floor(unit / cBlocks);
+    const cb = unit % cBlocks;
+    const c0 = cb * CB;
+    const c1 = Math.min(D, c0 + CB);
+    const w = (c1 - c0) * N;
+    const sBase = b * DN + c0 * N; // the unit's entries of a [B,D,N] array
+    if (dHT) G.set(dHT.subarray(sBase, sBase + w));
     else G.fill(0);
     for (let k = blocks - 1; k >= 0; k--) {
       const t0 = k * C;
       const len = Math.min(T, t0 + C) - t0;
       // recompute the block's decays and states from its checkpoint
-      hs.set(checkpoints.subarray((b * blocks + k) * DN, (b * blocks + k + 1) * DN), 0);
+      const cp = (b * blocks + k) * DN + c0 * N;
+      hs.set(checkpoints!.subarray(cp, cp + w), 0);
       for (let r = 0; r < len; r++) {
         const rowD = (b * T + t0 + r) * D;
         const rowN = (b * T + t0 + r) * N;
-        const prev = r * DN;
-        const next = prev + DN;
-        for (let c = 0; c < D; c++) {
-          const d = dt[rowD + c]!;
-          const x = d * u[rowD + c]!;
-          const hc = c * N;
+        const prev = r * w;
+        const nxt = prev + w;
+        for (let c = c0; c < c1; c++) {
+          const d = dt![rowD + c]!;
+          const x = d * u![rowD + c]!;
+          const hc = (c - c0) * N;
+          const ac = c * N;
           for (let n = 0; n < N; n++) {
-            const a = Math.exp(d * A[hc + n]!);
+            const a = Math.exp(d * A![ac + n]!);
             as[prev + hc + n] = a;
-            hs[next + hc + n] = a * hs[prev + hc + n]! + x * Bm[rowN + n]!;
+            hs[nxt + hc + n] = a * hs[prev + hc + n]! + x * Bm![rowN + n]!;
           }
         }
       }
@@ -200,16 +256,15 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | nu
       for (let r = len - 1; r >= 0; r--) {
         const rowD = (b * T + t0 + r) * D;
         const rowN = (b * T + t0 + r) * N;
-        const prev = r * DN;
-        const next = prev + DN;
-        dBt.fill(0);
-        dCt.fill(0);
-        for (let c = 0; c < D; c++) {
+        const part = (cb * B + b) * T * N + (t0 + r) * N; // this unit's partial dBm, dCm at (b, t)
+        const prev = r * w;
+        const nxt = prev + w;
+        for (let c = c0; c < c1; c++) {
           const i = rowD + c;
-          const uc = u[i]!;
-          const d = dt[i]!;
+          const uc = u![i]!;
+          const d = dt![i]!;
           const x = d * uc;
-          let gy = dO[i]!;
+          let gy = dO![i]!;
           if (z && dZ && pre) {
             const zc = z[i]!;
             const sg = sigmoid(zc);
@@ -218,39 +273,82 @@ function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | nu
           }
           let du = 0;
           if (Dskip) {
-            dSkip[c] += gy * uc;
+            dSkipP![b * D + c] += gy * uc;
             du = gy * Dskip[c]!;
           }
-          const hc = c * N;
+          const hc = (c - c0) * N;
+          const ac = c * N;
+          const aPart = b * DN + ac;
           let q = 0; // ∂L/∂x_t
           let dLog = 0; // Σ_n A·∂L/∂ℓ_t
           for (let n = 0; n < N; n++) {
-            const g = G[hc + n]! + gy * Cm[rowN + n]!;
-            dCt[n] += gy * hs[next + hc + n]!;
-            dBt[n] += g * x;
-            q += g * Bm[rowN + n]!;
+            const g = G[hc + n]! + gy * Cm![rowN + n]!;
+            dCp![part + n] += gy * hs[nxt + hc + n]!;
+            dBp![part + n] += g * x;
+            q += g * Bm![rowN + n]!;
             const a = as[prev + hc + n]!;
             const gl = g * a * hs[prev + hc + n]!;
-            dA[hc + n] += gl * d;
-            dLog += gl * A[hc + n]!;
+            dAp![aPart + n] += gl * d;
+            dLog += gl * A![ac + n]!;
             G[hc + n] = g * a;
           }
-          dU[i] = du + q * d;
+          dU![i] = du + q * d;
           let dd = dLog + q * uc;
-          if (p.softplus) dd *= sigmoid(delta[i]! + (bias ? bias[c]! : 0));
-          dDelta[i] = dd;
-          dBias[c] += dd;
-        }
-        for (let n = 0; n < N; n++) {
-          dBm[rowN + n] = dBt[n]!;
-          dCm[rowN + n] = dCt[n]!;
+          if (sp) dd *= sigmoid(delta![i]! + (bias ? bias[c]! : 0));
+          dDelta![i] = dd;
+          dBiasP![b * D + c] += dd;
         }
       }
     }
-    dH0.set(G, b * DN);
+    dH0!.set(G.subarray(0, w), sBase);
   }
-  const cast = (x: Float64Array): FloatArray => (p.dtype === "f64" ? x : Float32Array.from(x));
-  return { u: dU, delta: dDelta, A: cast(dA), Bm: dBm, Cm: dCm, Dskip: cast(dSkip), z: dZ, bias: cast(dBias), h0: dH0 };
+});
+
+/** Σ over the leading axis of a [count, n] f64 array, in order, into `out` (of the problem's dtype). */
+function sumLeading(parts: Float64Array, count: number, out: FloatArray): FloatArray {
+  const n = out.length;
+  for (let j = 0; j < n; j++) {
+    let acc = parts[j]!;
+    for (let i = 1; i < count; i++) acc += parts[i * n + j]!;
+    out[j] = acc;
+  }
+  return out;
+}
+
+/** Backward: the reverse scan over (batch, channel block) units, then the cross-unit sums. */
+function backward(p: Problem, saved: Saved, dO: FloatArray, dHT: FloatArray | null): Grads {
+  const { B, T, D, N, u } = p;
+  const { dt, checkpoints, pre } = saved;
+  const DN = D * N;
+  const cBlocks = Math.ceil(D / channelBlock(B, D));
+  const dU = allocate(p.dtype, B * T * D);
+  const dDelta = allocate(p.dtype, B * T * D);
+  const dZ = p.z ? allocate(p.dtype, B * T * D) : null;
+  const dH0 = allocate(p.dtype, B * DN);
+  const dBp = new Float64Array(cBlocks * B * T * N);
+  const dCp = new Float64Array(cBlocks * B * T * N);
+  const dAp = new Float64Array(B * DN);
+  const dSkipP = new Float64Array(B * D);
+  const dBiasP = new Float64Array(B * D);
+  runTask(backwardTask, {
+    units: B * cBlocks,
+    work: 2.5 * scanWork(p),
+    args: taskArgs(p),
+    inputs: [u, p.delta, p.A, p.Bm, p.Cm, ...[p.Dskip, p.z, p.bias].map((x) => orEmpty(x, u)), dt, checkpoints, orEmpty(pre, u), dO, orEmpty(dHT, u)],
+    outputs: [dU, dDelta, orEmpty(dZ, u), dH0, dBp, dCp, dAp, dSkipP, dBiasP],
+  });
+  const out = (n: number): FloatArray => allocate(p.dtype, n);
+  return {
+    u: dU,
+    delta: dDelta,
+    A: sumLeading(dAp, B, out(DN)),
+    Bm: sumLeading(dBp, cBlocks, out(B * T * N)),
+    Cm: sumLeading(dCp, cBlocks, out(B * T * N)),
+    Dskip: sumLeading(dSkipP, B, out(D)),
+    z: dZ,
+    bias: sumLeading(dBiasP, B, out(D)),
+    h0: dH0,
+  };
 }
 
 /**
