@@ -13,6 +13,8 @@ import type { Tensor } from "../../src/core/tensor.js";
 import { createWasmKernels, getKernels, hasSimd128, setKernels, type WasmKernels } from "../../src/kernels/index.js";
 import { attention } from "../../src/ops/attention/index.js";
 import { selectiveScan } from "../../src/ops/selective_scan/index.js";
+import { deltaRule } from "../../src/ops/delta_rule/index.js";
+import { gatedDeltaRule } from "../../src/ops/gated_delta_rule/index.js";
 import type { AnyOp } from "../../src/ops/types.js";
 import { runBackward, type Inputs } from "./harness.js";
 
@@ -98,6 +100,23 @@ test("selective_scan chunk: 1 thread = 2 threads, bit for bit (f32 and f64; part
       delete bare.delta_bias;
       bare.delta = rand(bare.delta!.shape as number[], new Random(3), { dtype, low: 0.05, high: 0.5 });
       checkThreads(kernels, `${dtype} B=1 D=70 N=9 bare`, selectiveScan, bare, { chunkSize: 64 });
+    }
+  } finally {
+    setKernels(before);
+  }
+});
+
+test("delta_rule / gated_delta_rule chunk: 1 thread = 2 threads, bit for bit (f32 and f64; short last chunk, initial state)", { skip: !canThread }, async () => {
+  const kernels = await twoThreads();
+  const before = getKernels();
+  setKernels(kernels);
+  try {
+    for (const dtype of ["f32", "f64"] as const) {
+      for (const op of [deltaRule, gatedDeltaRule] as AnyOp[]) {
+        const values = op.example(new Random(8), dtype, { B: 2, T: 77, H: 3, K: 20, V: 12 }) as Inputs;
+        values.initial_state = randn([2, 3, 20, 12], new Random(9), { dtype });
+        checkThreads(kernels, `${op.name} ${dtype} chunk 16`, op, values, { chunkSize: 16 });
+      }
     }
   } finally {
     setKernels(before);

@@ -1,6 +1,6 @@
 /**
  * The control block shared by the main thread and the workers: at the start of the wasm memory, one slot
- * of 32 int32 per worker. A slot holds READY (set by the worker once it can take jobs), GO (a job counter the
+ * of 32 int32 per worker. A slot holds READY (set by the worker once it can take jobs), TASKS (set once it knows the ops' tasks), GO (a job counter the
  * main thread bumps to post a job), DONE (the worker copies GO there when the job is finished), FAILED, KIND
  * (which sort of job: a GEMM slice or a task), STATE and the job's fields. Main thread and workers meet only
  * through Atomics on these words.
@@ -25,7 +25,9 @@ export const DONE = 2;
 export const FAILED = 3;
 export const KIND = 4;
 export const STATE = 5;
-const JOB = 6; // the job's fields follow
+/** 1 once the worker has loaded the task modules (task_modules.ts); gemm jobs need only READY. */
+export const TASKS = 6;
+const JOB = 7; // the job's fields follow
 
 /** Values of STATE. */
 export const POSTED = 1;

@@ -7,7 +7,7 @@
  * then sleeps where the thread may block. While a job is out the pool is `busy`: a product computed on the
  * calling thread meanwhile (inside its share of a task) stays on that thread.
  */
-import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, STATE, field, writeJob, writeTaskJob } from "./control.js";
+import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, STATE, TASKS, field, writeJob, writeTaskJob } from "./control.js";
 import { importNode, nodeProcess } from "./features.js";
 import { runGemm, type GemmJob } from "./gemm.js";
 import type { WasmRuntime } from "./runtime.js";
@@ -34,6 +34,18 @@ export class WorkerPool {
 
   constructor(private readonly rt: WasmRuntime) {
     this.ctl = new Int32Array(rt.memory.buffer, 0, 1024);
+  }
+
+  /**
+   * Workers, among the READY ones, that can also run tasks (slots 0 .. tasksReady−1): a worker that could not
+   * load the task modules (e.g. an unbundled browser page, where the ops' bare imports do not resolve) still
+   * takes GEMM jobs.
+   */
+  get tasksReady(): number {
+    const ready = this.ready;
+    let n = 0;
+    while (n < ready && Atomics.load(this.ctl, field(n, TASKS)) === 1) n++;
+    return n;
   }
 
   /** Workers that have reported READY (slots 0 .. ready−1). */

@@ -42,7 +42,7 @@ export class WasmTaskRunner {
     const pool = this.pool;
     if (this.threads < 2 || !pool || pool.busy || t.units < 2 || t.work < TASK_MIN_WORK) return false;
     pool.grow(this.threads - 1);
-    const workers = Math.min(this.threads, 1 + pool.ready, t.units) - 1;
+    const workers = Math.min(this.threads, 1 + pool.tasksReady, t.units) - 1;
     if (workers < 1) return false;
     const call: TaskCall = { name: t.name, units: t.units, args: t.args, buffers: [...t.inputs, ...t.outputs], workers };
     const staged = layoutCall(this.rt.heapBase, call);

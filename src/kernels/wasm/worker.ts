@@ -11,13 +11,17 @@
  */
 import { jsKernels } from "../js/index.js";
 import { setKernels } from "../index.js";
-import { DONE, FAILED, GO, KIND, KIND_TASK, POSTED, READY, RUNNING, STATE, field, readJob, readTaskJob } from "./control.js";
+import { DONE, FAILED, GO, KIND, KIND_TASK, POSTED, READY, RUNNING, STATE, TASKS, field, readJob, readTaskJob } from "./control.js";
 import { nodeProcess, importNode } from "./features.js";
 import { runGemm } from "./gemm.js";
 import { createWasmKernels } from "./index.js";
 import { WasmRuntime, type RuntimeHandle } from "./runtime.js";
 import { runShare, writeError } from "./task_job.js";
-import "./task_modules.js";
+
+// The ops' tasks. Loaded dynamically: where they cannot be (an unbundled browser page cannot resolve the ops'
+// bare imports such as "zod"), the worker still serves GEMM jobs and says it runs no tasks (TASKS = 0).
+// Not awaited at the top level: a browser worker must set onmessage before its first message arrives.
+const tasksLoaded: Promise<boolean> = import("./task_modules.js").then(() => true, () => false);
 
 /** What the pool sends a worker when it starts. */
 export interface WorkerInit extends RuntimeHandle {
@@ -27,12 +31,13 @@ export interface WorkerInit extends RuntimeHandle {
 /** Polls of GO before sleeping (a poll is a few ns: tens of µs in all). */
 const SPIN = 20000;
 
-function serve(init: WorkerInit): never {
+function serve(init: WorkerInit, tasks: boolean): never {
   const rt = new WasmRuntime(init.module, init.memory, init.fma);
   setKernels(createWasmKernels({ fma: init.fma, threads: 1 }) ?? jsKernels);
   const ctl = new Int32Array(init.memory.buffer, 0, 1024);
   const go = field(init.slot, GO);
   let seen = Atomics.load(ctl, go);
+  Atomics.store(ctl, field(init.slot, TASKS), tasks ? 1 : 0);
   Atomics.store(ctl, field(init.slot, READY), 1);
   Atomics.notify(ctl, field(init.slot, READY));
   for (;;) {
@@ -67,11 +72,11 @@ function serve(init: WorkerInit): never {
 
 if (nodeProcess) {
   const { workerData } = await importNode<typeof import("node:worker_threads")>("worker_threads");
-  serve(workerData as WorkerInit);
+  serve(workerData as WorkerInit, await tasksLoaded);
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: { data: WorkerInit }) => void) | null };
   scope.onmessage = (e) => {
     scope.onmessage = null;
-    serve(e.data);
+    void tasksLoaded.then((tasks) => serve(e.data, tasks));
   };
 }

@@ -50,6 +50,7 @@
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray, Kernels, MatmulArgs } from "../../kernels/types.js";
 import { gatherRows, loadHead, newHead, scatterRows, type HeadInputs } from "./head.js";
 
@@ -243,9 +244,54 @@ function solveTm(ws: Workspace, beta: Float64Array, t0: number, L: number, gated
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// (batch, head) pairs are independent: both passes are tasks whose units are the pairs, split over the
+// kernel threads (src/kernels/parallel.ts); a unit writes only its own rows, so results do not depend on
+// the number of threads.
+
+const EMPTY = new Float64Array(0);
+
+/** The numeric task arguments of a problem. */
+const problemArgs = (p: DeltaProblem): number[] => [p.B, p.T, p.H, p.K, p.V, p.C, p.scale, p.f64 ? 1 : 0];
+
+/** The problem again, inside a task, from its arguments and [q, k, v, beta, g, s0] (absent ones empty). */
+function problemFrom(args: readonly number[], buffers: readonly FloatArray[]): DeltaProblem {
+  const [B, T, H, K, V, C, scale, f64] = args as [number, number, number, number, number, number, number, number];
+  const [q, k, v, beta, g, s0] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  return { B, T, H, K, V, C, scale, q, k, v, beta, g: g.length > 0 ? g : null, s0: s0.length > 0 ? s0 : null, f64: f64 === 1 };
+}
+
+/** About how many flops a forward pass does (decides whether threads gain). */
+const forwardWork = (p: DeltaProblem): number => 2 * p.B * p.H * p.T * (Math.min(p.C, p.T) * (3 * p.K + p.V) + 3 * p.K * p.V);
+
+const forwardTask = defineTask("delta_chunk.forward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [o, state, su, wn, tm] = buffers.slice(6) as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  forwardUnits(p, su.length > 0 ? { su, wn, tm } : null, o, state, next);
+});
+
 /** Forward over all chunks; saves what backward needs when `save`. */
 export function deltaChunkForward(p: DeltaProblem, save: boolean): DeltaForward {
-  const { B, T, H, K, V, C, scale } = p;
+  const { B, T, H, K, V, C } = p;
+  const dtype: DType = p.f64 ? "f64" : "f32";
+  const N = Math.ceil(T / C);
+  const Cw = Math.min(C, T);
+  const o = allocate(dtype, B * T * H * V);
+  const state = allocate(dtype, B * H * K * V);
+  const saved: DeltaSaved | null = save
+    ? { su: allocate(dtype, B * H * suStride(T, N, K, V)), wn: allocate(dtype, B * H * T * K), tm: allocate(dtype, B * H * N * Cw * Cw) }
+    : null;
+  runTask(forwardTask, {
+    units: B * H, work: forwardWork(p), args: problemArgs(p),
+    inputs: [p.q, p.k, p.v, p.beta, p.g ?? EMPTY, p.s0 ?? EMPTY],
+    outputs: [o, state, saved?.su ?? EMPTY, saved?.wn ?? EMPTY, saved?.tm ?? EMPTY],
+  });
+  return { o, state, saved };
+}
+
+/** The forward pass of the (batch, head) units that `next` hands out, into o and state (and `saved`). */
+function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, state: FloatArray, next: () => number): void {
+  const { T, H, K, V, C, scale } = p;
   const dtype: DType = p.f64 ? "f64" : "f32";
   const kern = getKernels();
   const gated = p.g !== null;
@@ -253,12 +299,7 @@ export function deltaChunkForward(p: DeltaProblem, save: boolean): DeltaForward 
   const Cw = Math.min(C, T);
   const KV = K * V;
   const KpV = K + V;
-  const o = allocate(dtype, B * T * H * V);
-  const state = allocate(dtype, B * H * KV);
   const SUS = suStride(T, N, K, V);
-  const saved: DeltaSaved | null = save
-    ? { su: allocate(dtype, B * H * SUS), wn: allocate(dtype, B * H * T * K), tm: allocate(dtype, B * H * N * Cw * Cw) }
-    : null;
   // without saving, one chunk's worth of each, rewritten every chunk
   const su = saved ? saved.su : allocate(dtype, (K + Cw) * V);
   const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
@@ -266,9 +307,10 @@ export function deltaChunkForward(p: DeltaProblem, save: boolean): DeltaForward 
   const hd = newHead(dtype, T, K, V, gated);
   const S = allocate(dtype, KV);
   const { gam, e, D, KQK, KbVb, WU, U, QP, Kd, O } = ws;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
+  for (let bh = next(); bh >= 0; bh = next()) {
+    {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
       loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
       const { kq, v: vh, beta } = hd;
       if (p.s0) for (let i = 0; i < KV; i++) S[i] = p.s0[bh * KV + i]!;
@@ -332,12 +374,39 @@ export function deltaChunkForward(p: DeltaProblem, save: boolean): DeltaForward 
       for (let i = 0; i < KV; i++) state[bh * KV + i] = S[i]!;
     }
   }
-  return { o, state, saved };
 }
 
 /** Backward over all chunks, in reverse, from what the forward pass saved. dO [B,T,H,V], dState [B,H,K,V]. */
 export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dState: FloatArray): DeltaGrads {
-  const { B, T, H, K, V, C, scale } = p;
+  const { B, T, H, K, V } = p;
+  const dtype: DType = p.f64 ? "f64" : "f32";
+  const grads: DeltaGrads = {
+    dq: allocate(dtype, B * T * H * K),
+    dk: allocate(dtype, B * T * H * K),
+    dv: allocate(dtype, B * T * H * V),
+    dbeta: allocate(dtype, B * T * H),
+    dg: p.g !== null ? allocate(dtype, B * T * H) : null,
+    ds0: allocate(dtype, B * H * K * V),
+  };
+  runTask(backwardTask, {
+    units: B * H, work: 2 * forwardWork(p), args: problemArgs(p),
+    inputs: [p.q, p.k, p.v, p.beta, p.g ?? EMPTY, p.s0 ?? EMPTY, saved.su, saved.wn, saved.tm, dO, dState],
+    outputs: [grads.dq, grads.dk, grads.dv, grads.dbeta, grads.dg ?? EMPTY, grads.ds0],
+  });
+  return grads;
+}
+
+const backwardTask = defineTask("delta_chunk.backward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [su, wn, tm, dO, dState, dq, dk, dv, dbeta, dg, ds0] = buffers.slice(6) as FloatArray[] as [
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+  ];
+  backwardUnits(p, { su, wn, tm }, dO, dState, { dq, dk, dv, dbeta, dg: dg.length > 0 ? dg : null, ds0 }, next);
+});
+
+/** The backward pass of the (batch, head) units that `next` hands out, into their rows of `grads`. */
+function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dState: FloatArray, grads: DeltaGrads, next: () => number): void {
+  const { T, H, K, V, C, scale } = p;
   const dtype: DType = p.f64 ? "f64" : "f32";
   const kern = getKernels();
   const gated = p.g !== null;
@@ -345,19 +414,15 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
   const Cw = Math.min(C, T);
   const KV = K * V;
   const SUS = suStride(T, N, K, V);
-  const dq = allocate(dtype, B * T * H * K);
-  const dk = allocate(dtype, B * T * H * K);
-  const dv = allocate(dtype, B * T * H * V);
-  const dbeta = allocate(dtype, B * T * H);
-  const dg = gated ? allocate(dtype, B * T * H) : null;
-  const ds0 = allocate(dtype, B * H * KV);
+  const { dq, dk, dv, dbeta, dg, ds0 } = grads;
   const ws = new Workspace(dtype, Cw, K, V, gated, true);
   const hd: HeadInputs = newHead(dtype, T, K, V, gated);
   const { su, wn, tm } = saved;
   const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
+  for (let bh = next(); bh >= 0; bh = next()) {
+    {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
       loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
       const { kq, v: vh, beta } = hd;
       for (let i = 0; i < KV; i++) dSOU[i] = dState[bh * KV + i]!;
@@ -525,5 +590,4 @@ export function deltaChunkBackward(p: DeltaProblem, saved: DeltaSaved, dO: Float
       for (let i = 0; i < KV; i++) ds0[bh * KV + i] = dSOU[i]!;
     }
   }
-  return { dq, dk, dv, dbeta, dg, ds0 };
 }
