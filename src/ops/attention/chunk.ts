@@ -21,6 +21,7 @@
 import { Tensor } from "../../core/tensor.js";
 import { withGradMulti } from "../../core/multi.js";
 import { getKernels } from "../../kernels/index.js";
+import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray } from "../../kernels/types.js";
 import type { OpInputs, OpOutputs } from "../types.js";
@@ -35,12 +36,7 @@ function gemm(
   b: FloatArray, bOffset: number, bRowStride: number, bColStride: number,
   c: FloatArray, cOffset: number, accumulate: boolean,
 ): void {
-  const kernels = getKernels();
-  if (c instanceof Float64Array) {
-    kernels.matmulF64({ m, n, k, a: a as Float64Array, aOffset, aRowStride, aColStride, b: b as Float64Array, bOffset, bRowStride, bColStride, c, cOffset, accumulate });
-  } else {
-    kernels.matmul({ m, n, k, a: a as Float32Array, aOffset, aRowStride, aColStride, b: b as Float32Array, bOffset, bRowStride, bColStride, c, cOffset, accumulate });
-  }
+  mm(getKernels(), m, n, k, a, aOffset, aRowStride, aColStride, b, bOffset, bRowStride, bColStride, c, cOffset, accumulate);
 }
 
 /** Head-major working copies: q [B,H,T,K], keys [B,Hkv,N,K], values [B,Hkv,N,V] (cache first, then the new ones). */

@@ -62,7 +62,7 @@ import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { allocate } from "../../core/dtype.js";
 import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
 import { gateWidth, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
-import { mmNN, mmNT, mmTN } from "./products.js";
+import { mmNN, mmNT, mmTN } from "../products.js";
 import { vectorBackward, vectorForward } from "./vector_gate.js";
 
 export type { DecayForward, DecayGrads, DecayProblem, GateKind } from "./problem.js";

@@ -34,7 +34,7 @@ import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { copyRows, f64Array, workType } from "./buffers.js";
 import type { DecayForward, DecayGrads, DecayProblem } from "./problem.js";
-import { mm } from "./products.js";
+import { mm } from "../products.js";
 
 /**
  * Rows per sub-block when the problem does not say. Smaller blocks shrink the direct diagonal blocks (their

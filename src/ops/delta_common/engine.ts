@@ -50,8 +50,9 @@
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
+import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
-import type { FloatArray, Kernels, MatmulArgs } from "../../kernels/types.js";
+import type { FloatArray } from "../../kernels/types.js";
 import { gatherRows, loadHead, newHead, scatterRows, type HeadInputs } from "./head.js";
 
 /** One call's sizes and inputs, all contiguous in the op's layouts. */
@@ -103,18 +104,6 @@ export interface DeltaGrads {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-/** C[m×n] (+)= A·B with A(i,p) = a[ao + i·ars + p·acs], B(p,j) = b[bo + p·brs + j·bcs], C dense from co. */
-function mm(
-  kern: Kernels, m: number, n: number, k: number,
-  a: FloatArray, ao: number, ars: number, acs: number,
-  b: FloatArray, bo: number, brs: number, bcs: number,
-  c: FloatArray, co: number, accumulate: boolean,
-): void {
-  const args = { m, n, k, a, aOffset: ao, aRowStride: ars, aColStride: acs, b, bOffset: bo, bRowStride: brs, bColStride: bcs, c, cOffset: co, accumulate };
-  if (c instanceof Float64Array) kern.matmulF64(args as MatmulArgs<Float64Array>);
-  else kern.matmul(args as MatmulArgs<Float32Array>);
-}
 
 const f64 = (n: number): Float64Array => allocate("f64", n) as Float64Array;
 

@@ -1,8 +1,8 @@
 /**
- * The dense products of the decay engine, through getKernels().matmul / matmulF64 in the arrays' precision.
+ * The dense products of the ops' hand-written chunk forms (decay engine, delta engine, attention), through getKernels().matmul / matmulF64 in the arrays' precision.
  * The output block is dense row-major with row length n.
  */
-import type { FloatArray, Kernels, MatmulArgs } from "../../kernels/types.js";
+import type { FloatArray, Kernels, MatmulArgs } from "../kernels/types.js";
 
 /** C[m×n] (+)= A[m×k] B[k×n] with A, B given by offset, row stride and column stride. */
 export function mm(
