@@ -2,10 +2,11 @@
  * `npm run bench -- ops`: each op's forward+backward at B=8, H=4, K=V=64, T=1024 (f32, chunk 64) next to the
  * same computation in PyTorch CPU (bench/peers/torch_ops.py: plain attention for attention, the chunked
  * form for the linear family and the delta rules, the reference loop for the selective scan), at each thread
- * count of SEQMIX_BENCH_THREADS (default 1), with the ratio torch time / seqmix time (> 1: seqmix is faster)
+ * count of SEQMIX_BENCH_THREADS (default 1), each call in a buffer arena, with the ratio torch time / seqmix time (> 1: seqmix is faster)
  * and, from the second thread count on, seqmix's speed-up over the first. Skipped without a python that
  * imports torch (`npm run bench:peers` installs Debian's python3-torch).
  */
+import { BufferArena, outsideArena } from "../src/core/arena.js";
 import { full } from "../src/core/create.js";
 import { Random } from "../src/core/random.js";
 import type { Tensor } from "../src/core/tensor.js";
@@ -25,15 +26,20 @@ import { printTable, timeMs } from "./timing.js";
 const [B, T, H, K, V, CHUNK] = [8, 1024, 4, 64, 64, 64];
 const OPS: AnyOp[] = [attention, linearAttn, simpleGla, gla, deltaRule, gatedDeltaRule, selectiveScan] as AnyOp[];
 
+/**
+ * One forward+backward, in a buffer arena (as the trainer runs a step; PyTorch's caching allocator does the
+ * same for torch), so the figure is the op's arithmetic rather than the OS zero-filling fresh pages.
+ */
 function forwardBackward(op: AnyOp): () => void {
   const x = op.example(new Random(1), "f32", { B, T, H, K, V });
+  const arena = new BufferArena();
   let dO: Tensor | undefined;
-  return () => {
+  return () => arena.run(() => {
     const leaves = Object.fromEntries(Object.entries(x).map(([k, t]) => [k, t.clone().requireGrad()]));
     const o = runOp(op, leaves, "chunk", { chunkSize: CHUNK }).o;
-    dO ??= full(o.shape, 1, { dtype: "f32" });
+    dO ??= outsideArena(() => full(o.shape, 1, { dtype: "f32" })); // kept across calls
     o.backward(dO);
-  };
+  });
 }
 
 interface TorchResult { torch: string; threads: number; ms: Record<string, number> }
