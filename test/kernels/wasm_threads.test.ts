@@ -82,3 +82,14 @@ test("SEQMIX_THREADS picks the default thread count; a bad value is an error", {
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /SEQMIX_THREADS must be a positive integer, got "two"/);
 });
+
+test("workers start inside a synchronous loop that never yields to the event loop (as a training loop)", { skip: !canThread }, () => {
+  const kernels = createWasmKernels({ threads: 2 })!;
+  const n = 128;
+  const x = new Float32Array(n * n).fill(1);
+  const args = { m: n, n, k: n, a: x, aOffset: 0, aRowStride: n, aColStride: 1, b: x, bOffset: 0, bRowStride: n, bColStride: 1, c: new Float32Array(n * n), cOffset: 0, accumulate: false };
+  const t0 = performance.now();
+  while (kernels.workersReady < 1 && performance.now() - t0 < 30000) kernels.matmul(args); // no await anywhere
+  assert.equal(kernels.workersReady, 1, "the worker did not become ready within 30 s of synchronous work");
+  assert.ok(args.c.every((v) => v === n));
+});

@@ -43,6 +43,15 @@ export const hasRelaxedSimd: boolean = hasSimd128 && nodeProcess?.env.SEQMIX_REL
 /** SharedArrayBuffer exists (browsers need cross-origin isolation for it), so workers can share memory. */
 export const hasSharedMemory: boolean = typeof SharedArrayBuffer === "function";
 
+/**
+ * Node's worker_threads, loaded when this module loads: the pool then starts workers synchronously, in the
+ * middle of a synchronous training loop that never returns to the event loop (an `await` there would put
+ * the start off until the loop ends).
+ */
+export const nodeWorkerThreads: typeof import("node:worker_threads") | undefined = nodeProcess
+  ? await importNode<typeof import("node:worker_threads")>("worker_threads").catch(() => undefined)
+  : undefined;
+
 /** Logical processors available to this process (1 where unknown). */
 export const cpuCount: number = nodeProcess
   ? (await importNode<typeof import("node:os")>("os")).availableParallelism()

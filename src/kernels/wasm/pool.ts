@@ -8,7 +8,7 @@
  * calling thread meanwhile (inside its share of a task) stays on that thread.
  */
 import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, STATE, TASKS, field, writeJob, writeTaskJob } from "./control.js";
-import { importNode, nodeProcess } from "./features.js";
+import { nodeProcess, nodeWorkerThreads } from "./features.js";
 import { runGemm, type GemmJob } from "./gemm.js";
 import type { WasmRuntime } from "./runtime.js";
 import type { WorkerInit } from "./worker.js";
@@ -59,27 +59,35 @@ export class WorkerPool {
   grow(count: number): void {
     const want = Math.min(count, MAX_WORKERS);
     if (this.started >= want || this.starting) return;
+    if (nodeWorkerThreads) {
+      // synchronously: the caller may be a loop that never yields to the event loop
+      try { this.spawnNode(nodeWorkerThreads.Worker, want); } catch { /* the main thread works alone */ }
+      return;
+    }
     this.starting = this.spawn(want).finally(() => { this.starting = undefined; });
     this.starting.catch(() => {}); // a failed start leaves the pool smaller; the main thread still works
   }
 
+  private spawnNode(Worker: typeof import("node:worker_threads").Worker, want: number): void {
+    const handle = this.rt.handle;
+    const url = new URL("./worker.js", import.meta.url);
+    // The parent's flags minus --input-type, which a worker started from `node -e` would reject.
+    const execArgv = (nodeProcess?.execArgv ?? []).filter((a) => !a.startsWith("--input-type"));
+    while (this.started < want) {
+      const init: WorkerInit = { ...handle, slot: this.started };
+      const w = new Worker(url, { workerData: init, execArgv });
+      w.unref(); // never keeps the process alive; it dies with it
+      const ready = field(init.slot, READY);
+      w.on("error", () => {}); // a worker that fails to start stays un-READY; the main thread works alone
+      w.on("exit", () => Atomics.store(this.ctl, ready, 0)); // no more jobs for a worker that has gone
+      this.started++;
+    }
+  }
+
+  /** Browser: module Web Workers, handed the runtime by message. */
   private async spawn(want: number): Promise<void> {
     const handle = this.rt.handle;
-    if (nodeProcess) {
-      const url = new URL("./worker.js", import.meta.url);
-      const { Worker } = await importNode<typeof import("node:worker_threads")>("worker_threads");
-      while (this.started < want) {
-        const init: WorkerInit = { ...handle, slot: this.started };
-        // The parent's flags minus --input-type, which a worker started from `node -e` would reject.
-        const execArgv = nodeProcess.execArgv.filter((a) => !a.startsWith("--input-type"));
-        const w = new Worker(url, { workerData: init, execArgv });
-        w.unref(); // never keeps the process alive; it dies with it
-        const ready = field(init.slot, READY);
-        w.on("error", () => {}); // a worker that fails to start stays un-READY; the main thread works alone
-        w.on("exit", () => Atomics.store(this.ctl, ready, 0)); // no more jobs for a worker that has gone
-        this.started++;
-      }
-    } else {
+    {
       const WebWorker = (globalThis as unknown as { Worker: new (url: URL, options: { type: "module" }) => { postMessage(m: unknown): void } }).Worker;
       while (this.started < want) {
         // Written out in full so that bundlers recognise the worker entry point and emit it.
