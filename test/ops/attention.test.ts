@@ -11,6 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
 import { randn, tensor } from "../../src/core/create.js";
+import { attentionInputs, type AttentionSizes } from "./attention_inputs.js";
 import { concat, slice } from "../../src/core/ops/shape.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { attention } from "../../src/ops/attention/index.js";
@@ -19,28 +20,10 @@ import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, runBac
 
 const TOL = 1e-9;
 
-interface Sizes {
-  B: number;
-  T: number;
-  H: number;
-  Hkv: number;
-  K: number;
-  V: number;
-  /** cached positions in initial_state (0: none) */
-  S: number;
-}
+type Sizes = AttentionSizes;
 
 function maker(s: Sizes, seed: number, dtype: "f32" | "f64" = "f64"): () => Inputs {
-  return () => {
-    const rng = new Random(seed);
-    const out: Inputs = {
-      q: randn([s.B, s.T, s.H, s.K], rng, { dtype }),
-      k: randn([s.B, s.T, s.Hkv, s.K], rng, { dtype }),
-      v: randn([s.B, s.T, s.Hkv, s.V], rng, { dtype }),
-    };
-    if (s.S > 0) out.initial_state = randn([s.B, s.S, s.Hkv, s.K + s.V], rng, { dtype });
-    return out;
-  };
+  return () => attentionInputs(s, seed, dtype);
 }
 
 const ODD: Sizes = { B: 2, T: 45, H: 4, Hkv: 2, K: 20, V: 12, S: 0 };

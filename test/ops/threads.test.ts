@@ -8,6 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Random } from "../../src/core/random.js";
+import { attentionInputs } from "./attention_inputs.js";
 import { rand, randn } from "../../src/core/create.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import { createWasmKernels, getKernels, hasSimd128, setKernels, type WasmKernels } from "../../src/kernels/index.js";
@@ -28,6 +29,18 @@ async function twoThreads(): Promise<WasmKernels> {
   for (let i = 0; i < 1200 && kernels.workersReady < 1; i++) await new Promise((r) => setTimeout(r, 25));
   assert.equal(kernels.workersReady, 1, "the worker did not report ready within 30 s");
   return kernels;
+}
+
+/** Runs `check` with a ready 2-thread wasm backend as the active kernels, then restores the previous ones. */
+async function withTwoThreads(check: (kernels: WasmKernels) => void): Promise<void> {
+  const kernels = await twoThreads();
+  const before = getKernels();
+  setKernels(kernels);
+  try {
+    check(kernels);
+  } finally {
+    setKernels(before);
+  }
 }
 
 function sameBits(what: string, a: Tensor, b: Tensor): void {
@@ -52,32 +65,14 @@ function checkThreads(kernels: WasmKernels, label: string, op: AnyOp, values: In
   for (const k of Object.keys(one.grads)) sameBits(`${label} d${k}`, one.grads[k]!, two.grads[k]!);
 }
 
-function attentionInputs(s: { B: number; T: number; H: number; Hkv: number; K: number; V: number; S: number }, dtype: "f32" | "f64"): Inputs {
-  const rng = new Random(5);
-  const out: Inputs = {
-    q: randn([s.B, s.T, s.H, s.K], rng, { dtype }),
-    k: randn([s.B, s.T, s.Hkv, s.K], rng, { dtype }),
-    v: randn([s.B, s.T, s.Hkv, s.V], rng, { dtype }),
-  };
-  if (s.S > 0) out.initial_state = randn([s.B, s.S, s.Hkv, s.K + s.V], rng, { dtype });
-  return out;
-}
-
-test("attention chunk: 1 thread = 2 threads, bit for bit (f32 and f64; GQA, window, cache, non-causal)", { skip: !canThread }, async () => {
-  const kernels = await twoThreads();
-  const before = getKernels();
-  setKernels(kernels);
-  try {
-    const base = { B: 2, T: 101, H: 4, Hkv: 2, K: 24, V: 20, S: 0 };
-    for (const dtype of ["f32", "f64"] as const) {
-      checkThreads(kernels, `${dtype} causal GQA tile 16`, attention, attentionInputs(base, dtype), { chunkSize: 16 });
-      checkThreads(kernels, `${dtype} MQA cache S=7 window 33`, attention, attentionInputs({ ...base, Hkv: 1, S: 7 }, dtype), { chunkSize: 13, window: 33 });
-      checkThreads(kernels, `${dtype} non-causal MHA`, attention, attentionInputs({ ...base, B: 1, H: 3, Hkv: 3 }, dtype), { chunkSize: 32, causal: false });
-    }
-  } finally {
-    setKernels(before);
+test("attention chunk: 1 thread = 2 threads, bit for bit (f32 and f64; GQA, window, cache, non-causal)", { skip: !canThread }, () => withTwoThreads((kernels) => {
+  const base = { B: 2, T: 101, H: 4, Hkv: 2, K: 24, V: 20, S: 0 };
+  for (const dtype of ["f32", "f64"] as const) {
+    checkThreads(kernels, `${dtype} causal GQA tile 16`, attention, attentionInputs(base, 5, dtype), { chunkSize: 16 });
+    checkThreads(kernels, `${dtype} MQA cache S=7 window 33`, attention, attentionInputs({ ...base, Hkv: 1, S: 7 }, 5, dtype), { chunkSize: 13, window: 33 });
+    checkThreads(kernels, `${dtype} non-causal MHA`, attention, attentionInputs({ ...base, B: 1, H: 3, Hkv: 3 }, 5, dtype), { chunkSize: 32, causal: false });
   }
-});
+}));
 
 function scanInputs(B: number, T: number, D: number, N: number, dtype: "f32" | "f64", initial: boolean): Inputs {
   const x = selectiveScan.example(new Random(9), dtype, { B, T, H: D, K: N, V: 1 });
@@ -85,40 +80,26 @@ function scanInputs(B: number, T: number, D: number, N: number, dtype: "f32" | "
   return x;
 }
 
-test("selective_scan chunk: 1 thread = 2 threads, bit for bit (f32 and f64; partial channel blocks, initial state)", { skip: !canThread }, async () => {
-  const kernels = await twoThreads();
-  const before = getKernels();
-  setKernels(kernels);
-  try {
-    for (const dtype of ["f32", "f64"] as const) {
-      // D = 75: channel blocks 32, 32, 11; T = 150 with blocks of 16
-      checkThreads(kernels, `${dtype} B=2 D=75 N=7`, selectiveScan, scanInputs(2, 150, 75, 7, dtype, true), { chunkSize: 16, deltaSoftplus: true });
-      // B = 1, the gate and skip absent
-      const bare = scanInputs(1, 130, 70, 9, dtype, false);
-      delete bare.z;
-      delete bare.Dskip;
-      delete bare.delta_bias;
-      bare.delta = rand(bare.delta!.shape as number[], new Random(3), { dtype, low: 0.05, high: 0.5 });
-      checkThreads(kernels, `${dtype} B=1 D=70 N=9 bare`, selectiveScan, bare, { chunkSize: 64 });
-    }
-  } finally {
-    setKernels(before);
+test("selective_scan chunk: 1 thread = 2 threads, bit for bit (f32 and f64; partial channel blocks, initial state)", { skip: !canThread }, () => withTwoThreads((kernels) => {
+  for (const dtype of ["f32", "f64"] as const) {
+    // D = 75: channel blocks 32, 32, 11; T = 150 with blocks of 16
+    checkThreads(kernels, `${dtype} B=2 D=75 N=7`, selectiveScan, scanInputs(2, 150, 75, 7, dtype, true), { chunkSize: 16, deltaSoftplus: true });
+    // B = 1, the gate and skip absent
+    const bare = scanInputs(1, 130, 70, 9, dtype, false);
+    delete bare.z;
+    delete bare.Dskip;
+    delete bare.delta_bias;
+    bare.delta = rand(bare.delta!.shape as number[], new Random(3), { dtype, low: 0.05, high: 0.5 });
+    checkThreads(kernels, `${dtype} B=1 D=70 N=9 bare`, selectiveScan, bare, { chunkSize: 64 });
   }
-});
+}));
 
-test("delta_rule / gated_delta_rule chunk: 1 thread = 2 threads, bit for bit (f32 and f64; short last chunk, initial state)", { skip: !canThread }, async () => {
-  const kernels = await twoThreads();
-  const before = getKernels();
-  setKernels(kernels);
-  try {
-    for (const dtype of ["f32", "f64"] as const) {
-      for (const op of [deltaRule, gatedDeltaRule] as AnyOp[]) {
-        const values = op.example(new Random(8), dtype, { B: 2, T: 77, H: 3, K: 20, V: 12 }) as Inputs;
-        values.initial_state = randn([2, 3, 20, 12], new Random(9), { dtype });
-        checkThreads(kernels, `${op.name} ${dtype} chunk 16`, op, values, { chunkSize: 16 });
-      }
+test("delta_rule / gated_delta_rule chunk: 1 thread = 2 threads, bit for bit (f32 and f64; short last chunk, initial state)", { skip: !canThread }, () => withTwoThreads((kernels) => {
+  for (const dtype of ["f32", "f64"] as const) {
+    for (const op of [deltaRule, gatedDeltaRule] as AnyOp[]) {
+      const values = op.example(new Random(8), dtype, { B: 2, T: 77, H: 3, K: 20, V: 12 }) as Inputs;
+      values.initial_state = randn([2, 3, 20, 12], new Random(9), { dtype });
+      checkThreads(kernels, `${op.name} ${dtype} chunk 16`, op, values, { chunkSize: 16 });
     }
-  } finally {
-    setKernels(before);
   }
-});
+}));
