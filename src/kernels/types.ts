@@ -42,6 +42,30 @@ export interface MatmulArgs<T extends FloatArray> {
   accumulate: boolean;
 }
 
+/**
+ * The elementwise maps of `Kernels.map`: name → (inputs) → (outputs).
+ * - "exp", "sigmoid", "silu" (x·σ(x)), "softplus" (log(1 + eˣ)), "logsigmoid" (log σ(x)): (x) → (y)
+ * - "siluGrad", "softplusGrad", "logsigmoidGrad": (g, x) → (g·f′(x)), the backward of the map of that name
+ *   (f′ = σ(x)(1 + x(1 − σ(x))), σ(x) and σ(−x))
+ * - "swiglu": (a, u) → (a·σ(a)·u, σ(a)); the second output may be null
+ */
+export type ElementwiseMap =
+  | "exp"
+  | "sigmoid"
+  | "silu"
+  | "softplus"
+  | "logsigmoid"
+  | "siluGrad"
+  | "softplusGrad"
+  | "logsigmoidGrad"
+  | "swiglu";
+
+/** A contiguous run of elements: `data[offset]`, `data[offset + 1]`, … */
+export interface Operand {
+  data: FloatArray;
+  offset: number;
+}
+
 export interface Kernels {
   /** Short backend name, e.g. "js". */
   readonly name: string;
@@ -61,4 +85,11 @@ export interface Kernels {
    * +∞ gives +∞; a NaN entry gives NaN.
    */
   logSumExpRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void;
+  /**
+   * The elementwise map `name` (see `ElementwiseMap`) over n elements of contiguous operands. Arrays may mix
+   * f32 and f64 (each result is rounded to its output's type). The JS backend computes in f64 and rounds once;
+   * the wasm backend computes all-f32 calls in f32 SIMD (exp to ≤ 2 ulp, the maps built on it to a few ulp:
+   * bounds in wasm/vmath_code.ts) and the rest as the JS backend. Outputs must not overlap inputs.
+   */
+  map(name: ElementwiseMap, inputs: readonly Operand[], outputs: ReadonlyArray<Operand | null>, n: number): void;
 }

@@ -9,6 +9,7 @@ import { record } from "../autograd.js";
 import { Tensor, type TensorLike } from "../tensor.js";
 import { erf, normalPdf, sigmoid as sigmoidScalar, softplus as softplusScalar } from "../special.js";
 import { sumTo } from "./reduce.js";
+import { getKernels, type ElementwiseMap } from "../../kernels/index.js";
 
 type Unary = (x: number) => number;
 type Binary = (a: number, b: number) => number;
@@ -154,54 +155,16 @@ const divLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n;
 /** g·y: the backward of exp. */
 const gyLoop: FlatTernary = (g, go, _x, _xo, y, yo, o, n) => { for (let i = 0; i < n; i++) o[i] = g[go + i]! * y[yo + i]!; };
 
-// σ, SiLU, softplus and log σ written out in their loops (the same arithmetic as special.ts, without a call per
-// element): with e = exp(−|x|), σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) below; softplus(x) = max(x, 0) + log1p(e).
+// exp, σ, SiLU, softplus and log σ (and the backwards that need σ again) run as the kernel backend's
+// elementwise maps (kernels/types.ts `ElementwiseMap`): f32 SIMD on the wasm backend, the JS loops otherwise.
 
-const sigmoidLoop: FlatUnary = (x, xo, o, n) => {
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    const e = Math.exp(-Math.abs(v));
-    o[i] = v >= 0 ? 1 / (1 + e) : e / (1 + e);
-  }
-};
-const siluLoop: FlatUnary = (x, xo, o, n) => {
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    const e = Math.exp(-Math.abs(v));
-    o[i] = v * (v >= 0 ? 1 / (1 + e) : e / (1 + e));
-  }
-};
-/** g·σ(x)(1 + x(1 − σ(x))): the backward of SiLU. */
-const siluBackwardLoop: FlatTernary = (g, go, x, xo, _y, _yo, o, n) => {
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    const e = Math.exp(-Math.abs(v));
-    const s = v >= 0 ? 1 / (1 + e) : e / (1 + e);
-    o[i] = g[go + i]! * (s * (1 + v * (1 - s)));
-  }
-};
-const softplusLoop: FlatUnary = (x, xo, o, n) => {
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i]!;
-    o[i] = Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
-  }
-};
-/** g·σ(sign·x): the backward of softplus (sign 1) and of log σ (sign −1). */
-function sigmoidGradLoop(sign: 1 | -1): FlatTernary {
-  return (g, go, x, xo, _y, _yo, o, n) => {
-    for (let i = 0; i < n; i++) {
-      const v = sign * x[xo + i]!;
-      const e = Math.exp(-Math.abs(v));
-      o[i] = g[go + i]! * (v >= 0 ? 1 / (1 + e) : e / (1 + e));
-    }
-  };
+function kernelUnary(name: ElementwiseMap): FlatUnary {
+  return (x, xo, o, n) => getKernels().map(name, [{ data: x, offset: xo }], [{ data: o, offset: 0 }], n);
 }
-const logsigmoidLoop: FlatUnary = (x, xo, o, n) => {
-  for (let i = 0; i < n; i++) {
-    const v = -x[xo + i]!;
-    o[i] = -(Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))));
-  }
-};
+/** g·f′(x) by the map `name` over (g, x) (the y operand is not used). */
+function kernelGrad(name: ElementwiseMap): FlatTernary {
+  return (g, go, x, xo, _y, _yo, o, n) => getKernels().map(name, [{ data: g, offset: go }, { data: x, offset: xo }], [{ data: o, offset: 0 }], n);
+}
 
 // ---- unary ops: y = f(x), dx = g · f'(x, y) ----
 
@@ -214,10 +177,7 @@ function unaryOp(op: string, f: Unary, derivative: (x: number, y: number) => num
 }
 
 export const neg = unaryOp("neg", (x) => -x, () => -1);
-export const exp = unaryOp("exp", Math.exp, (_x, y) => y, {
-  forward: (x, xo, o, n) => { for (let i = 0; i < n; i++) o[i] = Math.exp(x[xo + i]!); },
-  backward: gyLoop,
-});
+export const exp = unaryOp("exp", Math.exp, (_x, y) => y, { forward: kernelUnary("exp"), backward: gyLoop });
 export const log = unaryOp("log", Math.log, (x) => 1 / x);
 export const sqrt = unaryOp("sqrt", Math.sqrt, (_x, y) => 0.5 / y);
 export const rsqrt = unaryOp("rsqrt", (x) => 1 / Math.sqrt(x), (_x, y) => -0.5 * y * y * y);
@@ -225,7 +185,7 @@ export const abs = unaryOp("abs", Math.abs, (x) => Math.sign(x));
 export const square = unaryOp("square", (x) => x * x, (x) => 2 * x);
 export const tanh = unaryOp("tanh", Math.tanh, (_x, y) => 1 - y * y);
 export const sigmoid = unaryOp("sigmoid", sigmoidScalar, (_x, y) => y * (1 - y), {
-  forward: sigmoidLoop,
+  forward: kernelUnary("sigmoid"),
   backward: (g, go, _x, _xo, y, yo, o, n) => {
     for (let i = 0; i < n; i++) {
       const yi = y[yo + i]!;
@@ -238,16 +198,16 @@ function siluDerivative(x: number): number {
   const s = sigmoidScalar(x);
   return s * (1 + x * (1 - s));
 }
-export const silu = unaryOp("silu", (x) => x * sigmoidScalar(x), siluDerivative, { forward: siluLoop, backward: siluBackwardLoop });
+export const silu = unaryOp("silu", (x) => x * sigmoidScalar(x), siluDerivative, { forward: kernelUnary("silu"), backward: kernelGrad("siluGrad") });
 /** Exact GELU x·Φ(x) (PyTorch's default, not the tanh approximation); d/dx = Φ(x) + x·φ(x). */
 export const gelu = unaryOp("gelu", (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)), (x) => 0.5 * (1 + erf(x * Math.SQRT1_2)) + x * normalPdf(x));
 export const relu = unaryOp("relu", (x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0));
 /** softplus(x) = log(1 + e^x), computed stably (no threshold, so it is smooth everywhere); d/dx = σ(x). */
-export const softplus = unaryOp("softplus", softplusScalar, (x) => sigmoidScalar(x), { forward: softplusLoop, backward: sigmoidGradLoop(1) });
+export const softplus = unaryOp("softplus", softplusScalar, (x) => sigmoidScalar(x), { forward: kernelUnary("softplus"), backward: kernelGrad("softplusGrad") });
 /** log σ(x) = −softplus(−x); d/dx = σ(−x). */
 export const logsigmoid = unaryOp("logsigmoid", (x) => -softplusScalar(-x), (x) => sigmoidScalar(-x), {
-  forward: logsigmoidLoop,
-  backward: sigmoidGradLoop(-1),
+  forward: kernelUnary("logsigmoid"),
+  backward: kernelGrad("logsigmoidGrad"),
 });
 
 export function elu(x: Tensor, alpha = 1): Tensor {

@@ -9,6 +9,7 @@ import { isGradEnabled, record } from "../autograd.js";
 import { Tensor } from "../tensor.js";
 import { mapBinary, mul, silu } from "./elementwise.js";
 import { contiguous, type Indices } from "./shape.js";
+import { getKernels } from "../../kernels/index.js";
 
 function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): { rows: number; width: number } {
   if (x.ndim < 1) throw new RangeError(`${op}: x must have at least 1 dimension, got a scalar`);
@@ -252,15 +253,9 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   });
 }
 
-/** out = a·σ(a)·u elementwise, σ computed as in special.ts's sigmoid (exp of −|a| only); σ into sig when given. */
+/** out = a·σ(a)·u elementwise, σ(a) into sig when given (the kernel backend's "swiglu" map). */
 function swigluForward(av: FloatArray, uv: FloatArray, out: FloatArray, sig: FloatArray | null, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const a = av[i]!;
-    const e = Math.exp(-Math.abs(a));
-    const s = a >= 0 ? 1 / (1 + e) : e / (1 + e);
-    out[i] = a * s * uv[i]!;
-    if (sig !== null) sig[i] = s;
-  }
+  getKernels().map("swiglu", [{ data: av, offset: 0 }, { data: uv, offset: 0 }], [{ data: out, offset: 0 }, sig && { data: sig, offset: 0 }], n);
 }
 
 /**

@@ -1,11 +1,13 @@
 /** The plain-TypeScript kernel backend: runs everywhere, no start-up cost; the fallback for every other backend. */
 import type { Kernels } from "../types.js";
 import { matmulFast } from "./matmul.js";
+import { mapJs } from "./maps.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
 export { logSumExpRows, softmaxRows } from "./rows.js";
+export { mapJs } from "./maps.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -13,4 +15,5 @@ export const jsKernels: Kernels = {
   matmulF64: matmulFast,
   softmaxRows,
   logSumExpRows,
+  map: mapJs,
 };

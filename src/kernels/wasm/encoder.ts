@@ -150,6 +150,43 @@ export class Code {
   /** Relaxed SIMD fused multiply-add: [a, b, c] → a·b + c (one rounding where the hardware has FMA). */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
 
+  /** A v128 constant with `value` in all four f32 lanes. */
+  f32x4Const(value: number): this {
+    const b = new Uint8Array(new Float32Array([value, value, value, value]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  /** A v128 constant with `value` in all four i32 lanes. */
+  i32x4Const(value: number): this {
+    const b = new Uint8Array(new Int32Array([value, value, value, value]).buffer);
+    return this.simd(0x0c, ...b);
+  }
+  f32x4Eq(): this { return this.simd(0x41); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Ge(): this { return this.simd(0x46); }
+  v128And(): this { return this.simd(0x4e); }
+  v128Or(): this { return this.simd(0x50); }
+  v128Xor(): this { return this.simd(0x51); }
+  /** [v1, v2, mask] → bits of v1 where mask is 1, of v2 where it is 0. */
+  v128Bitselect(): this { return this.simd(0x52); }
+  /** Round to nearest, ties to even. */
+  f32x4Nearest(): this { return this.simd(0x6a); }
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  /** IEEE min/max (NaN if either lane is NaN). */
+  f32x4Min(): this { return this.simd(0xe8); }
+  /** Pseudo-min [a, b] → b < a ? b : a (a NaN `a` is kept). */
+  f32x4Pmin(): this { return this.simd(0xea); }
+  /** Pseudo-max [a, b] → a < b ? b : a (a NaN `a` is kept). */
+  f32x4Pmax(): this { return this.simd(0xeb); }
+  /** f32 → i32 lanes, truncating, saturating (NaN → 0). */
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+
   /** The function body in binary form (locals declaration, instructions, `end`). */
   encode(): number[] {
     const groups = this.locals.map((l) => [1, VAL_TYPE[l.type]]);

@@ -13,7 +13,7 @@
  * The micro-kernel keeps the MR×NR tile of C in MR·NR/4 vector registers for the whole k-block:
  * acc[i][v] += splat(A[i,p]) · B[p, 4v .. 4v+4), as one relaxed FMA or as a multiply and an add.
  */
-import { Code, encodeModule, type Local, type MemoryImport } from "./encoder.js";
+import { Code, type Local } from "./encoder.js";
 
 /**
  * Micro-tile: MR rows × NR columns (NR a multiple of 4), i.e. 8 vector accumulators. Measured on Zen 4 /
@@ -23,12 +23,6 @@ import { Code, encodeModule, type Local, type MemoryImport } from "./encoder.js"
 export const MR = 4;
 export const NR = 8;
 const NV = NR / 4;
-
-export interface GemmModuleOptions {
-  /** Use `f32x4.relaxed_madd` (fused multiply-add) instead of a multiply and an add. */
-  fma: boolean;
-  memory: MemoryImport;
-}
 
 /** Names and indices of the exported functions (a function's index is its position here). */
 export const GEMM_FUNCTIONS = ["packA", "packB", "kernel", "macro"] as const;
@@ -193,13 +187,13 @@ function macro(): Code {
   return c;
 }
 
-/** The binary of the gemm module. */
-export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array {
+/** The gemm functions, in GEMM_FUNCTIONS order (they must come first in the module: `macro` calls `kernel` by index). */
+export function gemmCodes(options: { fma: boolean }): Array<{ name: string; code: Code }> {
   const codes: Record<(typeof GEMM_FUNCTIONS)[number], Code> = {
     packA: packA(),
     packB: packB(),
     kernel: kernel(options.fma),
     macro: macro(),
   };
-  return encodeModule(options.memory, GEMM_FUNCTIONS.map((name) => ({ name, code: codes[name] })));
+  return GEMM_FUNCTIONS.map((name) => ({ name, code: codes[name] }));
 }

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
- * run time by `gemm_code.ts`, split over a worker pool for large products; everything else, and any engine
- * without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
+ * run time by `gemm_code.ts`, split over a worker pool for large products; the f32 elementwise maps in SIMD
+ * (`vmath_code.ts`); everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
  */
 import { jsKernels } from "../js/index.js";
 import type { Kernels } from "../types.js";
@@ -10,6 +10,7 @@ import { WasmMatmul } from "./matmul.js";
 import { WorkerPool } from "./pool.js";
 import { WasmRuntime } from "./runtime.js";
 import { WasmTaskRunner } from "./task_runner.js";
+import { WasmMaps } from "./vmath.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -65,6 +66,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const pool = rt.shared ? new WorkerPool(rt) : undefined;
   const mm = new WasmMatmul(rt, pool);
   const tasks = new WasmTaskRunner(rt, pool);
+  const maps = new WasmMaps(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -73,6 +75,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     matmulF64: jsKernels.matmulF64,
     softmaxRows: jsKernels.softmaxRows,
     logSumExpRows: jsKernels.logSumExpRows,
+    map: (name, inputs, outputs, n) => maps.map(name, inputs, outputs, n),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

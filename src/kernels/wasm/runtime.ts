@@ -4,9 +4,10 @@
  * same module and the same shared memory.
  */
 import { CONTROL_BYTES } from "./control.js";
-import { GEMM_FUNCTIONS, gemmModuleBytes } from "./gemm_code.js";
+import { encodeModule, type MemoryImport } from "./encoder.js";
+import { GEMM_FUNCTIONS, gemmCodes } from "./gemm_code.js";
 import type { GemmExports } from "./gemm.js";
-import type { MemoryImport } from "./encoder.js";
+import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 
 const PAGE = 65536;
 /** Largest memory a shared runtime may grow to (1 GiB); shared memories must declare a maximum. */
@@ -27,6 +28,8 @@ export interface RuntimeHandle {
 
 export class WasmRuntime {
   readonly gemm: GemmExports;
+  /** The elementwise maps (vmath_code.ts). */
+  readonly vmath: VmathExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block, or, while a task runs,
@@ -36,10 +39,11 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of GEMM_FUNCTIONS) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
+    this.vmath = exports as unknown as VmathExports;
     this.f32View = new Float32Array(memory.buffer);
   }
 
@@ -48,7 +52,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(gemmModuleBytes({ fma: options.fma, memory: limits }));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }
