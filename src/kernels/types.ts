@@ -48,6 +48,7 @@ export interface MatmulArgs<T extends FloatArray> {
  * - "siluGrad", "softplusGrad", "logsigmoidGrad": (g, x) → (g·f′(x)), the backward of the map of that name
  *   (f′ = σ(x)(1 + x(1 − σ(x))), σ(x) and σ(−x))
  * - "swiglu": (a, u) → (a·σ(a)·u, σ(a)); the second output may be null
+ * - "swigluGrad": (g, a, u, s = σ(a)) → (g·u·s(1 + a(1 − s)), g·a·s), SwiGLU's backward; either output may be null
  */
 export type ElementwiseMap =
   | "exp"
@@ -58,7 +59,8 @@ export type ElementwiseMap =
   | "siluGrad"
   | "softplusGrad"
   | "logsigmoidGrad"
-  | "swiglu";
+  | "swiglu"
+  | "swigluGrad";
 
 /** A contiguous run of elements: `data[offset]`, `data[offset + 1]`, … */
 export interface Operand {

@@ -21,6 +21,7 @@ import { allocate, type FloatArray } from "../core/dtype.js";
 import { concat, contiguous, slice } from "../core/ops/shape.js";
 import { Tensor } from "../core/tensor.js";
 import { zeros } from "../core/create.js";
+import { getKernels } from "../kernels/index.js";
 
 /** ε inside the per-head L2 norm, as fla's l2norm (spec §0.2). */
 const L2_EPS = 1e-6;
@@ -121,14 +122,10 @@ function convForward(zv: FloatArray, sv: FloatArray | null, wv: FloatArray, bv: 
   }
 }
 
-/** a ← SiLU(a) = a·σ(a), keeping σ in `sig`. */
+/** a ← SiLU(a) = a·σ(a), keeping σ in `sig` (σ by the kernel backend's map). */
 function siluInPlace(a: FloatArray, sig: FloatArray, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const c = a[i]!;
-    const s = 1 / (1 + Math.exp(-c));
-    sig[i] = s;
-    a[i] = c * s;
-  }
+  getKernels().map("sigmoid", [{ data: a, offset: 0 }], [{ data: sig, offset: 0 }], n);
+  for (let i = 0; i < n; i++) a[i] = a[i]! * sig[i]!;
 }
 
 /** y = a·r per group of `width`, r = 1/√(Σa² + ε) kept in rinv. */

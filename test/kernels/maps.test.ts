@@ -11,7 +11,8 @@
  *   log1p series, each ≤ 0.5u; measured ≤ 2u).
  * - SiLU and the SwiGLU output: 5u (one or two more products).
  * - SiLU's gradient g·σ(1 + x(1 − σ)) can cancel (it crosses 0 near x = −1.28), so its bound is relative to
- *   the size of its terms: 8·2⁻²³·|g|·(σ + |x|·σ(1 − σ)).
+ *   the size of its terms: 8·2⁻²³·|g|·(σ + |x|·σ(1 − σ)); the same for SwiGLU's gate gradient with g·u for g
+ *   (σ given, so no exp: 4 roundings), and 3u for its up gradient g·a·σ.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -120,6 +121,34 @@ for (const { label, kernels } of variants()) {
       for (const [from, len] of [[0, 1], [1, 6], [7, 4090], [4097, n + 9 - 4097]] as const) kernels.map(name, [op(x, from)], [op(pieces, from + 11)], len);
       assert.deepEqual(pieces.subarray(11, 11 + n + 9), whole, `${name}: pieces differ from one call`);
     }
+  });
+}
+
+for (const { label, kernels } of variants()) {
+  test(`maps (${label}): swigluGrad within its bounds, and either output may be skipped`, () => {
+    const n = 4096 + 11;
+    const a = inputs(n, 7).map((v) => (Number.isFinite(v) ? v : 0));
+    const u = inputs(n, 8).map((v) => (Number.isFinite(v) ? v / 8 : 1));
+    const g = inputs(n, 9).map((v) => (Number.isFinite(v) ? v / 16 : 0.5));
+    const s = new Float32Array(n);
+    jsKernels.map("sigmoid", [op(a)], [op(s)], n);
+    const got = [new Float32Array(n), new Float32Array(n)];
+    const ref = [new Float64Array(n), new Float64Array(n)];
+    kernels.map("swigluGrad", [op(g), op(a), op(u), op(s)], got.map((y) => op(y)), n);
+    jsKernels.map("swigluGrad", [op(g), op(a), op(u), op(s)], ref.map((y) => op(y)), n);
+    for (let i = 0; i < n; i++) {
+      const [gi, ai, ui, si] = [g[i]!, a[i]!, u[i]!, s[i]!];
+      const tolA = 8 * EPS * Math.abs(gi * ui) * (si + Math.abs(ai) * si * (1 - si)) + TINY;
+      const tolU = 3 * EPS * Math.abs(ref[1]![i]!) + TINY;
+      assert.ok(Math.abs(got[0]![i]! - ref[0]![i]!) <= tolA, `dgate at a=${ai}: ${got[0]![i]} vs ${ref[0]![i]}`);
+      assert.ok(Math.abs(got[1]![i]! - ref[1]![i]!) <= tolU, `dup at a=${ai}: ${got[1]![i]} vs ${ref[1]![i]}`);
+    }
+    const onlyUp = new Float32Array(n);
+    kernels.map("swigluGrad", [op(g), op(a), op(u), op(s)], [null, op(onlyUp)], n);
+    assert.deepEqual(onlyUp, got[1]);
+    const onlyGate = new Float32Array(n);
+    kernels.map("swigluGrad", [op(g), op(a), op(u), op(s)], [op(onlyGate), null], n);
+    assert.deepEqual(onlyGate, got[0]);
   });
 }
 

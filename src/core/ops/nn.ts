@@ -241,14 +241,8 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const gv = g.values();
     const dgate = gate.requiresGrad ? allocate(gate.dtype, n) : null;
     const dup = up.requiresGrad ? allocate(up.dtype, n) : null;
-    if (dgate !== null) {
-      for (let i = 0; i < n; i++) {
-        const a = av[i]!;
-        const s = sig[i]!;
-        dgate[i] = gv[i]! * uv[i]! * (s * (1 + a * (1 - s)));
-      }
-    }
-    if (dup !== null) for (let i = 0; i < n; i++) dup[i] = gv[i]! * (av[i]! * sig[i]!);
+    const at = (data: FloatArray | null) => data && { data, offset: 0 };
+    getKernels().map("swigluGrad", [at(gv)!, at(av)!, at(uv)!, at(sig)!], [at(dgate), at(dup)], n);
     return [dgate === null ? null : new Tensor(dgate, gate.shape), dup === null ? null : new Tensor(dup, up.shape)];
   });
 }

@@ -19,7 +19,11 @@ export const MAP_ARITY: Record<ElementwiseMap, readonly [number, number]> = {
   softplusGrad: [2, 1],
   logsigmoidGrad: [2, 1],
   swiglu: [2, 2],
+  swigluGrad: [4, 2],
 };
+
+/** Outputs that may be null (not computed). */
+const OPTIONAL_OUTPUTS: Partial<Record<ElementwiseMap, readonly number[]>> = { swiglu: [1], swigluGrad: [0, 1] };
 
 function unary(f: (x: FloatArray, xo: number, y: FloatArray, yo: number, n: number) => void): Loop {
   return ([x], [y], n) => f(x!.data, x!.offset, y!.data, y!.offset, n);
@@ -93,6 +97,22 @@ const LOOPS: Record<ElementwiseMap, Loop> = {
       if (sd !== null) sd[so + i] = s;
     }
   },
+  swigluGrad: ([g, a, u, sig], [dA, dU], n) => {
+    const gd = g!.data, ad = a!.data, ud = u!.data, sd = sig!.data;
+    const go = g!.offset, ao = a!.offset, uo = u!.offset, so = sig!.offset;
+    if (dA) {
+      const out = dA.data, oo = dA.offset;
+      for (let i = 0; i < n; i++) {
+        const v = ad[ao + i]!;
+        const s = sd[so + i]!;
+        out[oo + i] = gd[go + i]! * ud[uo + i]! * (s * (1 + v * (1 - s)));
+      }
+    }
+    if (dU) {
+      const out = dU.data, oo = dU.offset;
+      for (let i = 0; i < n; i++) out[oo + i] = gd[go + i]! * (ad[ao + i]! * sd[so + i]!);
+    }
+  },
 };
 
 /** Checks a `map` call: a known name, its arity, n, and that every operand holds n elements. */
@@ -113,8 +133,7 @@ export function checkMapArgs(name: ElementwiseMap, inputs: readonly Operand[], o
     }
   };
   inputs.forEach((o, i) => check(o, `input ${i}`, false));
-  // only swiglu's σ output is optional
-  outputs.forEach((o, i) => check(o, `output ${i}`, name === "swiglu" && i === 1));
+  outputs.forEach((o, i) => check(o, `output ${i}`, OPTIONAL_OUTPUTS[name]?.includes(i) ?? false));
 }
 
 export function mapJs(name: ElementwiseMap, inputs: readonly Operand[], outputs: ReadonlyArray<Operand | null>, n: number): void {

@@ -33,6 +33,7 @@ export const VMATH_FUNCTIONS = [
   "vSoftplusGrad",
   "vLogsigmoidGrad",
   "vSwiglu",
+  "vSwigluGrad",
 ] as const;
 export type VmathFunction = (typeof VMATH_FUNCTIONS)[number];
 
@@ -47,6 +48,7 @@ export const VMATH_EXPORT: Record<ElementwiseMap, VmathFunction> = {
   softplusGrad: "vSoftplusGrad",
   logsigmoidGrad: "vLogsigmoidGrad",
   swiglu: "vSwiglu",
+  swigluGrad: "vSwigluGrad",
 };
 
 const LOG2E = 1.4426950408889634;
@@ -190,6 +192,13 @@ const BODIES: Record<VmathFunction, Body> = {
   vSwiglu: (c, t, [a, u], [y, s]) => {
     emitSigmoid(c, t, a!, s!);
     c.get(a!).get(s!).f32x4Mul().get(u!).f32x4Mul().set(y!);
+  },
+  // dA = g·u·(s·(1 + a(1 − s))), dU = g·(a·s)
+  vSwigluGrad: (c, _t, [g, a, u, s], [dA, dU]) => {
+    c.get(g!).get(u!).f32x4Mul();
+    c.f32x4Const(1).get(s!).f32x4Sub().get(a!).f32x4Mul().f32x4Const(1).f32x4Add().get(s!).f32x4Mul();
+    c.f32x4Mul().set(dA!);
+    c.get(g!).get(a!).get(s!).f32x4Mul().f32x4Mul().set(dU!);
   },
 };
 
