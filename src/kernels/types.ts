@@ -79,8 +79,12 @@ export interface Kernels {
    * Row-wise softmax of the dense row-major [rows×cols] matrix `x` into `out` (same layout; `out === x` is
    * allowed): out[r,j] = exp(x[r,j] − max_r) / Σ_j' exp(x[r,j'] − max_r).
    * A row that is entirely −∞ (fully masked) gives all zeros, not NaN. A NaN or +∞ entry makes its row NaN.
+   * With `logSumExp` (length ≥ rows), also writes each row's log Σ_j exp(x[r,j]) there, from the same
+   * exponentials, with `logSumExpRows`'s rules for −∞, +∞ and NaN rows.
+   * The wasm backend computes f32 rows in f32 SIMD (exp to 2 ulp, the row sum in four f32 lanes: relative
+   * error ≤ (cols/4 + 2)·2⁻²⁴ plus exp's); the JS backend sums in f64 and rounds once.
    */
-  softmaxRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void;
+  softmaxRows(x: FloatArray, out: FloatArray, rows: number, cols: number, logSumExp?: FloatArray): void;
   /**
    * out[r] = log Σ_j exp(x[r,j]) for the dense row-major [rows×cols] matrix `x`, computed stably
    * (max-shifted, so large entries do not overflow). An all −∞ row (or cols = 0) gives −∞; a row containing

@@ -166,32 +166,25 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
     throw new RangeError(`crossEntropy: targets must have ${rows} entries (logits ${shapeString(logits.shape)} without the class axis), got ${t.data.length}`);
   }
   const lv = logits.values();
-  // per scored row the shift m = max and s = Σ exp(l − m). When a gradient may be asked, exp(l − m) is kept in
-  // a [rows, classes] buffer of the logits' dtype that the backward turns into dlogits in place (one exp per
-  // logit in all); a second backward through a retained graph recomputes it from the logits.
-  const shift = new Float64Array(rows);
-  const norm = new Float64Array(rows);
-  let kept = isGradEnabled() && logits.requiresGrad ? allocate(logits.dtype, logits.size) : null;
+  for (let r = 0; r < rows; r++) {
+    const target = t.data[r]!;
+    if (target !== ignore && (!Number.isInteger(target) || target < 0 || target >= classes)) {
+      throw new RangeError(`crossEntropy: target ${target} at position ${r} is not a class index in 0..${classes - 1} (or the ignore index ${ignore})`);
+    }
+  }
+  // One softmax pass of the kernel backend gives every row's probabilities and log-sum-exp (one exp per
+  // logit). The probabilities are kept for the backward when a gradient may be asked (a second backward
+  // through a retained graph recomputes them); loss_r = logsumexp_r − logit_r[target].
+  const lse = new Float64Array(rows);
+  let probs: FloatArray | null = allocate(logits.dtype, logits.size);
+  getKernels().softmaxRows(lv, probs, rows, classes, lse);
+  if (!(isGradEnabled() && logits.requiresGrad)) probs = null;
   let total = 0;
   let count = 0;
   for (let r = 0; r < rows; r++) {
     const target = t.data[r]!;
     if (target === ignore) continue;
-    if (!Number.isInteger(target) || target < 0 || target >= classes) {
-      throw new RangeError(`crossEntropy: target ${target} at position ${r} is not a class index in 0..${classes - 1} (or the ignore index ${ignore})`);
-    }
-    const base = r * classes;
-    let m = -Infinity;
-    for (let c = 0; c < classes; c++) if (lv[base + c]! > m) m = lv[base + c]!;
-    let s = 0;
-    if (kept === null) {
-      for (let c = 0; c < classes; c++) s += Math.exp(lv[base + c]! - m);
-    } else {
-      for (let c = 0; c < classes; c++) s += kept[base + c] = Math.exp(lv[base + c]! - m);
-    }
-    shift[r] = m;
-    norm[r] = s;
-    total += Math.log(s) + m - lv[base + target]!;
+    total += lse[r]! - lv[r * classes + target]!;
     count++;
   }
   const out = allocate(logits.dtype, 1);
@@ -199,9 +192,12 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
   const y = new Tensor(out, []);
   return record(y, "crossEntropy", [logits], (g) => {
     const scale = count === 0 ? 0 : g.item() / count;
-    const reuse = kept !== null;
-    const dx = kept ?? allocate(logits.dtype, logits.size);
-    kept = null;
+    let dx = probs;
+    probs = null;
+    if (dx === null) {
+      dx = allocate(logits.dtype, logits.size);
+      getKernels().softmaxRows(lv, dx, rows, classes);
+    }
     for (let r = 0; r < rows; r++) {
       const target = t.data[r]!;
       const base = r * classes;
@@ -209,10 +205,7 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
         dx.fill(0, base, base + classes);
         continue;
       }
-      const m = shift[r]!;
-      const s = norm[r]!;
-      if (reuse) for (let c = base; c < base + classes; c++) dx[c] = (dx[c]! / s) * scale;
-      else for (let c = 0; c < classes; c++) dx[base + c] = (Math.exp(lv[base + c]! - m) / s) * scale;
+      for (let c = base; c < base + classes; c++) dx[c] = dx[c]! * scale;
       dx[base + target] -= scale;
     }
     return [new Tensor(dx, logits.shape)];

@@ -24,22 +24,30 @@ function rowMax(x: FloatArray, off: number, cols: number): number {
   return mx;
 }
 
-export function softmaxRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void {
-  checkRows("softmaxRows", x, rows, cols);
-  if (rows * cols > out.length) throw new RangeError(`softmaxRows: ${rows}×${cols} needs ${rows * cols} elements but out has ${out.length}`);
+export function softmaxRows(x: FloatArray, out: FloatArray, rows: number, cols: number, logSumExp?: FloatArray): void {
+  checkSoftmaxArgs(x, out, rows, cols, logSumExp);
   if (expRow.length < cols) expRow = new Float64Array(cols);
   const e = expRow;
   for (let r = 0, off = 0; r < rows; r++, off += cols) {
     const mx = rowMax(x, off, cols);
     if (mx === -Infinity) {
       out.fill(0, off, off + cols); // fully masked row: no probability mass anywhere
+      if (logSumExp) logSumExp[r] = -Infinity;
       continue;
     }
     // mx = +∞ or NaN: x − mx is NaN somewhere, so the row comes out NaN (as exp/sum would).
     let sum = 0;
     for (let j = 0; j < cols; j++) sum += e[j] = Math.exp(x[off + j]! - mx);
     for (let j = 0; j < cols; j++) out[off + j] = e[j]! / sum;
+    if (logSumExp) logSumExp[r] = Number.isFinite(mx) ? mx + Math.log(sum) : mx;
   }
+}
+
+/** The size checks of softmaxRows (shared with the wasm backend's driver). */
+export function checkSoftmaxArgs(x: FloatArray, out: FloatArray, rows: number, cols: number, logSumExp?: FloatArray): void {
+  checkRows("softmaxRows", x, rows, cols);
+  if (rows * cols > out.length) throw new RangeError(`softmaxRows: ${rows}×${cols} needs ${rows * cols} elements but out has ${out.length}`);
+  if (logSumExp && rows > logSumExp.length) throw new RangeError(`softmaxRows: ${rows} rows need ${rows} log-sum-exp outputs but logSumExp has ${logSumExp.length}`);
 }
 
 export function logSumExpRows(x: FloatArray, out: FloatArray, rows: number, cols: number): void {

@@ -134,6 +134,7 @@ export class Code {
   f32Mul(): this { return this.op(0x94); }
   f32Div(): this { return this.op(0x95); }
   f32Max(): this { return this.op(0x97); }
+  f32Eq(): this { return this.op(0x5b); }
 
   v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
   /** Loads one f32 and splats it to all four lanes. */

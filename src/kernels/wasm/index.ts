@@ -1,7 +1,7 @@
 /**
  * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
- * run time by `gemm_code.ts`, split over a worker pool for large products; the f32 elementwise maps in SIMD
- * (`vmath_code.ts`); everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
+ * run time by `gemm_code.ts`, split over a worker pool for large products; the f32 elementwise maps and row
+ * softmax in SIMD (`vmath_code.ts`, `rows_code.ts`); everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
  */
 import { jsKernels } from "../js/index.js";
 import type { Kernels } from "../types.js";
@@ -11,6 +11,7 @@ import { WorkerPool } from "./pool.js";
 import { WasmRuntime } from "./runtime.js";
 import { WasmTaskRunner } from "./task_runner.js";
 import { WasmMaps } from "./vmath.js";
+import { WasmRows } from "./rows.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -67,13 +68,14 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const mm = new WasmMatmul(rt, pool);
   const tasks = new WasmTaskRunner(rt, pool);
   const maps = new WasmMaps(rt);
+  const rows = new WasmRows(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
     name: fma ? "wasm-relaxed-simd" : "wasm-simd128",
     matmul: (args) => mm.matmul(args),
     matmulF64: jsKernels.matmulF64,
-    softmaxRows: jsKernels.softmaxRows,
+    softmaxRows: (x, out, r, c, lse) => rows.softmaxRows(x, out, r, c, lse),
     logSumExpRows: jsKernels.logSumExpRows,
     map: (name, inputs, outputs, n) => maps.map(name, inputs, outputs, n),
     get threads() { return mm.threads; },
