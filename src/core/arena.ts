@@ -13,8 +13,23 @@
  * what you need (the loss value, an accuracy) before `run` returns. The library keeps its own long-lived
  * buffers out of the arena with `outsideArena`: parameters' `.grad`, optimizer moments. Arrays shorter than
  * `minLength` elements are not pooled (young-generation garbage is cheap).
+ *
+ * f32 buffers come from the kernel backend's `lend` when it has one: the wasm backend then lends blocks of its
+ * shared memory, which its kernels and worker threads use in place, without staging copies. Such blocks return
+ * to the backend when the arena is cleared (`clear`) or garbage-collected.
  */
 import type { DType, FloatArray } from "./dtype.js";
+import { getKernels, type Kernels } from "../kernels/index.js";
+
+/** f32 buffers an arena got from a kernel backend's `lend`, with the backend to give each back to. */
+type Borrowed = Array<[Kernels, Float32Array]>;
+
+/** Gives back what a collected arena had borrowed (an arena that is cleared first has nothing left here). */
+const returnOnCollect = new FinalizationRegistry<Borrowed>((borrowed) => giveBack(borrowed));
+
+function giveBack(borrowed: Borrowed): void {
+  for (const [kernels, buf] of borrowed.splice(0)) kernels.release?.(buf);
+}
 
 export interface ArenaStats {
   /** requests served from the pool since the arena was made */
@@ -37,11 +52,14 @@ export class BufferArena {
   private readonly free = new Map<string, FloatArray[]>();
   private lent: FloatArray[] = [];
   private readonly counts = { reused: 0, fresh: 0, bytesHeld: 0 };
+  /** The buffers of this arena that a kernel backend lent (given back on `clear` or when collected). */
+  private readonly borrowed: Borrowed = [];
 
   constructor(options: ArenaOptions = {}) {
     const minLength = options.minLength ?? 4096;
     if (!Number.isInteger(minLength) || minLength < 0) throw new RangeError(`BufferArena: minLength must be a non-negative integer, got ${minLength}`);
     this.minLength = minLength;
+    returnOnCollect.register(this, this.borrowed, this);
   }
 
   /**
@@ -68,7 +86,7 @@ export class BufferArena {
       buf.fill(0);
       this.counts.reused++;
     } else {
-      buf = fresh(dtype, length);
+      buf = this.borrow(dtype, length) ?? fresh(dtype, length);
       this.counts.fresh++;
       this.counts.bytesHeld += buf.byteLength;
     }
@@ -80,10 +98,31 @@ export class BufferArena {
     return { ...this.counts };
   }
 
-  /** Drops every free buffer (lent ones stay lent until their scope ends). */
+  /**
+   * Drops every free buffer (lent ones stay lent until their scope ends); those a kernel backend lent go back
+   * to it. Call it when an arena is done with, to give back the backend's memory at once.
+   */
   clear(): void {
-    for (const stack of this.free.values()) for (const b of stack) this.counts.bytesHeld -= b.byteLength;
+    const dropped = new Set<FloatArray>();
+    for (const stack of this.free.values()) {
+      for (const b of stack) {
+        this.counts.bytesHeld -= b.byteLength;
+        dropped.add(b);
+      }
+    }
     this.free.clear();
+    const keep = this.borrowed.filter(([, b]) => !dropped.has(b));
+    giveBack(this.borrowed.filter(([, b]) => dropped.has(b)));
+    this.borrowed.splice(0, this.borrowed.length, ...keep);
+  }
+
+  /** An f32 buffer from the active kernel backend's `lend`, if it gives one. */
+  private borrow(dtype: DType, length: number): FloatArray | null {
+    if (dtype !== "f32") return null;
+    const kernels = getKernels();
+    const buf = kernels.lend?.(length) ?? null;
+    if (buf !== null) this.borrowed.push([kernels, buf]);
+    return buf;
   }
 
   private reclaim(): void {

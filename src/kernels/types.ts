@@ -98,4 +98,13 @@ export interface Kernels {
    * bounds in wasm/vmath_code.ts) and the rest as the JS backend. Outputs must not overlap inputs.
    */
   map(name: ElementwiseMap, inputs: readonly Operand[], outputs: ReadonlyArray<Operand | null>, n: number): void;
+  /**
+   * Optional: a zeroed f32 array of `length` elements that this backend's kernels can use in place, without
+   * copies (the wasm backend lends blocks of its shared memory, which its workers see too), or null when it
+   * has none to give. The buffer arena (core/arena.ts) takes its f32 buffers from here and gives them back
+   * with `release` when it is cleared or collected.
+   */
+  lend?(length: number): Float32Array | null;
+  /** Takes back an array from `lend`; it must not be used afterwards. */
+  release?(array: Float32Array): void;
 }

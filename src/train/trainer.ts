@@ -200,60 +200,64 @@ export function trainOnTask(options: TrainOptions): TrainResult {
   let timedOut = false;
   const maxMs = (options.maxSeconds ?? 0) * 1000;
   model.train();
-  while (step < steps) {
-    const batch = trainBatch(task, config, seed, step, batchSize);
-    const stepLr = lrAt(step);
-    optimizer.setLr(stepLr);
-    // One step in the arena: its activations, gradients and scratch are the previous step's buffers again.
-    // Nothing made inside may be used after run() returns, so the values needed later are read inside.
-    const { lossValue, trainAcc } = arena.run(() => {
-      const { logits } = model.forward(batchInputs(batch, model.config.dtype));
-      const loss = batchLoss(logits, batch);
-      const lossValue = loss.item();
-      if (!Number.isFinite(lossValue)) {
-        throw new TrainingDivergedError(`training loss is ${lossValue} at step ${step} (lr ${stepLr.toExponential(2)}); the run diverged`, step);
+  try {
+    while (step < steps) {
+      const batch = trainBatch(task, config, seed, step, batchSize);
+      const stepLr = lrAt(step);
+      optimizer.setLr(stepLr);
+      // One step in the arena: its activations, gradients and scratch are the previous step's buffers again.
+      // Nothing made inside may be used after run() returns, so the values needed later are read inside.
+      const { lossValue, trainAcc } = arena.run(() => {
+        const { logits } = model.forward(batchInputs(batch, model.config.dtype));
+        const loss = batchLoss(logits, batch);
+        const lossValue = loss.item();
+        if (!Number.isFinite(lossValue)) {
+          throw new TrainingDivergedError(`training loss is ${lossValue} at step ${step} (lr ${stepLr.toExponential(2)}); the run diverged`, step);
+        }
+        optimizer.zeroGrad();
+        loss.backward();
+        if (clipNorm > 0) clipGradNorm(params, clipNorm);
+        try {
+          optimizer.step();
+        } catch (e) {
+          if (e instanceof NonFiniteGradError) throw new TrainingDivergedError(`at step ${step}: ${e.message}`, step);
+          throw e;
+        }
+        return { lossValue, trainAcc: options.onStep ? trainAccuracy(logits, batch) : NaN };
+      });
+      tokens += batch.shape[0] * batch.shape[1];
+      step++;
+      lossSinceLast += lossValue;
+      stepsSinceLast++;
+      const evalNow = step % evalEvery === 0 || step === steps;
+      if (evalNow) lastEval = evaluate(model, task, config, evalBatches);
+      if (step % curveEvery === 0 || evalNow) {
+        curve.push({ step, loss: lossSinceLast / stepsSinceLast, ...(evalNow ? { eval: finiteOrNull(lastEval!.value) } : {}) });
+        lossSinceLast = 0;
+        stepsSinceLast = 0;
       }
-      optimizer.zeroGrad();
-      loss.backward();
-      if (clipNorm > 0) clipGradNorm(params, clipNorm);
-      try {
-        optimizer.step();
-      } catch (e) {
-        if (e instanceof NonFiniteGradError) throw new TrainingDivergedError(`at step ${step}: ${e.message}`, step);
-        throw e;
+      const seconds = (performance.now() - start) / 1000;
+      const onStep = options.onStep;
+      if (onStep) onStep({
+        step,
+        steps,
+        loss: lossValue,
+        lr: stepLr,
+        trainAccuracy: trainAcc,
+        tokensPerSecond: tokens / Math.max(seconds, 1e-9),
+        lastEval,
+      });
+      if (evalNow && earlyStop && lastEval!.solved && step < steps) {
+        stoppedEarly = true;
+        break;
       }
-      return { lossValue, trainAcc: options.onStep ? trainAccuracy(logits, batch) : NaN };
-    });
-    tokens += batch.shape[0] * batch.shape[1];
-    step++;
-    lossSinceLast += lossValue;
-    stepsSinceLast++;
-    const evalNow = step % evalEvery === 0 || step === steps;
-    if (evalNow) lastEval = evaluate(model, task, config, evalBatches);
-    if (step % curveEvery === 0 || evalNow) {
-      curve.push({ step, loss: lossSinceLast / stepsSinceLast, ...(evalNow ? { eval: finiteOrNull(lastEval!.value) } : {}) });
-      lossSinceLast = 0;
-      stepsSinceLast = 0;
+      if (maxMs > 0 && performance.now() - start > maxMs && step < steps) {
+        timedOut = true;
+        break;
+      }
     }
-    const seconds = (performance.now() - start) / 1000;
-    const onStep = options.onStep;
-    if (onStep) onStep({
-      step,
-      steps,
-      loss: lossValue,
-      lr: stepLr,
-      trainAccuracy: trainAcc,
-      tokensPerSecond: tokens / Math.max(seconds, 1e-9),
-      lastEval,
-    });
-    if (evalNow && earlyStop && lastEval!.solved && step < steps) {
-      stoppedEarly = true;
-      break;
-    }
-    if (maxMs > 0 && performance.now() - start > maxMs && step < steps) {
-      timedOut = true;
-      break;
-    }
+  } finally {
+    arena.clear(); // gives the arena's buffers back (the wasm backend's shared memory among them)
   }
   const evaluatedLast = curve.length > 0 && curve[curve.length - 1]!.step === step && curve[curve.length - 1]!.eval !== undefined;
   const final = evaluatedLast && lastEval ? lastEval : evaluate(model, task, config, evalBatches);

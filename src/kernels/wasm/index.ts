@@ -78,6 +78,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     softmaxRows: (x, out, r, c, lse) => rows.softmaxRows(x, out, r, c, lse),
     logSumExpRows: jsKernels.logSumExpRows,
     map: (name, inputs, outputs, n) => maps.map(name, inputs, outputs, n),
+    lend: (length) => rt.lend(length),
+    release: (array) => rt.release(array),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

@@ -36,7 +36,9 @@ export const THREAD_MIN_VOLUME = 96 * 96 * 96;
 const align16 = (bytes: number): number => (bytes + 15) & ~15;
 const roundUp = (v: number, to: number): number => Math.ceil(v / to) * to;
 
+/** An operand in the module's memory: byte address of element (0, 0) and its strides. */
 interface Staged {
+  at: number;
   rowStride: number;
   colStride: number;
 }
@@ -59,6 +61,23 @@ export class WasmMatmul {
       matmulFast(args);
       return;
     }
+    // Operands that live in this memory (lent by `WasmRuntime.lend`) are used where they are. C is written in
+    // place for its whole MR-row strips and NR-column tiles (the micro-kernel stores whole tiles, so nothing
+    // past C's last row may be touched); its last m mod MR rows are a staged product of their own.
+    const cAt = this.rt.addressOf(args.c);
+    const inPlace = cAt >= 0 && n >= NR && m >= MR;
+    if (inPlace && m % MR !== 0) {
+      const top = m - (m % MR);
+      this.product({ ...args, m: top }, cAt);
+      this.product({ ...args, m: m - top, aOffset: args.aOffset + top * args.aRowStride, cOffset: args.cOffset + top * n }, -1);
+      return;
+    }
+    this.product(args, inPlace ? cAt : -1);
+  }
+
+  /** The product, with C staged (cAt < 0) or written in place at byte address cAt (then m is a multiple of MR). */
+  private product(args: MatmulArgs<Float32Array>, cAt: number): void {
+    const { m, n, k } = args;
     const parts = this.parts(m, n, k);
     // C is staged with row stride n, so it comes back in one copy. The micro-kernel stores whole NR-column
     // tiles, so the last n mod NR columns (when n ≥ NR) are a second, thin product into a padded block of
@@ -68,34 +87,38 @@ export class WasmMatmul {
     const ldc = n < NR ? NR : n;
     const rowsPadded = roundUp(m, MR);
     const base = this.rt.heapBase;
+    const aOwn = this.rt.addressOf(args.a);
+    const bOwn = this.rt.addressOf(args.b);
     const aAddr = base + parts * SCRATCH_BYTES;
-    const aBytes = align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
+    const aBytes = aOwn >= 0 ? 0 : align16(4 * this.spanOrDense(m, args.aRowStride, k, args.aColStride));
     const bAddr = aAddr + aBytes;
-    const bBytes = align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
-    const cAddr = bAddr + bBytes;
-    const tailAddr = cAddr + align16(4 * rowsPadded * ldc);
+    const bBytes = bOwn >= 0 ? 0 : align16(4 * this.spanOrDense(k, args.bRowStride, n, args.bColStride));
+    const cAddr = cAt >= 0 ? cAt + 4 * args.cOffset : bAddr + bBytes;
+    const tailAddr = align16(bAddr + bBytes + (cAt >= 0 ? 0 : 4 * rowsPadded * ldc));
     if (!this.rt.reserve(tailAddr + (tail > 0 ? 4 * rowsPadded * NR : 0))) {
       matmulFast(args); // does not fit in the module's memory
       return;
     }
     const heap = this.rt.f32;
-    const a = this.stage(heap, args.a, args.aOffset, m, args.aRowStride, k, args.aColStride, aAddr);
-    const b = this.stage(heap, args.b, args.bOffset, k, args.bRowStride, n, args.bColStride, bAddr);
+    const a = aOwn >= 0 ? { at: aOwn + 4 * args.aOffset, rowStride: args.aRowStride, colStride: args.aColStride } : this.stage(heap, args.a, args.aOffset, m, args.aRowStride, k, args.aColStride, aAddr);
+    const b = bOwn >= 0 ? { at: bOwn + 4 * args.bOffset, rowStride: args.bRowStride, colStride: args.bColStride } : this.stage(heap, args.b, args.bOffset, k, args.bRowStride, n, args.bColStride, bAddr);
     if (args.accumulate) {
-      copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
+      if (cAt < 0) copyRows(args.c, args.cOffset, n, heap, cAddr >> 2, ldc, m, n);
       if (tail > 0) copyRows(args.c, args.cOffset + main, n, heap, tailAddr >> 2, NR, m, tail);
     }
     const job: GemmJob = {
       m, n: main, k,
-      a: aAddr, aRowStride: a.rowStride, aColStride: a.colStride,
-      b: bAddr, bRowStride: b.rowStride, bColStride: b.colStride,
+      a: a.at, aRowStride: a.rowStride, aColStride: a.colStride,
+      b: b.at, bRowStride: b.rowStride, bColStride: b.colStride,
       c: cAddr, ldc, accumulate: args.accumulate,
       scratch: base,
     };
-    if (parts === 1) runGemm(this.rt.gemm, job);
-    else this.pool!.run(split(job, parts));
-    if (tail > 0) runGemm(this.rt.gemm, { ...job, n: tail, b: bAddr + 4 * main * b.colStride, c: tailAddr, ldc: NR });
-    copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
+    if (main > 0) {
+      if (parts === 1) runGemm(this.rt.gemm, job);
+      else this.pool!.run(split(job, parts));
+    }
+    if (tail > 0) runGemm(this.rt.gemm, { ...job, n: tail, b: b.at + 4 * main * b.colStride, c: tailAddr, ldc: NR });
+    if (cAt < 0) copyRows(heap, cAddr >> 2, ldc, args.c, args.cOffset, n, m, n);
     if (tail > 0) copyRows(heap, tailAddr >> 2, NR, args.c, args.cOffset + main, n, m, tail);
   }
 
@@ -121,12 +144,12 @@ export class WasmMatmul {
     const at = addr >> 2;
     if (span <= MAX_SPAN_RATIO * rows * cols) {
       heap.set(src.subarray(offset, offset + span), at);
-      return { rowStride, colStride };
+      return { at: addr, rowStride, colStride };
     }
     for (let i = 0, q = at; i < rows; i++) {
       for (let j = 0, s = offset + i * rowStride; j < cols; j++, s += colStride) heap[q++] = src[s]!;
     }
-    return { rowStride: cols, colStride: 1 };
+    return { at: addr, rowStride: cols, colStride: 1 };
   }
 
 }

@@ -11,8 +11,11 @@ import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 
 const PAGE = 65536;
-/** Largest memory a shared runtime may grow to (1 GiB); shared memories must declare a maximum. */
-const SHARED_MAX_PAGES = 16384;
+/**
+ * Largest memory a shared runtime may grow to (2 GiB; shared memories must declare a maximum). Below 2³¹
+ * bytes every byte address is a non-negative i32, so JS can index the memory with `address >> 2`.
+ */
+const SHARED_MAX_PAGES = 32768;
 
 export interface RuntimeOptions {
   fma: boolean;
@@ -35,10 +38,17 @@ export class WasmRuntime {
   readonly rows: RowsExports;
   private f32View: Float32Array;
   /**
-   * First byte free for a product's staging (matmul.ts): just past the control block, or, while a task runs,
-   * past the task's own memory (so that products inside the calling thread's share do not overwrite it).
+   * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
+   * while a task runs, past the task's own memory (so that products inside the calling thread's share do not
+   * overwrite it).
    */
   heapBase = CONTROL_BYTES;
+  /** End of the lent blocks (`lend`): they occupy [CONTROL_BYTES, lentTop). */
+  private lentTop = CONTROL_BYTES;
+  /** Released blocks by byte size, for reuse. */
+  private readonly released = new Map<number, number[]>();
+  /** Every ArrayBuffer this memory has had (it changes on growth): a view of one of them is in this memory. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
@@ -49,6 +59,7 @@ export class WasmRuntime {
     this.vmath = exports as unknown as VmathExports;
     this.rows = exports as unknown as RowsExports;
     this.f32View = new Float32Array(memory.buffer);
+    this.buffers.add(memory.buffer);
   }
 
   /** Compiles the module (synchronously) and creates its memory. */
@@ -72,8 +83,47 @@ export class WasmRuntime {
 
   /** Float32 view of the whole memory (renewed after growth). */
   get f32(): Float32Array {
-    if (this.f32View.length * 4 !== this.memory.buffer.byteLength) this.f32View = new Float32Array(this.memory.buffer);
+    if (this.f32View.length * 4 !== this.memory.buffer.byteLength) {
+      this.f32View = new Float32Array(this.memory.buffer);
+      this.buffers.add(this.memory.buffer);
+    }
     return this.f32View;
+  }
+
+  /**
+   * A zeroed Float32Array of `length` elements that lives in this memory (so kernels use it in place, and
+   * workers see it), or null when that cannot be: the memory is not shared (growing an unshared memory would
+   * detach every view of it), a task's data is staged (heapBase is above the lent blocks), or the memory is
+   * full. The block stays lent until `release`; staging happens above all lent blocks.
+   */
+  lend(length: number): Float32Array | null {
+    if (!this.shared || this.heapBase !== this.lentTop || length <= 0) return null;
+    const bytes = (4 * length + 63) & ~63;
+    let at = this.released.get(bytes)?.pop();
+    if (at === undefined) {
+      if (!this.reserve(this.lentTop + bytes)) return null;
+      at = this.lentTop;
+      this.lentTop = this.heapBase = this.lentTop + bytes;
+    }
+    const view = new Float32Array(this.memory.buffer, at, length);
+    this.buffers.add(view.buffer);
+    view.fill(0);
+    return view;
+  }
+
+  /** Takes back a block from `lend` (its views must no longer be used). */
+  release(view: Float32Array): void {
+    const at = this.addressOf(view);
+    if (at < 0) throw new Error("WasmRuntime.release: the array was not lent by this runtime");
+    const bytes = (4 * view.length + 63) & ~63;
+    let list = this.released.get(bytes);
+    if (list === undefined) this.released.set(bytes, (list = []));
+    list.push(at);
+  }
+
+  /** The byte address of `array`'s first element if it is a view of this memory, else −1. */
+  addressOf(array: Float32Array | Float64Array): number {
+    return this.buffers.has(array.buffer) ? array.byteOffset : -1;
   }
 
   /** Grows the memory to at least `bytes`; false if it cannot (beyond the maximum or out of memory). */

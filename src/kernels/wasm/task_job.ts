@@ -6,7 +6,9 @@
  *               [4] name length, [5] byte address of the error areas, [6] workers, [8..72) the name's
  *               char codes; then the args as f64; then per buffer (type 0 = f32, 1 = f64, byte address, length)
  *   errors      per worker: a length word and up to 255 char codes of the message it failed with
- *   buffers     each copied in before the call; outputs copied back after it
+ *   buffers     each copied in before the call; outputs copied back after it. A buffer that already lives in
+ *               the shared memory (lent by the runtime) is used where it is, without copies, unless it overlaps
+ *               another of the call's buffers.
  */
 import { findTask, type TaskBody } from "../task_registry.js";
 import type { FloatArray } from "../types.js";
@@ -30,6 +32,8 @@ export interface TaskCall {
 
 export interface StagedCall {
   descriptor: number;
+  /** per buffer: it lives in the shared memory already and is used in place (no copies) */
+  inPlace: boolean[];
   /** byte address of the workers' error areas */
   errors: number;
   /** byte address of each buffer's copy */
@@ -38,19 +42,30 @@ export interface StagedCall {
   end: number;
 }
 
-/** Where a call goes in memory from byte `base` on. */
-export function layoutCall(base: number, call: TaskCall): StagedCall {
+/**
+ * Where a call goes in memory from byte `base` on. `addressOf` gives a buffer's byte address when it is a view
+ * of the shared memory (else −1).
+ */
+export function layoutCall(base: number, call: TaskCall, addressOf: (b: FloatArray) => number = () => -1): StagedCall {
   if (call.name.length > MAX_NAME) throw new Error(`task name "${call.name}" is longer than ${MAX_NAME} characters`);
   const descriptor = align16(base);
   const tableWords = ARGS + 2 * call.args.length;
   const errors = align16(descriptor + 4 * (tableWords + 3 * call.buffers.length));
   let end = align16(errors + 4 * ERROR_INTS * call.workers);
+  const own = call.buffers.map(addressOf);
+  const overlaps = (i: number): boolean =>
+    call.buffers.some((b, j) => j !== i && own[j]! >= 0 && own[j]! < own[i]! + call.buffers[i]!.byteLength && own[i]! < own[j]! + b.byteLength);
+  const inPlace = own.map((a, i) => a >= 0 && !overlaps(i));
   const at: number[] = [];
-  for (const b of call.buffers) {
+  call.buffers.forEach((b, i) => {
+    if (inPlace[i]) {
+      at.push(own[i]!);
+      return;
+    }
     at.push(end);
     end = align16(end + b.byteLength);
-  }
-  return { descriptor, errors, at, end };
+  });
+  return { descriptor, inPlace, errors, at, end };
 }
 
 /** Writes the descriptor and copies every buffer in. */
@@ -71,13 +86,14 @@ export function stageCall(memory: ArrayBufferLike, s: StagedCall, call: TaskCall
     i32[table + 3 * i] = b instanceof Float64Array ? 1 : 0;
     i32[table + 3 * i + 1] = s.at[i]!;
     i32[table + 3 * i + 2] = b.length;
-    viewOf(memory, b instanceof Float64Array ? 1 : 0, s.at[i]!, b.length).set(b);
+    if (!s.inPlace[i]) viewOf(memory, b instanceof Float64Array ? 1 : 0, s.at[i]!, b.length).set(b);
   });
 }
 
 /** Copies the outputs (buffers from `firstOutput` on) back into the caller's arrays. */
 export function unstageCall(memory: ArrayBufferLike, s: StagedCall, call: TaskCall, firstOutput: number): void {
   for (let i = firstOutput; i < call.buffers.length; i++) {
+    if (s.inPlace[i]) continue;
     const b = call.buffers[i]!;
     b.set(viewOf(memory, b instanceof Float64Array ? 1 : 0, s.at[i]!, b.length));
   }

@@ -45,7 +45,7 @@ export class WasmTaskRunner {
     const workers = Math.min(this.threads, 1 + pool.tasksReady, t.units) - 1;
     if (workers < 1) return false;
     const call: TaskCall = { name: t.name, units: t.units, args: t.args, buffers: [...t.inputs, ...t.outputs], workers };
-    const staged = layoutCall(this.rt.heapBase, call);
+    const staged = layoutCall(this.rt.heapBase, call, (b) => this.rt.addressOf(b));
     if (!this.rt.reserve(staged.end)) return false;
     const memory = this.rt.memory.buffer;
     stageCall(memory, staged, call);

@@ -1,7 +1,7 @@
 /**
  * `Kernels.map` on the wasm backend: all-f32 calls run the SIMD maps of vmath_code.ts, the rest (f64, mixed
- * dtypes) the JS loops. The operands are staged through the module's memory in blocks of BLOCK elements, so
- * the copies stay in cache: copy a block of each input in, run the map over it (padded to a multiple of 4;
+ * dtypes) the JS loops. Operands that all live in the module's memory (lent by the runtime) are used in place;
+ * otherwise they are staged through it in blocks of BLOCK elements, so the copies stay in cache: copy a block of each input in, run the map over it (padded to a multiple of 4;
  * the padding lanes compute on stale values and are never copied out), copy each output block back.
  */
 import { checkMapArgs, mapJs } from "../js/maps.js";
@@ -22,16 +22,25 @@ export class WasmMaps {
       mapJs(name, inputs, outputs, n);
       return;
     }
-    const operands = inputs.length + outputs.length;
+    const fn = this.rt.vmath[VMATH_EXPORT[name]];
+    // Operands that all live in this memory (lent by the runtime) are used in place for whole vectors.
+    const all = [...inputs, ...outputs];
+    const direct = all.every((o) => o !== null && this.rt.addressOf(o.data) >= 0);
+    let start = 0;
+    if (direct) {
+      start = n & ~3;
+      if (start > 0) fn(...all.map((o) => this.rt.addressOf(o!.data) + 4 * o!.offset), start);
+      if (start === n) return;
+    }
+    const operands = all.length;
     const base = (this.rt.heapBase + 15) & ~15;
     if (!this.rt.reserve(base + 4 * BLOCK * operands)) {
-      mapJs(name, inputs, outputs, n);
+      mapJs(name, inputs.map((o) => ({ data: o.data, offset: o.offset + start })), outputs.map((o) => o && { data: o.data, offset: o.offset + start }), n - start);
       return;
     }
     const heap = this.rt.f32;
     const at = Array.from({ length: operands }, (_, i) => base + 4 * BLOCK * i);
-    const fn = this.rt.vmath[VMATH_EXPORT[name]];
-    for (let start = 0; start < n; start += BLOCK) {
+    for (; start < n; start += BLOCK) {
       const len = Math.min(BLOCK, n - start);
       inputs.forEach((o, i) => heap.set(o.data.subarray(o.offset + start, o.offset + start + len), at[i]! >> 2));
       fn(...at, (len + 3) & ~3);

@@ -1,0 +1,164 @@
+/**
+ * Buffers the wasm backend lends from its shared memory (`Kernels.lend`): the kernels use them in place —
+ * matmul operands (C written in place for whole tiles, its last m mod 4 rows and n mod 8 columns staged), the
+ * elementwise maps, task buffers — and every result must be the same, bit for bit, as with ordinary arrays,
+ * with nothing outside C's elements touched. The buffer arena borrows its f32 buffers there and gives them
+ * back on clear.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BufferArena } from "../../src/core/arena.js";
+import { allocate } from "../../src/core/dtype.js";
+import { createWasmKernels, getKernels, setKernels, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
+import { runTask } from "../../src/kernels/parallel.js";
+import { probeTask } from "../../src/kernels/probe_task.js";
+import { makeRng } from "./matmul_cases.js";
+
+const wasm = createWasmKernels({ threads: 1 });
+const canLend = wasm?.lend?.(4) != null;
+const SENTINEL = 7.25;
+
+/** A lent array holding `values` (or all SENTINEL), at least `length` long. */
+function lent(k: Kernels, length: number, values?: Float32Array): Float32Array {
+  const a = k.lend!(length)!;
+  assert.ok(a instanceof Float32Array && a.length === length);
+  if (values) a.set(values);
+  else a.fill(SENTINEL);
+  return a;
+}
+
+function randomArray(n: number, seed: number): Float32Array {
+  const rng = makeRng(seed);
+  return Float32Array.from({ length: n }, () => rng());
+}
+
+test("lend: zeroed arrays in the wasm memory; a released block is lent again", { skip: !canLend }, () => {
+  const k = createWasmKernels({ threads: 1 })!;
+  const a = k.lend!(1000)!;
+  assert.equal(a.length, 1000);
+  assert.ok(a.every((v) => v === 0));
+  assert.ok(a.buffer instanceof SharedArrayBuffer);
+  a.fill(3);
+  const offset = a.byteOffset;
+  k.release!(a);
+  const b = k.lend!(1000)!;
+  assert.equal(b.byteOffset, offset, "the released block is reused for the same size");
+  assert.ok(b.every((v) => v === 0), "a reused block is zeroed");
+  const c = k.lend!(1000)!;
+  assert.notEqual(c.byteOffset, b.byteOffset);
+  assert.throws(() => k.release!(new Float32Array(4)), /not lent by this runtime/);
+});
+
+/** (m, k, n, transposed A, transposed B, accumulate) */
+const CASES: Array<[number, number, number, boolean, boolean, boolean]> = [
+  [64, 32, 48, false, false, false],
+  [67, 33, 45, false, true, true], // m mod 4 = 3, n mod 8 = 5
+  [5, 17, 9, true, false, false],
+  [3, 40, 20, false, false, true], // fewer rows than a strip: all staged
+  [50, 20, 7, true, true, false], // n < 8: all staged
+  [130, 64, 64, false, false, true],
+];
+
+for (const [m, k, n, ta, tb, accumulate] of CASES) {
+  test(`matmul with lent operands equals ordinary arrays bit for bit: ${m}×${k}·${k}×${n}${ta ? " Aᵀ" : ""}${tb ? " Bᵀ" : ""}${accumulate ? " +=" : ""}`, { skip: !canLend }, () => {
+    const kern = createWasmKernels({ threads: 1 })!;
+    const A = randomArray(m * k + 3, m);
+    const B = randomArray(k * n + 5, n);
+    const C0 = randomArray(m * n, k);
+    const base = (a: Float32Array, b: Float32Array, c: Float32Array, cOffset: number): MatmulArgs<Float32Array> => ({
+      m, n, k,
+      a, aOffset: 3, aRowStride: ta ? 1 : k, aColStride: ta ? m : 1,
+      b, bOffset: 5, bRowStride: tb ? 1 : n, bColStride: tb ? k : 1,
+      c, cOffset, accumulate,
+    });
+    const plainC = C0.slice();
+    kern.matmul(base(A, B, plainC, 0));
+    // C inside a larger lent block, with sentinels on both sides (a whole tile row past the end included)
+    const pad = 4 * n + 11;
+    const big = lent(kern, pad + m * n + pad);
+    big.set(C0, pad);
+    kern.matmul(base(lent(kern, A.length, A), lent(kern, B.length, B), big, pad));
+    assert.deepEqual(big.subarray(pad, pad + m * n), plainC);
+    assert.ok(big.subarray(0, pad).every((v) => v === SENTINEL), "nothing before C is touched");
+    assert.ok(big.subarray(pad + m * n).every((v) => v === SENTINEL), "nothing after C is touched");
+  });
+}
+
+test("maps with lent operands equal ordinary arrays bit for bit (any n, any offset)", { skip: !canLend }, () => {
+  const kern = createWasmKernels({ threads: 1 })!;
+  for (const n of [1, 3, 4, 7, 4096 + 5]) {
+    const x = randomArray(n + 2, n).map((v) => 6 * v);
+    const g = randomArray(n + 2, n + 1);
+    for (const name of ["sigmoid", "softplus", "logsigmoid"] as const) {
+      const plain = new Float32Array(n);
+      kern.map(name, [{ data: x, offset: 2 }], [{ data: plain, offset: 0 }], n);
+      const out = lent(kern, n + 1);
+      kern.map(name, [{ data: lent(kern, n + 2, x), offset: 2 }], [{ data: out, offset: 1 }], n);
+      assert.deepEqual(out.subarray(1), plain, `${name} n=${n}`);
+      assert.equal(out[0], SENTINEL);
+    }
+    const plain = [new Float32Array(n), new Float32Array(n)];
+    kern.map("swiglu", [{ data: x, offset: 1 }, { data: g, offset: 2 }], plain.map((data) => ({ data, offset: 0 })), n);
+    const outs = [lent(kern, n), lent(kern, n)];
+    kern.map("swiglu", [{ data: lent(kern, n + 2, x), offset: 1 }, { data: lent(kern, n + 2, g), offset: 2 }], outs.map((data) => ({ data, offset: 0 })), n);
+    assert.deepEqual(outs, plain, `swiglu n=${n}`);
+  }
+});
+
+test("the buffer arena borrows f32 buffers from the backend and gives them back on clear", { skip: !canLend }, () => {
+  const before = getKernels();
+  const kern = createWasmKernels({ threads: 1 })!;
+  setKernels(kern);
+  try {
+    const arena = new BufferArena({ minLength: 0 });
+    let first = 0;
+    arena.run(() => {
+      const a = allocate("f32", 5000) as Float32Array;
+      assert.ok(a.buffer instanceof SharedArrayBuffer, "an f32 arena buffer lives in the wasm memory");
+      first = a.byteOffset;
+      const d = allocate("f64", 100);
+      assert.ok(!(d.buffer instanceof SharedArrayBuffer), "f64 buffers are ordinary arrays");
+    });
+    arena.run(() => assert.equal((allocate("f32", 5000) as Float32Array).byteOffset, first, "the arena reuses its buffer"));
+    arena.clear();
+    const again = kern.lend!(5000)!;
+    assert.equal(again.byteOffset, first, "clear gave the block back to the backend");
+  } finally {
+    setKernels(before);
+  }
+});
+
+test("on two threads, a product and a task on lent buffers use them in place and give the one-thread results", { skip: !canLend }, async () => {
+  const before = getKernels();
+  const kern = createWasmKernels({ threads: 2 })!;
+  setKernels(kern);
+  try {
+    const x = lent(kern, 300, Float32Array.from({ length: 300 }, (_, i) => Math.sin(i)));
+    const y = lent(kern, 300);
+    for (let i = 0; i < 1200 && kern.workersReady < 1; i++) {
+      runTask(probeTask, { units: 300, work: Infinity, args: [10, 0], inputs: [x], outputs: [y] }); // starts the worker
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(kern.workersReady, 1, "the worker did not report ready within 30 s");
+    y.fill(SENTINEL);
+    const calls = kern.tasks.threadedCalls;
+    runTask(probeTask, { units: 300, work: Infinity, args: [2000, 0], inputs: [x], outputs: [y] });
+    assert.equal(kern.tasks.threadedCalls, calls + 1, "the task ran on both threads");
+    y.forEach((v, u) => assert.equal(v, Math.fround(2 * x[u]! + u), `unit ${u}`));
+    const [m, k, n] = [256, 96, 136];
+    const A = randomArray(m * k, 1);
+    const B = randomArray(k * n, 2);
+    const args = (a: Float32Array, b: Float32Array, c: Float32Array): MatmulArgs<Float32Array> => ({
+      m, n, k, a, aOffset: 0, aRowStride: k, aColStride: 1, b, bOffset: 0, bRowStride: n, bColStride: 1, c, cOffset: 0, accumulate: false,
+    });
+    const one = new Float32Array(m * n);
+    kern.threads = 1;
+    kern.matmul(args(A, B, one));
+    kern.threads = 2;
+    const C = lent(kern, m * n);
+    kern.matmul(args(lent(kern, m * k, A), lent(kern, k * n, B), C));
+    assert.deepEqual(C, one);
+  } finally {
+    setKernels(before);
+  }
+});
