@@ -44,6 +44,13 @@ export interface TaskSpec {
   inputs: readonly FloatArray[];
   /** arrays the body writes (each unit its own part), after the inputs in the body's `buffers` */
   outputs: readonly FloatArray[];
+  /**
+   * The body does little work per element (a normalisation, a sum): copying its buffers into shared memory
+   * would cost about what threads save, so it runs on several threads only when its buffers are already there
+   * (f32 arrays lent by the backend, as the buffer arena's are) — those not in place may make up at most an
+   * eighth of the call's bytes.
+   */
+  memoryBound?: boolean;
 }
 
 /** Registers `body` under `name` (unique across the library) and returns the task. */

@@ -9,6 +9,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BufferArena } from "../../src/core/arena.js";
 import { allocate } from "../../src/core/dtype.js";
+import { rmsNorm } from "../../src/core/ops/nn.js";
+import { tensor } from "../../src/core/create.js";
 import { createWasmKernels, getKernels, setKernels, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
 import { runTask } from "../../src/kernels/parallel.js";
 import { probeTask } from "../../src/kernels/probe_task.js";
@@ -158,6 +160,46 @@ test("on two threads, a product and a task on lent buffers use them in place and
     const C = lent(kern, m * n);
     kern.matmul(args(lent(kern, m * k, A), lent(kern, k * n, B), C));
     assert.deepEqual(C, one);
+  } finally {
+    setKernels(before);
+  }
+});
+
+test("rmsNorm on arena buffers runs on two threads and equals one thread bit for bit", { skip: !canLend }, async () => {
+  const before = getKernels();
+  const kern = createWasmKernels({ threads: 2 })!;
+  setKernels(kern);
+  try {
+    for (let i = 0; i < 1200 && kern.workersReady < 1; i++) {
+      runTask(probeTask, { units: 2, work: Infinity, args: [10, 0], inputs: [new Float64Array(2)], outputs: [new Float64Array(2)] });
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(kern.workersReady, 1, "the worker did not report ready within 30 s");
+    const [rows, width] = [4000, 96]; // enough work to thread (TASK_MIN_WORK)
+    const xs = randomArray(rows * width, 5);
+    const w = tensor(randomArray(width, 6), [width], { requiresGrad: true });
+    const run = (threads: number): { y: Float32Array; dx: Float32Array; dw: Float32Array; threaded: number } => {
+      kern.threads = threads;
+      w.grad = null;
+      const calls = kern.tasks.threadedCalls;
+      const arena = new BufferArena();
+      const x0 = tensor(xs, [rows, width], { requiresGrad: true });
+      const outcome = arena.run(() => {
+        const x = x0.mul(1); // an activation: its buffer is the arena's, lent by the backend
+        const y = rmsNorm(x, w);
+        y.mul(y).sum().backward();
+        return { y: y.values().slice() as Float32Array, dx: x0.grad!.values().slice() as Float32Array };
+      });
+      arena.clear();
+      return { ...outcome, dw: w.grad!.values().slice() as Float32Array, threaded: kern.tasks.threadedCalls - calls };
+    };
+    const one = run(1);
+    const two = run(2);
+    assert.equal(one.threaded, 0);
+    assert.ok(two.threaded >= 2, `forward and backward ran on both threads (threaded calls: ${two.threaded})`);
+    assert.deepEqual(two.y, one.y);
+    assert.deepEqual(two.dx, one.dx);
+    assert.deepEqual(two.dw, one.dw);
   } finally {
     setKernels(before);
   }

@@ -10,6 +10,7 @@ import { Tensor } from "../tensor.js";
 import { mapBinary, mul, silu } from "./elementwise.js";
 import { contiguous, type Indices } from "./shape.js";
 import { getKernels } from "../../kernels/index.js";
+import { rmsNormBackwardRows, rmsNormRows } from "./norm_rows.js";
 
 function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): { rows: number; width: number } {
   if (x.ndim < 1) throw new RangeError(`${op}: x must have at least 1 dimension, got a scalar`);
@@ -24,6 +25,7 @@ function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): {
  * RMSNorm over the last axis: y = x · r · w, r = 1/sqrt(mean(x²) + eps).
  * Backward with x̂ = x·r and u = g·w: dx = r·(u − x̂·mean(u·x̂)), dw = Σ_rows g·x̂.
  * One pass per row each way (the row is re-read from cache for its second loop); only r is kept per row.
+ * The row loops are in norm_rows.ts (tasks over blocks of rows: both cores when the buffers are the arena's).
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
   const { rows, width } = lastAxis("rmsNorm", x, weight, "weight");
@@ -31,59 +33,18 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
   const wv = weight === null ? null : weight.values();
   const inv = new Float64Array(rows);
   const out = allocate(x.dtype, x.size);
-  for (let r = 0, base = 0; r < rows; r++, base += width) {
-    let ss = 0;
-    for (let j = 0; j < width; j++) {
-      const v = xv[base + j]!;
-      ss += v * v;
-    }
-    const ir = 1 / Math.sqrt(ss / width + eps);
-    inv[r] = ir;
-    if (wv === null) for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir;
-    else for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir * wv[j]!;
-  }
+  rmsNormRows(xv, wv, out, inv, rows, width, eps);
   const y = new Tensor(out, x.shape);
   const inputs = weight ? [x, weight] : [x];
   return record(y, "rmsNorm", inputs, (g) => {
     const gv = g.values();
     const dx = allocate(x.dtype, x.size);
-    if (wv === null) {
-      rmsNormBackwardRows(xv, gv, inv, dx, rows, width);
-      return [new Tensor(dx, x.shape)];
-    }
-    const dw = new Float64Array(width);
-    rmsNormBackwardRowsWeighted(xv, gv, wv, inv, dx, dw, rows, width);
+    const dw = rmsNormBackwardRows(xv, gv, wv, inv, dx, rows, width);
+    if (dw === null) return [new Tensor(dx, x.shape)];
     const dwOut = allocate(weight!.dtype, width);
     dwOut.set(dw);
     return [new Tensor(dx, x.shape), new Tensor(dwOut, [width])];
   });
-}
-
-function rmsNormBackwardRows(xv: FloatArray, gv: FloatArray, inv: Float64Array, dx: FloatArray, rows: number, width: number): void {
-  for (let r = 0, base = 0; r < rows; r++, base += width) {
-    const ir = inv[r]!;
-    let dot = 0; // Σ_j g_j · x̂_j
-    for (let j = 0; j < width; j++) dot += gv[base + j]! * (xv[base + j]! * ir);
-    dot /= width;
-    for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! - xv[base + j]! * ir * dot);
-  }
-}
-
-function rmsNormBackwardRowsWeighted(
-  xv: FloatArray, gv: FloatArray, wv: FloatArray, inv: Float64Array, dx: FloatArray, dw: Float64Array, rows: number, width: number,
-): void {
-  for (let r = 0, base = 0; r < rows; r++, base += width) {
-    const ir = inv[r]!;
-    let dot = 0; // Σ_j u_j · x̂_j
-    for (let j = 0; j < width; j++) {
-      const gj = gv[base + j]!;
-      const xh = xv[base + j]! * ir;
-      dot += gj * wv[j]! * xh;
-      dw[j] += gj * xh;
-    }
-    dot /= width;
-    for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! * wv[j]! - xv[base + j]! * ir * dot);
-  }
 }
 
 /**

@@ -7,3 +7,4 @@ import "../probe_task.js";
 import "../../ops/attention/chunk.js";
 import "../../ops/selective_scan/chunk.js";
 import "../../ops/delta_common/engine.js";
+import "../../core/ops/norm_rows.js";

@@ -23,6 +23,7 @@ export interface TaskRun {
   args: readonly number[];
   inputs: readonly FloatArray[];
   outputs: readonly FloatArray[];
+  memoryBound?: boolean;
 }
 
 export class WasmTaskRunner {
@@ -36,7 +37,8 @@ export class WasmTaskRunner {
   /**
    * Runs the task on several threads and returns true, or returns false (having done nothing) when it should
    * stay on the calling thread: one thread configured or ready, too little work, the workers already taken
-   * (a task called from inside a task), or no room in the module's memory.
+   * (a task called from inside a task), a memory-bound task whose buffers would have to be copied, or no room
+   * in the module's memory.
    */
   run(t: TaskRun): boolean {
     const pool = this.pool;
@@ -46,6 +48,10 @@ export class WasmTaskRunner {
     if (workers < 1) return false;
     const call: TaskCall = { name: t.name, units: t.units, args: t.args, buffers: [...t.inputs, ...t.outputs], workers };
     const staged = layoutCall(this.rt.heapBase, call, (b) => this.rt.addressOf(b));
+    if (t.memoryBound) {
+      const bytes = (inPlace: boolean): number => call.buffers.reduce((sum, b, i) => sum + (staged.inPlace[i] === inPlace ? b.byteLength : 0), 0);
+      if (bytes(false) * 8 > bytes(false) + bytes(true)) return false;
+    }
     if (!this.rt.reserve(staged.end)) return false;
     const memory = this.rt.memory.buffer;
     stageCall(memory, staged, call);
