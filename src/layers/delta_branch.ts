@@ -22,6 +22,7 @@ import { concat, contiguous, slice } from "../core/ops/shape.js";
 import { Tensor } from "../core/tensor.js";
 import { zeros } from "../core/create.js";
 import { getKernels } from "../kernels/index.js";
+import { defineTask, runTask } from "../kernels/parallel.js";
 
 /** ε inside the per-head L2 norm, as fla's l2norm (spec §0.2). */
 const L2_EPS = 1e-6;
@@ -60,32 +61,96 @@ export function convSiluNorm(z: Tensor, conv: BranchConv | null, normWidth: numb
   // saved for backward: a = SiLU(c), σ(c), and r per (row, head)
   const a = allocate(dtype, n);
   const sig = allocate(dtype, n);
-  if (wv) convForward(zv, sv, wv, bv, a, B, T, C, W);
-  else a.set(zv);
-  siluInPlace(a, sig, n);
   const heads = normWidth > 0 ? C / normWidth : 0;
   const rinv = normWidth > 0 ? (allocate("f64", rows * heads) as Float64Array) : null;
   const y = rinv ? allocate(dtype, n) : a;
-  if (rinv) normForward(a, y, rinv, rows * heads, normWidth);
+  const shape = [B, T, C, W, normWidth];
+  runTask(forwardTask, {
+    units: B,
+    work: n * (2 * W + 12),
+    args: shape,
+    inputs: [zv, orEmpty(sv, zv), orEmpty(wv, zv), orEmpty(bv, zv)],
+    outputs: [a, sig, rinv ? y : orEmpty(null, zv), rinv ?? new Float64Array(0)],
+    memoryBound: true,
+  });
   const out = new Tensor(y, [B, T, C]);
   const inputs = [z, ...(conv ? [conv.weight] : []), ...(conv?.bias ? [conv.bias] : []), ...(conv?.state ? [conv.state] : [])];
   return record(out, "convSiluNorm", inputs, (g) => {
     const gc = allocate(dtype, n);
     gc.set(contiguous(g).values());
-    if (rinv) normBackward(a, gc, rinv, rows * heads, normWidth);
-    siluBackward(a, sig, gc, n);
+    const gz = wv ? allocate(dtype, n) : orEmpty(null, zv);
+    const gs = wv && sv ? allocate(dtype, B * P * C) : orEmpty(null, zv);
+    // the weight and bias gradients as one f64 partial sum per batch row, added up in order below
+    const gwParts = new Float64Array(wv ? B * C * W : 0);
+    const gbParts = new Float64Array(wv ? B * C : 0);
+    runTask(backwardTask, {
+      units: B,
+      work: n * (4 * W + 12),
+      args: shape,
+      inputs: [a, sig, rinv ?? new Float64Array(0), zv, orEmpty(sv, zv), orEmpty(wv, zv)],
+      outputs: [gc, gz, gs, gwParts, gbParts],
+      memoryBound: true,
+    });
     if (!wv) return [new Tensor(gc, [B, T, C])];
-    const gz = allocate(dtype, n);
-    const gs = sv ? allocate(dtype, B * P * C) : null;
-    const gw = allocate("f64", C * W) as Float64Array;
-    const gb = allocate("f64", C) as Float64Array;
-    convBackward(gc, zv, sv, wv, gz, gs, gw, gb, B, T, C, W);
+    const gw = sumRows(gwParts, B, C * W);
+    const gb = sumRows(gbParts, B, C);
     const grads: Tensor[] = [new Tensor(gz, [B, T, C]), new Tensor(gw, [C, W]).to(dtype)];
     if (conv!.bias) grads.push(new Tensor(gb, [C]).to(dtype));
-    if (gs) grads.push(new Tensor(gs, [B, P, C]));
+    if (sv) grads.push(new Tensor(gs, [B, P, C]));
     return grads;
   });
 }
+
+const orEmpty = (x: FloatArray | null, like: FloatArray): FloatArray => x ?? (like instanceof Float64Array ? new Float64Array(0) : new Float32Array(0));
+const orNull = (x: FloatArray): FloatArray | null => (x.length === 0 ? null : x);
+
+/** Σ over the leading axis of a [count, width] array, in order (f64). */
+function sumRows(parts: Float64Array, count: number, width: number): Float64Array {
+  const out = new Float64Array(width);
+  for (let i = 0; i < count; i++) for (let j = 0; j < width; j++) out[j] += parts[i * width + j]!;
+  return out;
+}
+
+/**
+ * Forward task, one unit per batch row b (rows never meet): conv (or copy), SiLU keeping σ, L2 norm per head.
+ * Buffers: z, state, weight, bias (absent: empty) → a, σ, y (empty without a norm: y is a), rinv (f64).
+ * Args: B, T, C, W, normWidth.
+ */
+const forwardTask = defineTask("layers.convSiluNorm.forward", (buffers, args, next) => {
+  const [zv, svB, wvB, bvB, a, sig, y, rinv] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, Float64Array];
+  const [, T, C, W, normWidth] = args as [number, number, number, number, number];
+  const [sv, wv, bv] = [svB, wvB, bvB].map(orNull);
+  const len = T * C;
+  const groups = normWidth > 0 ? T * (C / normWidth) : 0;
+  for (let b = next(); b >= 0; b = next()) {
+    const off = b * len;
+    if (wv) convForward(zv, sv, wv, bv, a, b, T, C, W);
+    else a.set(zv.subarray(off, off + len), off);
+    siluInPlace(a.subarray(off, off + len), sig.subarray(off, off + len), len);
+    if (groups > 0) normForward(a.subarray(off, off + len), y.subarray(off, off + len), rinv.subarray(b * groups, (b + 1) * groups), groups, normWidth);
+  }
+});
+
+/**
+ * Backward task, one unit per batch row b: the norm's and SiLU's backward in place on gc, then the conv's
+ * backward into gz, gs and this row's partial sums of gw and gbias. Buffers: a, σ, rinv (empty without a
+ * norm), z, state, weight (absent: empty) → gc, gz, gs, gwParts [B,C·W], gbParts [B,C] (empty without a conv).
+ */
+const backwardTask = defineTask("layers.convSiluNorm.backward", (buffers, args, next) => {
+  const [a, sig, rinv, zv, svB, wvB, gc, gz, gsB, gwParts, gbParts] =
+    buffers as [FloatArray, FloatArray, Float64Array, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, Float64Array, Float64Array];
+  const [, T, C, W, normWidth] = args as [number, number, number, number, number];
+  const [sv, wv, gs] = [svB, wvB, gsB].map(orNull);
+  const len = T * C;
+  const groups = normWidth > 0 ? T * (C / normWidth) : 0;
+  for (let b = next(); b >= 0; b = next()) {
+    const off = b * len;
+    const gcb = gc.subarray(off, off + len);
+    if (groups > 0) normBackward(a.subarray(off, off + len), gcb, rinv.subarray(b * groups, (b + 1) * groups), groups, normWidth);
+    siluBackward(a.subarray(off, off + len), sig.subarray(off, off + len), gcb, len);
+    if (wv) convBackward(gc, zv, sv, wv, gz, gs, gwParts.subarray(b * C * W, (b + 1) * C * W), gbParts.subarray(b * C, (b + 1) * C), b, T, C, W);
+  }
+});
 
 // The loops, each in its own small function (V8 optimizes them once and keeps them optimized).
 
@@ -93,9 +158,9 @@ export function convSiluNorm(z: Tensor, conv: BranchConv | null, normWidth: numb
  * c = bias + Σ_j w[:,j] x̂[t+j] into `c` [B,T,C]; x̂[s] is state row s when s < P = W−1 (zeros without it), else
  * z row s−P. Each sum is formed in a JS number (f64) and rounded once.
  */
-function convForward(zv: FloatArray, sv: FloatArray | null, wv: FloatArray, bv: FloatArray | null, c: FloatArray, B: number, T: number, C: number, W: number): void {
+function convForward(zv: FloatArray, sv: FloatArray | null, wv: FloatArray, bv: FloatArray | null, c: FloatArray, b: number, T: number, C: number, W: number): void {
   const P = W - 1;
-  for (let b = 0; b < B; b++) {
+  {
     // the first P rows read the state; the rest only z (rows t−P … t)
     for (let t = 0; t < Math.min(P, T); t++) {
       const o = (b * T + t) * C;
@@ -166,10 +231,10 @@ function siluBackward(a: FloatArray, sig: FloatArray, g: FloatArray, n: number):
  */
 function convBackward(
   gc: FloatArray, zv: FloatArray, sv: FloatArray | null, wv: FloatArray,
-  gz: FloatArray, gs: FloatArray | null, gw: Float64Array, gb: Float64Array, B: number, T: number, C: number, W: number,
+  gz: FloatArray, gs: FloatArray | null, gw: Float64Array, gb: Float64Array, b: number, T: number, C: number, W: number,
 ): void {
   const P = W - 1;
-  for (let b = 0; b < B; b++) {
+  {
     for (let s = 0; s < T + P; s++) {
       // gx̂ row s (all taps inside gc when P ≤ s < T)
       const inner = s >= P && s < T;

@@ -11,6 +11,7 @@ import { BufferArena } from "../../src/core/arena.js";
 import { allocate } from "../../src/core/dtype.js";
 import { rmsNorm } from "../../src/core/ops/nn.js";
 import { tensor } from "../../src/core/create.js";
+import { convSiluNorm } from "../../src/layers/delta_branch.js";
 import { createWasmKernels, getKernels, setKernels, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
 import { runTask } from "../../src/kernels/parallel.js";
 import { probeTask } from "../../src/kernels/probe_task.js";
@@ -165,7 +166,11 @@ test("on two threads, a product and a task on lent buffers use them in place and
   }
 });
 
-test("rmsNorm on arena buffers runs on two threads and equals one thread bit for bit", { skip: !canLend }, async () => {
+/**
+ * Runs `step` (inside a fresh buffer arena, so its activations are lent) at 1 and at 2 threads of one wasm
+ * backend with its worker ready; returns what it returned each time and how many task calls went threaded.
+ */
+async function atOneAndTwoThreads<T>(step: () => T): Promise<{ one: T; two: T; threaded: [number, number] }> {
   const before = getKernels();
   const kern = createWasmKernels({ threads: 2 })!;
   setKernels(kern);
@@ -175,32 +180,52 @@ test("rmsNorm on arena buffers runs on two threads and equals one thread bit for
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.equal(kern.workersReady, 1, "the worker did not report ready within 30 s");
-    const [rows, width] = [4000, 96]; // enough work to thread (TASK_MIN_WORK)
-    const xs = randomArray(rows * width, 5);
-    const w = tensor(randomArray(width, 6), [width], { requiresGrad: true });
-    const run = (threads: number): { y: Float32Array; dx: Float32Array; dw: Float32Array; threaded: number } => {
+    const run = (threads: number): [T, number] => {
       kern.threads = threads;
-      w.grad = null;
       const calls = kern.tasks.threadedCalls;
       const arena = new BufferArena();
-      const x0 = tensor(xs, [rows, width], { requiresGrad: true });
-      const outcome = arena.run(() => {
-        const x = x0.mul(1); // an activation: its buffer is the arena's, lent by the backend
-        const y = rmsNorm(x, w);
-        y.mul(y).sum().backward();
-        return { y: y.values().slice() as Float32Array, dx: x0.grad!.values().slice() as Float32Array };
-      });
+      const out = arena.run(step);
       arena.clear();
-      return { ...outcome, dw: w.grad!.values().slice() as Float32Array, threaded: kern.tasks.threadedCalls - calls };
+      return [out, kern.tasks.threadedCalls - calls];
     };
-    const one = run(1);
-    const two = run(2);
-    assert.equal(one.threaded, 0);
-    assert.ok(two.threaded >= 2, `forward and backward ran on both threads (threaded calls: ${two.threaded})`);
-    assert.deepEqual(two.y, one.y);
-    assert.deepEqual(two.dx, one.dx);
-    assert.deepEqual(two.dw, one.dw);
+    const [one, t1] = run(1);
+    const [two, t2] = run(2);
+    return { one, two, threaded: [t1, t2] };
   } finally {
     setKernels(before);
+  }
+}
+
+test("rmsNorm on arena buffers runs on two threads and equals one thread bit for bit", { skip: !canLend }, async () => {
+  const [rows, width] = [4000, 96]; // enough work to thread (TASK_MIN_WORK)
+  const x0 = tensor(randomArray(rows * width, 5), [rows, width], { requiresGrad: true });
+  const w = tensor(randomArray(width, 6), [width], { requiresGrad: true });
+  const { one, two, threaded } = await atOneAndTwoThreads(() => {
+    x0.grad = w.grad = null;
+    const x = x0.mul(1); // an activation: its buffer is the arena's, lent by the backend
+    const y = rmsNorm(x, w);
+    y.mul(y).sum().backward();
+    return [y.values().slice(), x0.grad!.values().slice(), w.grad!.values().slice()];
+  });
+  assert.equal(threaded[0], 0);
+  assert.ok(threaded[1] >= 2, `forward and backward ran on both threads (threaded calls: ${threaded[1]})`);
+  assert.deepEqual(two, one);
+});
+
+test("the delta layers' conv–SiLU–norm branch on arena buffers runs on two threads and equals one thread bit for bit", { skip: !canLend }, async () => {
+  const [B, T, C, W] = [6, 300, 64, 4];
+  const z0 = tensor(randomArray(B * T * C, 7), [B, T, C], { requiresGrad: true });
+  const weight = tensor(randomArray(C * W, 8), [C, W], { requiresGrad: true });
+  const bias = tensor(randomArray(C, 9), [C], { requiresGrad: true });
+  const state = tensor(randomArray(B * (W - 1) * C, 10), [B, W - 1, C], { requiresGrad: true });
+  for (const normWidth of [0, 16]) {
+    const { one, two, threaded } = await atOneAndTwoThreads(() => {
+      for (const t of [z0, weight, bias, state]) t.grad = null;
+      const y = convSiluNorm(z0.mul(1), { weight, bias, state }, normWidth);
+      y.mul(y).sum().backward();
+      return [y.values().slice(), ...[z0, weight, bias, state].map((t) => t.grad!.values().slice())];
+    });
+    assert.ok(threaded[1] >= 2, `normWidth ${normWidth}: forward and backward ran on both threads (threaded calls: ${threaded[1]})`);
+    assert.deepEqual(two, one, `normWidth ${normWidth}`);
   }
 });

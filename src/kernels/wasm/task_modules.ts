@@ -8,3 +8,4 @@ import "../../ops/attention/chunk.js";
 import "../../ops/selective_scan/chunk.js";
 import "../../ops/delta_common/engine.js";
 import "../../core/ops/norm_rows.js";
+import "../../layers/delta_branch.js";
