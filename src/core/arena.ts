@@ -21,14 +21,18 @@
 import type { DType, FloatArray } from "./dtype.js";
 import { getKernels, type Kernels } from "../kernels/index.js";
 
-/** f32 buffers an arena got from a kernel backend's `lend`, with the backend to give each back to. */
-type Borrowed = Array<[Kernels, Float32Array]>;
+/** f32 buffers an arena got from a kernel backend's `lend`, each with the backend to give it back to. */
+type Borrowed = Map<FloatArray, Kernels>;
 
 /** Gives back what a collected arena had borrowed (an arena that is cleared first has nothing left here). */
 const returnOnCollect = new FinalizationRegistry<Borrowed>((borrowed) => giveBack(borrowed));
 
-function giveBack(borrowed: Borrowed): void {
-  for (const [kernels, buf] of borrowed.splice(0)) kernels.release?.(buf);
+function giveBack(borrowed: Borrowed, which?: ReadonlySet<FloatArray>): void {
+  for (const [buf, kernels] of borrowed) {
+    if (which && !which.has(buf)) continue;
+    kernels.release?.(buf as Float32Array);
+    borrowed.delete(buf);
+  }
 }
 
 export interface ArenaStats {
@@ -53,7 +57,7 @@ export class BufferArena {
   private lent: FloatArray[] = [];
   private readonly counts = { reused: 0, fresh: 0, bytesHeld: 0 };
   /** The buffers of this arena that a kernel backend lent (given back on `clear` or when collected). */
-  private readonly borrowed: Borrowed = [];
+  private readonly borrowed: Borrowed = new Map();
 
   constructor(options: ArenaOptions = {}) {
     const minLength = options.minLength ?? 4096;
@@ -83,7 +87,9 @@ export class BufferArena {
     const stack = this.free.get(key(dtype, length));
     let buf = stack?.pop();
     if (buf !== undefined) {
-      buf.fill(0);
+      const lender = this.borrowed.get(buf);
+      if (lender?.zero) lender.zero(buf as Float32Array);
+      else buf.fill(0);
       this.counts.reused++;
     } else {
       buf = this.borrow(dtype, length) ?? fresh(dtype, length);
@@ -111,9 +117,7 @@ export class BufferArena {
       }
     }
     this.free.clear();
-    const keep = this.borrowed.filter(([, b]) => !dropped.has(b));
-    giveBack(this.borrowed.filter(([, b]) => dropped.has(b)));
-    this.borrowed.splice(0, this.borrowed.length, ...keep);
+    giveBack(this.borrowed, dropped);
   }
 
   /** An f32 buffer from the active kernel backend's `lend`, if it gives one. */
@@ -121,7 +125,7 @@ export class BufferArena {
     if (dtype !== "f32") return null;
     const kernels = getKernels();
     const buf = kernels.lend?.(length) ?? null;
-    if (buf !== null) this.borrowed.push([kernels, buf]);
+    if (buf !== null) this.borrowed.set(buf, kernels);
     return buf;
   }
 

@@ -119,10 +119,15 @@ test("the buffer arena borrows f32 buffers from the backend and gives them back 
       const a = allocate("f32", 5000) as Float32Array;
       assert.ok(a.buffer instanceof SharedArrayBuffer, "an f32 arena buffer lives in the wasm memory");
       first = a.byteOffset;
+      a.fill(5);
       const d = allocate("f64", 100);
       assert.ok(!(d.buffer instanceof SharedArrayBuffer), "f64 buffers are ordinary arrays");
     });
-    arena.run(() => assert.equal((allocate("f32", 5000) as Float32Array).byteOffset, first, "the arena reuses its buffer"));
+    arena.run(() => {
+      const again = allocate("f32", 5000) as Float32Array;
+      assert.equal(again.byteOffset, first, "the arena reuses its buffer");
+      assert.ok(again.every((v) => v === 0), "zeroed for its next scope");
+    });
     arena.clear();
     const again = kern.lend!(5000)!;
     assert.equal(again.byteOffset, first, "clear gave the block back to the backend");

@@ -151,6 +151,9 @@ export class Code {
   /** Relaxed SIMD fused multiply-add: [a, b, c] → a·b + c (one rounding where the hardware has FMA). */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
 
+  /** Bulk memory `memory.fill` of memory 0: [dest, value, bytes] → sets `bytes` bytes at dest to value. */
+  memoryFill(): this { return this.op(0xfc, ...unsignedLeb(11), 0x00); }
+
   /** A v128 constant with `value` in all four f32 lanes. */
   f32x4Const(value: number): this {
     const b = new Uint8Array(new Float32Array([value, value, value, value]).buffer);

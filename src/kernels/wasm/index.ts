@@ -80,6 +80,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     map: (name, inputs, outputs, n) => maps.map(name, inputs, outputs, n),
     lend: (length) => rt.lend(length),
     release: (array) => rt.release(array),
+    zero: (array) => rt.zero(array),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

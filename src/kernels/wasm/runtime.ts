@@ -107,8 +107,15 @@ export class WasmRuntime {
     }
     const view = new Float32Array(this.memory.buffer, at, length);
     this.buffers.add(view.buffer);
-    view.fill(0);
+    this.zero(view);
     return view;
+  }
+
+  /** Zeroes a view of this memory (a memset; `fill(0)` on a shared memory's view is several times slower). */
+  zero(view: Float32Array): void {
+    const at = this.addressOf(view);
+    if (at < 0) throw new Error("WasmRuntime.zero: the array is not in this runtime's memory");
+    this.rows.zeroBytes(at, view.byteLength);
   }
 
   /** Takes back a block from `lend` (its views must no longer be used). */
