@@ -81,14 +81,19 @@ export class BufferArena {
     }
   }
 
-  /** A zeroed buffer of `length` elements, lent until the scope ends. */
-  take(dtype: DType, length: number): FloatArray {
+  /**
+   * A buffer of `length` elements, lent until the scope ends: zeroed, unless `zero` is false and it is a
+   * reused one (then it holds what it held; see `allocateForOverwrite`).
+   */
+  take(dtype: DType, length: number, zero = true): FloatArray {
     if (length < this.minLength) return fresh(dtype, length);
     const stack = this.free.get(key(dtype, length));
     let buf = stack?.pop();
     if (buf !== undefined) {
       const lender = this.borrowed.get(buf);
-      if (lender?.zero) lender.zero(buf as Float32Array);
+      if (!zero) {
+        // the caller overwrites every element
+      } else if (lender?.zero) lender.zero(buf as Float32Array);
       else buf.fill(0);
       this.counts.reused++;
     } else {

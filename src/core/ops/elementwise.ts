@@ -2,7 +2,7 @@
  * Elementwise ops with NumPy broadcasting. Each op is its forward map plus its derivative, side by side;
  * the backward of a broadcast operand sums the gradient back to the operand's shape (sumTo).
  */
-import { allocate, promoteTypes, type DType, type FloatArray } from "../dtype.js";
+import { allocate, allocateForOverwrite, promoteTypes, type DType, type FloatArray } from "../dtype.js";
 import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.js";
 import { forEachRow } from "../strided.js";
 import { record } from "../autograd.js";
@@ -116,7 +116,7 @@ function repeatBlock(big: Tensor, small: Tensor): number {
 
 function mapUnaryFlat(x: Tensor, f: Unary, loop: FlatUnary | undefined): Tensor {
   if (!loop || !flat(x)) return mapUnary(x, f);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateForOverwrite(x.dtype, x.size);
   loop(x.data, x.offset, out, x.size);
   return new Tensor(out, x.shape);
 }
@@ -124,7 +124,7 @@ function mapUnaryFlat(x: Tensor, f: Unary, loop: FlatUnary | undefined): Tensor 
 function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBinary | undefined): Tensor {
   if (!loop) return mapBinary(op, a, b, f);
   if (flat(a, b)) {
-    const out = allocate(promoteTypes(a.dtype, b.dtype), a.size);
+    const out = allocateForOverwrite(promoteTypes(a.dtype, b.dtype), a.size);
     loop(a.data, a.offset, b.data, b.offset, out, 0, a.size);
     return new Tensor(out, a.shape);
   }
@@ -133,7 +133,7 @@ function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBi
   if (blockB === 0 && blockA === 0) return mapBinary(op, a, b, f);
   const big = blockB !== 0 ? a : b;
   const block = blockB !== 0 ? blockB : blockA;
-  const out = allocate(promoteTypes(a.dtype, b.dtype), big.size);
+  const out = allocateForOverwrite(promoteTypes(a.dtype, b.dtype), big.size); // every block is written
   for (let o = 0; o < big.size; o += block) {
     if (blockB !== 0) loop(a.data, a.offset + o, b.data, b.offset, out, o, block);
     else loop(a.data, a.offset, b.data, b.offset + o, out, o, block);
@@ -143,7 +143,7 @@ function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBi
 
 function mapTernaryFlat(op: string, a: Tensor, b: Tensor, c: Tensor, f: Ternary, loop: FlatTernary | undefined): Tensor {
   if (!loop || !flat(a, b, c)) return mapTernary(op, a, b, c, f);
-  const out = allocate(promoteTypes(promoteTypes(a.dtype, b.dtype), c.dtype), a.size);
+  const out = allocateForOverwrite(promoteTypes(promoteTypes(a.dtype, b.dtype), c.dtype), a.size);
   loop(a.data, a.offset, b.data, b.offset, c.data, c.offset, out, a.size);
   return new Tensor(out, a.shape);
 }

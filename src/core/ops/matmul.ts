@@ -9,7 +9,7 @@
  * entry (so the weight is staged and packed once), and the weight gradient aᵀ·g summed over the batch is one
  * product with k = batch·M instead of batch products and a reduction.
  */
-import { allocate, promoteTypes } from "../dtype.js";
+import { allocateForOverwrite, promoteTypes } from "../dtype.js";
 import { broadcastShapes, broadcastStrides, contiguousStrides, shapeString, sizeOf } from "../shape.js";
 import { forEachRow } from "../strided.js";
 import { record } from "../autograd.js";
@@ -40,7 +40,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const batch = broadcastShapes("matmul (batch axes)", aBatch, bBatch);
-  const out = allocate(dtype, sizeOf(batch) * m * n);
+  const out = allocateForOverwrite(dtype, sizeOf(batch) * m * n); // every product writes all of its C (k = 0: zeros)
   const kernels = getKernels();
   const aColStride = a.strides[a.ndim - 1]!;
   const [bRowStride, bColStride] = b.strides.slice(-2) as [number, number];

@@ -3,7 +3,7 @@
  * ignore index, the SwiGLU gate, causal depthwise conv1d (the short convolution, spec/mixers.md §0.2) and
  * dropout.
  */
-import { allocate, promoteTypes, type FloatArray } from "../dtype.js";
+import { allocate, allocateForOverwrite, promoteTypes, type FloatArray } from "../dtype.js";
 import { sameShape, shapeString, sizeOf } from "../shape.js";
 import { isGradEnabled, record } from "../autograd.js";
 import { Tensor } from "../tensor.js";
@@ -32,13 +32,13 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
   const xv = x.values();
   const wv = weight === null ? null : weight.values();
   const inv = new Float64Array(rows);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateForOverwrite(x.dtype, x.size);
   rmsNormRows(xv, wv, out, inv, rows, width, eps);
   const y = new Tensor(out, x.shape);
   const inputs = weight ? [x, weight] : [x];
   return record(y, "rmsNorm", inputs, (g) => {
     const gv = g.values();
-    const dx = allocate(x.dtype, x.size);
+    const dx = allocateForOverwrite(x.dtype, x.size);
     const dw = rmsNormBackwardRows(xv, gv, wv, inv, dx, rows, width);
     if (dw === null) return [new Tensor(dx, x.shape)];
     const dwOut = allocate(weight!.dtype, width);
@@ -137,7 +137,7 @@ export function crossEntropy(logits: Tensor, targets: Indices | ArrayLike<number
   // logit). The probabilities are kept for the backward when a gradient may be asked (a second backward
   // through a retained graph recomputes them); loss_r = logsumexp_r − logit_r[target].
   const lse = new Float64Array(rows);
-  let probs: FloatArray | null = allocate(logits.dtype, logits.size);
+  let probs: FloatArray | null = allocateForOverwrite(logits.dtype, logits.size);
   getKernels().softmaxRows(lv, probs, rows, classes, lse);
   if (!(isGradEnabled() && logits.requiresGrad)) probs = null;
   let total = 0;
@@ -184,17 +184,17 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   const av = gate.values();
   const uv = up.values();
   const n = gate.size;
-  const out = allocate(dtype, n);
+  const out = allocateForOverwrite(dtype, n);
   if (!(isGradEnabled() && (gate.requiresGrad || up.requiresGrad))) {
     swigluForward(av, uv, out, null, n);
     return new Tensor(out, gate.shape);
   }
-  const sig = allocate(dtype, n);
+  const sig = allocateForOverwrite(dtype, n);
   swigluForward(av, uv, out, sig, n);
   return record(new Tensor(out, gate.shape), "swiglu", [gate, up], (g) => {
     const gv = g.values();
-    const dgate = gate.requiresGrad ? allocate(gate.dtype, n) : null;
-    const dup = up.requiresGrad ? allocate(up.dtype, n) : null;
+    const dgate = gate.requiresGrad ? allocateForOverwrite(gate.dtype, n) : null;
+    const dup = up.requiresGrad ? allocateForOverwrite(up.dtype, n) : null;
     const at = (data: FloatArray | null) => data && { data, offset: 0 };
     getKernels().map("swigluGrad", [at(gv)!, at(av)!, at(uv)!, at(sig)!], [at(dgate), at(dup)], n);
     return [dgate === null ? null : new Tensor(dgate, gate.shape), dup === null ? null : new Tensor(dup, up.shape)];
