@@ -1,7 +1,8 @@
 /**
  * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
  * run time by `gemm_code.ts`, split over a worker pool for large products; the f32 elementwise maps in SIMD
- * (`vmath_code.ts`); everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
+ * (`vmath_code.ts`) and the selective scan's f32 units (`scan_code.ts`); everything else, and any engine without
+ * SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
  */
 import { jsKernels } from "../js/index.js";
 import type { Kernels } from "../types.js";
@@ -11,6 +12,7 @@ import { WorkerPool } from "./pool.js";
 import { WasmRuntime } from "./runtime.js";
 import { WasmTaskRunner } from "./task_runner.js";
 import { WasmMaps } from "./vmath.js";
+import { WasmScan } from "./scan.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -67,6 +69,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const mm = new WasmMatmul(rt, pool);
   const tasks = new WasmTaskRunner(rt, pool);
   const maps = new WasmMaps(rt);
+  const scan = new WasmScan(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -76,6 +79,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     softmaxRows: jsKernels.softmaxRows,
     logSumExpRows: jsKernels.logSumExpRows,
     map: (name, inputs, outputs, n) => maps.map(name, inputs, outputs, n),
+    scanForward: (args) => scan.forward(args),
+    scanBackward: (args) => scan.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

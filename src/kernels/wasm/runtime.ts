@@ -7,6 +7,7 @@ import { CONTROL_BYTES } from "./control.js";
 import { encodeModule, type MemoryImport } from "./encoder.js";
 import { GEMM_FUNCTIONS, gemmCodes } from "./gemm_code.js";
 import type { GemmExports } from "./gemm.js";
+import { SCAN_FUNCTIONS, scanCodes, type ScanExports } from "./scan_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 
 const PAGE = 65536;
@@ -30,6 +31,8 @@ export class WasmRuntime {
   readonly gemm: GemmExports;
   /** The elementwise maps (vmath_code.ts). */
   readonly vmath: VmathExports;
+  /** The selective scan's block kernels (scan_code.ts). */
+  readonly scan: ScanExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block, or, while a task runs,
@@ -39,11 +42,12 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS]) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...SCAN_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
     this.vmath = exports as unknown as VmathExports;
+    this.scan = exports as unknown as ScanExports;
     this.f32View = new Float32Array(memory.buffer);
   }
 
@@ -52,7 +56,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...scanCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }
