@@ -13,8 +13,12 @@
  *
  * Accuracy: exp to ≤ 2 ulp (vmath_code.ts), every other operation one f32 rounding, no fused multiply-add (the
  * same bits on every engine). The partial sums over a block are f32: dA, dDskip, dbias sum L terms per lane,
- * dBm, dCm sum Wq terms per lane (the driver adds the four lanes in f64). Per-output bounds are derived in
- * test/kernels/scan.test.ts.
+ * dBm, dCm sum Wq terms per lane (the driver adds the four lanes in f64, then each block's sum into the f64
+ * arrays). Summing k terms in f32 adds at most (k/2)·ε·Σ|terms| (ε = 2⁻²³), so with blocks of L = 64 steps and
+ * 256 channels (Wq = 64) a block sum is off by ≤ 32·ε·Σ|terms| ≈ 4e−6 relative to its terms' magnitudes, and a
+ * sum over the whole sequence by at most that relative to all its terms (the JS path's f64 sums add next to
+ * nothing; its terms carry their f32 roundings either way). The per-entry bounds of every output, from these and the recurrence's few ε per step, are derived in
+ * test/kernels/scan_bounds.ts and checked by test/kernels/scan.test.ts.
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitExp, emitSigmoid, emitSoftTail } from "./vmath_code.js";

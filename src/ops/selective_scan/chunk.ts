@@ -22,7 +22,12 @@
  * no cumulative product is ever formed, nothing is divided by a decay, so no exp(−b) appears that could overflow
  * however long the sequence or strong the decay; products of decays underflow to 0 only where the true value
  * is below the floating-point range. States and gradients are carried in the input dtype's array type (f32 or
- * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64.
+ * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64 — on the wasm
+ * backend's f32 path, per time block in f32 lanes first and then added to the f64 sums (kernels/wasm/scan_code.ts;
+ * the per-entry error bounds are derived and tested in test/kernels/scan_bounds.ts).
+ *
+ * Kernels: a unit's forward and backward are `getKernels().scanForward` / `scanBackward` (kernels/js/scan.ts is
+ * the loop written out; the wasm backend runs f32 units in SIMD, four channels per vector).
  *
  * Threads (kernels/parallel.ts): forward and backward are tasks with one unit per (batch, block of channels;
  * one block per batch row once B ≥ 8). Channels only meet in the sums over D (dBm, dCm) and the batch in the
