@@ -109,4 +109,72 @@ export interface Kernels {
   release?(array: Float32Array): void;
   /** Sets an array from `lend` to zeros (faster than `fill(0)` on shared memory). */
   zero?(array: Float32Array): void;
+  /**
+   * The selective scan's forward over one unit (see `ScanForwardArgs`). The JS backend computes in the arrays'
+   * type with f64 intermediates; the wasm backend runs f32 calls in f32 SIMD (four channels per vector; bounds
+   * in wasm/scan_code.ts) and f64 calls as the JS backend.
+   */
+  scanForward(args: ScanForwardArgs): void;
+  /** The selective scan's backward over one unit (see `ScanBackwardArgs`), on the backends as `scanForward`. */
+  scanBackward(args: ScanBackwardArgs): void;
+}
+
+/**
+ * One unit of the selective scan's training path (ops/selective_scan/chunk.ts, where the math is derived): batch
+ * row `b`, channels [c0, c1), all T steps in blocks of C. Arrays are the whole row-major problem arrays: u, delta,
+ * z [B,T,D]; A [D,N]; Bm, Cm [B,T,N]; Dskip, bias [D]; states [B,D,N]; checkpoints [B, ⌈T/C⌉, D, N]. Absent
+ * optional inputs are null. A routine reads and writes only the unit's entries.
+ */
+export interface ScanUnit<T extends FloatArray = FloatArray> {
+  T: number;
+  D: number;
+  N: number;
+  /** block length: the forward keeps the state entering each block, the backward recomputes a block from it */
+  C: number;
+  /** Δ = softplus(delta + bias) (else delta + bias) */
+  softplus: boolean;
+  b: number;
+  c0: number;
+  c1: number;
+  u: T;
+  delta: T;
+  A: T;
+  Bm: T;
+  Cm: T;
+  Dskip: T | null;
+  z: T | null;
+  bias: T | null;
+}
+
+/** The forward of a unit: writes its entries of dt (Δ), o, hT, and of checkpoints and pre (p before the gate) when given. */
+export interface ScanForwardArgs<T extends FloatArray = FloatArray> extends ScanUnit<T> {
+  h0: T | null;
+  dt: T;
+  o: T;
+  hT: T;
+  checkpoints: T | null;
+  pre: T | null;
+}
+
+/**
+ * The backward of a unit: writes its entries of dU, dDelta, dZ, dH0 and adds its partial sums into the f64
+ * arrays: dBm and dCm (summed over the unit's channels) at [partOffset + t·N + n], dA at [b·D·N + c·N + n],
+ * dDskip and dBias at [b·D + c].
+ */
+export interface ScanBackwardArgs<T extends FloatArray = FloatArray> extends ScanUnit<T> {
+  dt: T;
+  checkpoints: T;
+  pre: T | null;
+  dO: T;
+  dHT: T | null;
+  dU: T;
+  dDelta: T;
+  dZ: T | null;
+  dH0: T;
+  dBm: Float64Array;
+  dCm: Float64Array;
+  partOffset: number;
+  dA: Float64Array;
+  dDskip: Float64Array;
+  dBias: Float64Array;
 }

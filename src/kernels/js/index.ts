@@ -2,12 +2,14 @@
 import type { Kernels } from "../types.js";
 import { matmulFast } from "./matmul.js";
 import { mapJs } from "./maps.js";
+import { scanBackwardJs, scanForwardJs } from "./scan.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
 export { logSumExpRows, softmaxRows } from "./rows.js";
 export { mapJs } from "./maps.js";
+export { scanBackwardJs, scanForwardJs } from "./scan.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -16,4 +18,6 @@ export const jsKernels: Kernels = {
   softmaxRows,
   logSumExpRows,
   map: mapJs,
+  scanForward: scanForwardJs,
+  scanBackward: scanBackwardJs,
 };

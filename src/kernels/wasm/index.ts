@@ -1,7 +1,9 @@
 /**
  * The WebAssembly backend: f32 matmul in SIMD128 wasm (relaxed-SIMD FMA where the engine has it), emitted at
- * run time by `gemm_code.ts`, split over a worker pool for large products; the f32 elementwise maps and row
- * softmax in SIMD (`vmath_code.ts`, `rows_code.ts`); everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops' tasks (../parallel.ts).
+ * run time by `gemm_code.ts`, split over a worker pool for large products; in f32 SIMD also the elementwise
+ * maps (`vmath_code.ts`), the row softmax (`rows_code.ts`) and the selective scan's units (`scan_code.ts`);
+ * everything else, and any engine without SIMD, falls back to the JS kernels. The same pool runs the ops'
+ * tasks (../parallel.ts).
  */
 import { jsKernels } from "../js/index.js";
 import type { Kernels } from "../types.js";
@@ -12,6 +14,7 @@ import { WasmRuntime } from "./runtime.js";
 import { WasmTaskRunner } from "./task_runner.js";
 import { WasmMaps } from "./vmath.js";
 import { WasmRows } from "./rows.js";
+import { WasmScan } from "./scan.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -69,6 +72,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const tasks = new WasmTaskRunner(rt, pool);
   const maps = new WasmMaps(rt);
   const rows = new WasmRows(rt);
+  const scan = new WasmScan(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -81,6 +85,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     lend: (length) => rt.lend(length),
     release: (array) => rt.release(array),
     zero: (array) => rt.zero(array),
+    scanForward: (args) => scan.forward(args),
+    scanBackward: (args) => scan.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

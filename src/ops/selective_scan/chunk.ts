@@ -22,7 +22,12 @@
  * no cumulative product is ever formed, nothing is divided by a decay, so no exp(−b) appears that could overflow
  * however long the sequence or strong the decay; products of decays underflow to 0 only where the true value
  * is below the floating-point range. States and gradients are carried in the input dtype's array type (f32 or
- * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64.
+ * f64); sums over D or over time (dBm, dCm, dA, dDskip, ddelta_bias) are accumulated in f64 — on the wasm
+ * backend's f32 path, per time block in f32 lanes first and then added to the f64 sums (kernels/wasm/scan_code.ts;
+ * the per-entry error bounds are derived and tested in test/kernels/scan_bounds.ts).
+ *
+ * Kernels: a unit's forward and backward are `getKernels().scanForward` / `scanBackward` (kernels/js/scan.ts is
+ * the loop written out; the wasm backend runs f32 units in SIMD, four channels per vector).
  *
  * Threads (kernels/parallel.ts): forward and backward are tasks with one unit per (batch, block of channels;
  * one block per batch row once B ≥ 8). Channels only meet in the sums over D (dBm, dCm) and the batch in the
@@ -45,8 +50,8 @@
 import { allocate, type DType, type FloatArray } from "../../core/dtype.js";
 import { isGradEnabled } from "../../core/autograd.js";
 import { withGradMulti } from "../../core/multi.js";
-import { sigmoid, softplus } from "../../core/special.js";
 import { Tensor } from "../../core/tensor.js";
+import { getKernels } from "../../kernels/index.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { OP, scanTensors, type SelectiveScanOptions } from "./common.js";
@@ -82,10 +87,6 @@ interface Saved {
   pre: FloatArray | null;
 }
 
-function silu(x: number): number {
-  return x * sigmoid(x);
-}
-
 /**
  * Channels per unit of the threaded loops (a unit is (batch, block of channels)): blocks just small enough for
  * at least 8 units when D allows, so the threads can share them out, and no smaller, since each block of a
@@ -110,55 +111,27 @@ const empty = (like: FloatArray): FloatArray => (like instanceof Float64Array ? 
 /** An optional array as a task buffer (absent: empty), and back. */
 const orEmpty = (x: FloatArray | null, like: FloatArray): FloatArray => x ?? empty(like);
 const orNull = (x: FloatArray): FloatArray | null => (x.length === 0 ? null : x);
-const allocLike = (like: FloatArray, n: number): FloatArray => (like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
 
 /**
- * Forward task, one unit per (batch b, channel block): per block, per step, per channel of the unit, the N
- * state entries are updated and read out in one pass (channels never interact). Buffers:
+ * Forward task, one unit per (batch b, channel block), each computed by the active kernels' `scanForward` (in
+ * a worker, that worker's own): per block, per step, per channel of the unit, the N state entries are updated
+ * and read out in one pass (channels never interact). Buffers:
  * u, delta, A, Bm, Cm, Dskip, z, bias, h0 (absent ones empty) → dt, o, hT, checkpoints, pre (empty when not kept).
  */
 const forwardTask = defineTask("selective_scan.chunk.forward", (buffers, args, next) => {
   const [u, delta, A, Bm, Cm, DskipB, zB, biasB, h0B, dt, o, hT, cpB, preB] = buffers as FloatArray[];
-  const { T, D, N, C, softplus: sp, CB } = sizes(args);
+  const { T, D, N, C, softplus, CB } = sizes(args);
   const [Dskip, z, bias, h0, checkpoints, pre] = [DskipB!, zB!, biasB!, h0B!, cpB!, preB!].map(orNull);
-  const DN = D * N;
-  const blocks = Math.ceil(T / C);
   const cBlocks = Math.ceil(D / CB);
-  const h = allocLike(u!, CB * N);
+  const kernels = getKernels();
   for (let unit = next(); unit >= 0; unit = next()) {
     const b = Math.floor(unit / cBlocks);
     const c0 = (unit % cBlocks) * CB;
     const c1 = Math.min(D, c0 + CB);
-    const span = (c1 - c0) * N; // the unit's state entries, contiguous in [D,N]
-    if (h0) h.set(h0.subarray(b * DN + c0 * N, b * DN + c0 * N + span));
-    else h.fill(0);
-    for (let k = 0; k < blocks; k++) {
-      if (checkpoints) checkpoints.set(h.subarray(0, span), (b * blocks + k) * DN + c0 * N);
-      const t1 = Math.min(T, (k + 1) * C);
-      for (let t = k * C; t < t1; t++) {
-        const rowD = (b * T + t) * D;
-        const rowN = (b * T + t) * N;
-        for (let c = c0; c < c1; c++) {
-          const v = delta[rowD + c]! + (bias ? bias[c]! : 0);
-          const d = sp ? softplus(v) : v;
-          dt[rowD + c] = d;
-          const uc = u[rowD + c]!;
-          const x = d * uc;
-          const hc = (c - c0) * N;
-          const ac = c * N;
-          let acc = 0;
-          for (let n = 0; n < N; n++) {
-            const hv = Math.exp(d * A[ac + n]!) * h[hc + n]! + x * Bm[rowN + n]!;
-            h[hc + n] = hv;
-            acc += Cm[rowN + n]! * hv;
-          }
-          const y = Dskip ? acc + Dskip[c]! * uc : acc;
-          if (pre) pre[rowD + c] = y;
-          o[rowD + c] = z ? y * silu(z[rowD + c]!) : y;
-        }
-      }
-    }
-    hT.set(h.subarray(0, span), b * DN + c0 * N);
+    kernels.scanForward({
+      T, D, N, C, softplus, b, c0, c1, u: u!, delta: delta!, A: A!, Bm: Bm!, Cm: Cm!, Dskip, z, bias,
+      h0, dt: dt!, o: o!, hT: hT!, checkpoints, pre,
+    });
   }
 });
 
@@ -200,8 +173,8 @@ interface Grads {
 }
 
 /**
- * Backward task, one unit per (batch b, channel block): the reverse scan block by block (derivation at the
- * top of the file) for the unit's channels. What sums over channels (dBm, dCm) or over the batch (dA, dDskip,
+ * Backward task, one unit per (batch b, channel block), each computed by the kernels' `scanBackward`: the
+ * reverse scan block by block (derivation at the top of the file) for the unit's channels. What sums over channels (dBm, dCm) or over the batch (dA, dDskip,
  * ddelta_bias) is written as per-unit partial sums in f64 — dBm/dCm per channel block [cBlocks,B,T,N],
  * dA/dDskip/dbias per batch [B,D,N], [B,D] — which the caller adds up in a fixed order, so the result does
  * not depend on the threads. Buffers: u, delta, A, Bm, Cm, Dskip, z, bias, dt, checkpoints, pre, dO, dHT
@@ -210,97 +183,22 @@ interface Grads {
 const backwardTask = defineTask("selective_scan.chunk.backward", (buffers, args, next) => {
   const [u, delta, A, Bm, Cm, DskipB, zB, biasB, dt, checkpoints, preB, dO, dHTB, dU, dDelta, dZB, dH0, dBp, dCp, dAp, dSkipP, dBiasP] =
     buffers as FloatArray[];
-  const { B, T, D, N, C, softplus: sp, CB } = sizes(args);
+  const { B, T, D, N, C, softplus, CB } = sizes(args);
   const [Dskip, z, bias, pre, dHT, dZ] = [DskipB!, zB!, biasB!, preB!, dHTB!, dZB!].map(orNull);
-  const DN = D * N;
-  const blocks = Math.ceil(T / C);
   const cBlocks = Math.ceil(D / CB);
-  const span = Math.min(C, T); // longest block
-  const W = CB * N; // state entries of a unit (at most)
-  const G = allocLike(u!, W); // ∂L/∂h carried backwards
-  const hs = allocLike(u!, (span + 1) * W); // states entering and leaving each step of the current block
-  const as = allocLike(u!, span * W); // decays a_t of the current block
+  const kernels = getKernels();
   for (let unit = next(); unit >= 0; unit = next()) {
     const b = Math.floor(unit / cBlocks);
     const cb = unit % cBlocks;
     const c0 = cb * CB;
     const c1 = Math.min(D, c0 + CB);
-    const w = (c1 - c0) * N;
-    const sBase = b * DN + c0 * N; // the unit's entries of a [B,D,N] array
-    if (dHT) G.set(dHT.subarray(sBase, sBase + w));
-    else G.fill(0);
-    for (let k = blocks - 1; k >= 0; k--) {
-      const t0 = k * C;
-      const len = Math.min(T, t0 + C) - t0;
-      // recompute the block's decays and states from its checkpoint
-      const cp = (b * blocks + k) * DN + c0 * N;
-      hs.set(checkpoints!.subarray(cp, cp + w), 0);
-      for (let r = 0; r < len; r++) {
-        const rowD = (b * T + t0 + r) * D;
-        const rowN = (b * T + t0 + r) * N;
-        const prev = r * w;
-        const nxt = prev + w;
-        for (let c = c0; c < c1; c++) {
-          const d = dt![rowD + c]!;
-          const x = d * u![rowD + c]!;
-          const hc = (c - c0) * N;
-          const ac = c * N;
-          for (let n = 0; n < N; n++) {
-            const a = Math.exp(d * A![ac + n]!);
-            as[prev + hc + n] = a;
-            hs[nxt + hc + n] = a * hs[prev + hc + n]! + x * Bm![rowN + n]!;
-          }
-        }
-      }
-      // reverse scan through the block
-      for (let r = len - 1; r >= 0; r--) {
-        const rowD = (b * T + t0 + r) * D;
-        const rowN = (b * T + t0 + r) * N;
-        const part = (cb * B + b) * T * N + (t0 + r) * N; // this unit's partial dBm, dCm at (b, t)
-        const prev = r * w;
-        const nxt = prev + w;
-        for (let c = c0; c < c1; c++) {
-          const i = rowD + c;
-          const uc = u![i]!;
-          const d = dt![i]!;
-          const x = d * uc;
-          let gy = dO![i]!;
-          if (z && dZ && pre) {
-            const zc = z[i]!;
-            const sg = sigmoid(zc);
-            dZ[i] = gy * pre[i]! * sg * (1 + zc * (1 - sg));
-            gy *= zc * sg;
-          }
-          let du = 0;
-          if (Dskip) {
-            dSkipP![b * D + c] += gy * uc;
-            du = gy * Dskip[c]!;
-          }
-          const hc = (c - c0) * N;
-          const ac = c * N;
-          const aPart = b * DN + ac;
-          let q = 0; // ∂L/∂x_t
-          let dLog = 0; // Σ_n A·∂L/∂ℓ_t
-          for (let n = 0; n < N; n++) {
-            const g = G[hc + n]! + gy * Cm![rowN + n]!;
-            dCp![part + n] += gy * hs[nxt + hc + n]!;
-            dBp![part + n] += g * x;
-            q += g * Bm![rowN + n]!;
-            const a = as[prev + hc + n]!;
-            const gl = g * a * hs[prev + hc + n]!;
-            dAp![aPart + n] += gl * d;
-            dLog += gl * A![ac + n]!;
-            G[hc + n] = g * a;
-          }
-          dU![i] = du + q * d;
-          let dd = dLog + q * uc;
-          if (sp) dd *= sigmoid(delta![i]! + (bias ? bias[c]! : 0));
-          dDelta![i] = dd;
-          dBiasP![b * D + c] += dd;
-        }
-      }
-    }
-    dH0!.set(G.subarray(0, w), sBase);
+    kernels.scanBackward({
+      T, D, N, C, softplus, b, c0, c1, u: u!, delta: delta!, A: A!, Bm: Bm!, Cm: Cm!, Dskip, z, bias,
+      dt: dt!, checkpoints: checkpoints!, pre, dO: dO!, dHT, dU: dU!, dDelta: dDelta!, dZ, dH0: dH0!,
+      // this unit's partial dBm, dCm [B,T,N] of channel block cb
+      dBm: dBp as Float64Array, dCm: dCp as Float64Array, partOffset: (cb * B + b) * T * N,
+      dA: dAp as Float64Array, dDskip: dSkipP as Float64Array, dBias: dBiasP as Float64Array,
+    });
   }
 });
 
