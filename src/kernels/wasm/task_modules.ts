@@ -7,3 +7,5 @@ import "../probe_task.js";
 import "../../ops/attention/chunk.js";
 import "../../ops/selective_scan/chunk.js";
 import "../../ops/delta_common/engine.js";
+import "../../ops/decay_chunk/engine.js";
+import "../../ops/decay_chunk/vector_gate.js";
