@@ -7,5 +7,7 @@ import "../probe_task.js";
 import "../../ops/attention/chunk.js";
 import "../../ops/selective_scan/chunk.js";
 import "../../ops/delta_common/engine.js";
+import "../../ops/decay_chunk/engine.js";
+import "../../ops/decay_chunk/vector_gate.js";
 import "../../core/ops/norm_rows.js";
 import "../../layers/delta_branch.js";

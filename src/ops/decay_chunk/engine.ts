@@ -61,7 +61,8 @@ import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { allocate } from "../../core/dtype.js";
 import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
-import { gateWidth, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
+import { EMPTY, forwardWork, gateWidth, problemArgs, problemFrom, problemInputs, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 import { mmNN, mmNT, mmTN } from "../products.js";
 import { vectorBackward, vectorForward } from "./vector_gate.js";
 
@@ -193,6 +194,12 @@ function checkProblem(p: DecayProblem): void {
   want("g", p.g, B * T * H * gateWidth(p));
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// (batch, head) pairs are independent (nothing is summed across them): both passes are tasks whose units are
+// the pairs, split over the kernel threads (src/kernels/parallel.ts). A unit writes only its own rows and
+// state, and each thread has its own HeadRows and Workspace, so results do not depend on the thread count.
+// The vector gate's tasks are in vector_gate.ts.
+
 /** The chunkwise forward pass; `keep` saves each chunk's incoming state for the backward pass. */
 export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   checkProblem(p);
@@ -200,30 +207,45 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
   const dt = workType(p);
-  const kern = getKernels();
   const o = allocate(dt, B * T * H * V);
   const state = allocate(dt, B * H * K * V);
   const saved = keep ? allocate(dt, B * H * N * K * V) : null;
+  runTask(forwardTask, {
+    units: B * H, work: forwardWork(p), args: problemArgs(p),
+    inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY],
+  });
+  return { o, state, saved };
+}
+
+const forwardTask = defineTask("decay_chunk.forward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [o, state, saved] = buffers.slice(5) as [FloatArray, FloatArray, FloatArray];
+  forwardUnits(p, o, state, saved.length > 0 ? saved : null, next);
+});
+
+/** The forward pass of the (batch, head) units that `next` hands out, into their rows of o, state (and saved). */
+function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: FloatArray | null, next: () => number): void {
+  const { T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
+  const kern = getKernels();
   const ws = new Workspace(p);
   const rows = new HeadRows(p, false);
   const KV = K * V;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      loadHead(p, rows, b, h);
-      if (p.s0) ws.S.set(p.s0.subarray(bh * KV, bh * KV + KV));
-      else ws.S.fill(0);
-      for (let n = 0; n < N; n++) {
-        const t0 = n * C;
-        if (saved) saved.set(ws.S, (bh * N + n) * KV);
-        const L = Math.min(C, T - t0);
-        chunkForward(p, kern, ws, rows, t0, L);
-      }
-      state.set(ws.S, bh * KV);
-      scatterRows(rows.o, o, b, h, T, H, V);
+  for (let bh = next(); bh >= 0; bh = next()) {
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    loadHead(p, rows, b, h);
+    if (p.s0) ws.S.set(p.s0.subarray(bh * KV, bh * KV + KV));
+    else ws.S.fill(0);
+    for (let n = 0; n < N; n++) {
+      const t0 = n * C;
+      if (saved) saved.set(ws.S, (bh * N + n) * KV);
+      const L = Math.min(C, T - t0);
+      chunkForward(p, kern, ws, rows, t0, L);
     }
+    state.set(ws.S, bh * KV);
+    scatterRows(rows.o, o, b, h, T, H, V);
   }
-  return { o, state, saved };
 }
 
 /**
@@ -233,44 +255,61 @@ export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
 export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
   checkProblem(p);
   if (p.gate === "vector") return vectorBackward(p, saved, state, dO, dS);
-  const { B, T, H, K, V, C } = p;
-  const N = Math.ceil(T / C);
+  const { B, T, H, K, V } = p;
   const dt = workType(p);
-  const kern = getKernels();
   const dq = allocate(dt, B * T * H * K);
   const dk = allocate(dt, B * T * H * K);
   const dv = allocate(dt, B * T * H * V);
   const ds0 = allocate(dt, B * H * K * V);
   const dg = p.gate === "none" ? null : f64Array(B * T * H);
+  runTask(backwardTask, {
+    units: B * H, work: 2 * forwardWork(p), args: problemArgs(p),
+    inputs: [...problemInputs(p), saved, state, dO, dS], outputs: [dq, dk, dv, dg ?? EMPTY, ds0],
+  });
+  return { dq, dk, dv, dg, ds0 };
+}
+
+const backwardTask = defineTask("decay_chunk.backward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [saved, state, dO, dS, dq, dk, dv, dg, ds0] = buffers.slice(5) as FloatArray[] as [
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+  ];
+  backwardUnits(p, saved, state, dO, dS, { dq, dk, dv, dg: dg.length > 0 ? dg : null, ds0 }, next);
+});
+
+/** The backward pass of the (batch, head) units that `next` hands out, into their rows of `grads`. */
+function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray, grads: DecayGrads, next: () => number): void {
+  const { T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
+  const kern = getKernels();
+  const { dq, dk, dv, dg, ds0 } = grads;
   const ws = new Workspace(p);
   const rows = new HeadRows(p, true);
   const KV = K * V;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      loadHead(p, rows, b, h);
-      gatherRows(dO, rows.o, b, h, T, H, V);
-      ws.dS.set(dS.subarray(bh * KV, bh * KV + KV));
-      for (let n = N - 1; n >= 0; n--) {
-        const t0 = n * C;
-        const L = Math.min(C, T - t0);
-        chunkBackward(p, kern, ws, rows, t0, L, saved, (bh * N + n) * KV);
+  for (let bh = next(); bh >= 0; bh = next()) {
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    loadHead(p, rows, b, h);
+    gatherRows(dO, rows.o, b, h, T, H, V);
+    ws.dS.set(dS.subarray(bh * KV, bh * KV + KV));
+    for (let n = N - 1; n >= 0; n--) {
+      const t0 = n * C;
+      const L = Math.min(C, T - t0);
+      chunkBackward(p, kern, ws, rows, t0, L, saved, (bh * N + n) * KV);
+    }
+    ds0.set(ws.dS, bh * KV);
+    scatterRows(rows.dq, dq, b, h, T, H, K);
+    scatterRows(rows.dk, dk, b, h, T, H, K);
+    scatterRows(rows.dv, dv, b, h, T, H, V);
+    if (dg) {
+      // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
+      let running = 0;
+      for (let i = bh * KV; i < bh * KV + KV; i++) running += state[i]! * dS[i]!;
+      for (let t = T - 1; t >= 0; t--) {
+        running += rows.db[t]!;
+        rows.db[t] = running;
       }
-      ds0.set(ws.dS, bh * KV);
-      scatterRows(rows.dq, dq, b, h, T, H, K);
-      scatterRows(rows.dk, dk, b, h, T, H, K);
-      scatterRows(rows.dv, dv, b, h, T, H, V);
-      if (dg) {
-        // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-        let running = 0;
-        for (let i = bh * KV; i < bh * KV + KV; i++) running += state[i]! * dS[i]!;
-        for (let t = T - 1; t >= 0; t--) {
-          running += rows.db[t]!;
-          rows.db[t] = running;
-        }
-        scatterRows(rows.db, dg, b, h, T, H, 1);
-      }
+      scatterRows(rows.db, dg, b, h, T, H, 1);
     }
   }
-  return { dq, dk, dv, dg, ds0 };
 }

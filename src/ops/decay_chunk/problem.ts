@@ -46,3 +46,34 @@ export interface DecayGrads {
 
 /** Gate channels per row: K for a vector gate, else 1. */
 export const gateWidth = (p: DecayProblem): number => (p.gate === "vector" ? p.K : 1);
+
+// ---------------------------------------------------------------------------------------------------------
+// A problem as the numeric arguments and input buffers of a task (kernels/parallel.ts), and back.
+
+const GATES: readonly GateKind[] = ["none", "scalar", "vector"];
+const EMPTY = new Float64Array(0);
+
+/** The numeric task arguments of a problem. */
+export const problemArgs = (p: DecayProblem): number[] =>
+  [p.B, p.T, p.H, p.K, p.V, p.C, p.scale, p.f64 ? 1 : 0, GATES.indexOf(p.gate), p.sub ?? 0];
+
+/** The task inputs [q, k, v, g, s0] of a problem (an absent g or s0 as an empty array). */
+export const problemInputs = (p: DecayProblem): FloatArray[] => [p.q, p.k, p.v, p.g ?? EMPTY, p.s0 ?? EMPTY];
+
+/** The problem again, inside a task, from its arguments and the first five buffers (problemInputs). */
+export function problemFrom(args: readonly number[], buffers: readonly FloatArray[]): DecayProblem {
+  const [B, T, H, K, V, C, scale, f64, gate, sub] = args as number[] as [number, number, number, number, number, number, number, number, number, number];
+  const [q, k, v, g, s0] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
+  const p: DecayProblem = { B, T, H, K, V, C, scale, f64: f64 === 1, q, k, v, gate: GATES[gate]!, g: g.length > 0 ? g : null, s0: s0.length > 0 ? s0 : null };
+  if (sub > 0) p.sub = sub;
+  return p;
+}
+
+/**
+ * About how many flops a forward pass does (decides whether threads gain; backward is ~2×): per row and head
+ * the chunk's products τ(q ⊙ Γ) S₀, Q Kᵀ, A V and (K ⊙ e)ᵀ V.
+ */
+export const forwardWork = (p: DecayProblem): number =>
+  2 * p.B * p.H * p.T * (2 * p.K * p.V + Math.min(p.C, p.T) * (p.K + p.V));
+
+export { EMPTY };

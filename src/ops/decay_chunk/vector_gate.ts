@@ -2,10 +2,11 @@
  * The vector-gate (gla) path of the decay engine, forward and backward (engine.ts has the notation: b_r the
  * chunk-local cumulative log gate, a K-vector per row and head; E_rs = exp(b_r − b_s)).
  *
- * Layout. A chunk is processed for all H heads of one sequence at once, straight from the op layout
- * [B,T,H,K]: rows t0 … t0+L−1 of sequence b are L contiguous rows of W = H·K channels, and every elementwise
- * step below (cumulative sums, factors, gate gradient) is per channel, so it runs over whole rows of W without
- * gathering heads. The products are per head, on strided views (row stride W, or H·V for v, dO, o).
+ * Layout. The units of work are the (batch, head) pairs, split over the kernel threads as tasks
+ * (kernels/parallel.ts); every step below is per head and, in the elementwise parts (cumulative products,
+ * factors, gate gradient), per channel. Inputs and outputs are read and written in place in the op layout
+ * [B,T,H,K] (row stride W = H·K, or H·V for v, dO, o); the scratch holds one head's chunk, rows of K. Each
+ * thread has its own scratch and a unit writes only its own rows, so results do not depend on the thread count.
  *
  * Factors. The chunk is cut into sub-blocks of `sub` rows; for row r of block i (rows st_i … en_i)
  *   u_r = exp(b_r − b_{st_i}) = Π_{st_i<j≤r} a_j      decay from the block's first row to r
@@ -31,9 +32,10 @@
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { copyRows, f64Array, workType } from "./buffers.js";
-import type { DecayForward, DecayGrads, DecayProblem } from "./problem.js";
+import { EMPTY, forwardWork, problemArgs, problemFrom, problemInputs, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
 import { mm } from "../products.js";
 
 /**
@@ -43,13 +45,12 @@ import { mm } from "../products.js";
  */
 export const defaultSub = (K: number): number => (K >= 32 ? 8 : 16);
 
-/** Scratch for one chunk of one sequence, all heads (rows of W = H·K channels), reused across chunks. */
+/** Scratch for one chunk of one head (rows of K channels), reused across chunks and units; one per thread. */
 class VectorScratch {
   readonly sub: number;
   /** blocks in a full chunk */
   readonly nbMax: number;
-  readonly W: number;
-  // L×W, working precision
+  // L×K, working precision
   readonly a: FloatArray;
   readonly u: FloatArray;
   readonly w: FloatArray;
@@ -61,69 +62,70 @@ class VectorScratch {
   readonly Qg: FloatArray;
   /** k ⊙ e */
   readonly Ke: FloatArray;
-  // per block (nbMax×W) and per pair of blocks (nbMax×nbMax×W), working precision
+  // per block (nbMax×K) and per pair of blocks (nbMax×nbMax×K), working precision
   readonly G: FloatArray;
   readonly Ehat: FloatArray;
   readonly M: FloatArray;
-  /** K̃ of every query block i ≥ 1, one after the other (st_i rows of W each) */
+  /** K̃ of every query block i ≥ 1, one after the other (st_i rows of K each) */
   readonly Kt: FloatArray;
-  // one head's blocks
   readonly A: FloatArray; // L×L
   readonly dA: FloatArray; // L×L
   readonly blk: FloatArray; // sub×L
   readonly tmp: FloatArray; // L×max(K,V)
-  // f64: per block (nbMax×W) a_{st_i} and D_i; W-vectors: running products, Γ_{L−1}
+  // f64: per block (nbMax×K) a_{st_i} and D_i; K-vectors: running products, Γ_{L−1}, the gate gradient's sum
   readonly aSt: Float64Array;
   readonly D: Float64Array;
   readonly run: Float64Array;
   readonly pu: Float64Array;
   readonly pw: Float64Array;
   readonly gamLast: Float64Array;
+  readonly running: Float64Array;
   /** K-vector for the diagonal blocks' running products */
   readonly x: Float64Array;
 
   constructor(p: DecayProblem) {
-    const { C, H, K, V } = p;
+    const { C, K, V } = p;
     const sub = p.sub ?? defaultSub(K);
     if (!(sub >= 1 && Number.isInteger(sub))) throw new Error(`decay engine: sub-block size must be a positive integer, got ${sub}`);
     const nb = Math.ceil(C / sub);
-    const W = H * K;
     const dt = workType(p);
     const rows = (n: number) => allocate(dt, n);
     this.sub = sub;
     this.nbMax = nb;
-    this.W = W;
-    this.a = rows(C * W); this.u = rows(C * W); this.w = rows(C * W);
-    this.Qu = rows(C * W); this.Kw = rows(C * W); this.Qg = rows(C * W); this.Ke = rows(C * W);
-    this.G = rows(nb * W); this.Ehat = rows(nb * W); this.M = rows(nb * nb * W);
-    this.Kt = rows(((nb * (nb - 1)) / 2) * sub * W);
+    this.a = rows(C * K); this.u = rows(C * K); this.w = rows(C * K);
+    this.Qu = rows(C * K); this.Kw = rows(C * K); this.Qg = rows(C * K); this.Ke = rows(C * K);
+    this.G = rows(nb * K); this.Ehat = rows(nb * K); this.M = rows(nb * nb * K);
+    this.Kt = rows(((nb * (nb - 1)) / 2) * sub * K);
     this.A = rows(C * C); this.dA = rows(C * C); this.blk = rows(sub * C); this.tmp = rows(C * Math.max(K, V));
-    this.aSt = f64Array(nb * W); this.D = f64Array(nb * W);
-    this.run = f64Array(W); this.pu = f64Array(W); this.pw = f64Array(W); this.gamLast = f64Array(W);
+    this.aSt = f64Array(nb * K); this.D = f64Array(nb * K);
+    this.run = f64Array(K); this.pu = f64Array(K); this.pw = f64Array(K); this.gamLast = f64Array(K);
+    this.running = f64Array(K);
     this.x = f64Array(K);
   }
 }
 
 /**
- * The factors of the chunk at rows r0 … r0+L−1 of the flattened [B·T] rows (see the header), all heads, and
+ * The factors of head h's chunk at rows r0 … r0+L−1 of the flattened [B·T] rows (see the header), and
  * Qg = τ q ⊙ Γ, Ke = k ⊙ e, Γ_{L−1}, and every K̃.
  */
-function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): void {
-  const { scale } = p;
-  const { sub, nbMax, W, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, aSt, D, run, pu, pw, gamLast } = vs;
+function prepare(p: DecayProblem, vs: VectorScratch, h: number, r0: number, L: number): void {
+  const { H, K, scale } = p;
+  const { sub, nbMax, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, aSt, D, run, pu, pw, gamLast } = vs;
   const { q, k } = p;
   const g = p.g!;
+  const W = H * K;
+  const hk = h * K;
   const nb = Math.ceil(L / sub);
   run.fill(1); // Π_{l<i} D_l = exp(b_{en_{i−1}})
   for (let i = 0; i < nb; i++) {
     const st = i * sub;
     const en = Math.min(st + sub, L) - 1;
-    const io = i * W;
+    const io = i * K;
     // first row: a, u = 1, G_i
     {
-      const gi = (r0 + st) * W;
-      const ri = st * W;
-      for (let d = 0; d < W; d++) {
+      const gi = (r0 + st) * W + hk;
+      const ri = st * K;
+      for (let d = 0; d < K; d++) {
         const x = Math.exp(g[gi + d]!);
         a[ri + d] = x;
         aSt[io + d] = x;
@@ -134,9 +136,9 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
     }
     // later rows: a_r = exp(g_r), u_r = u_{r−1} a_r
     for (let r = st + 1; r <= en; r++) {
-      const gi = (r0 + r) * W;
-      const ri = r * W;
-      for (let d = 0; d < W; d++) {
+      const gi = (r0 + r) * W + hk;
+      const ri = r * K;
+      for (let d = 0; d < K; d++) {
         const x = Math.exp(g[gi + d]!);
         a[ri + d] = x;
         const y = pu[d]! * x;
@@ -145,7 +147,7 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
       }
     }
     // D_i = a_st u_en; carry Π D
-    for (let d = 0; d < W; d++) {
+    for (let d = 0; d < K; d++) {
       const x = aSt[io + d]! * pu[d]!;
       D[io + d] = x;
       run[d] = run[d]! * x;
@@ -153,9 +155,9 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
     }
     // back through the block: w_r = w_{r+1} a_{r+1}; Qu, Kw, Qg
     for (let r = en; r >= st; r--) {
-      const src = (r0 + r) * W;
-      const ri = r * W;
-      for (let d = 0; d < W; d++) {
+      const src = (r0 + r) * W + hk;
+      const ri = r * K;
+      for (let d = 0; d < K; d++) {
         const wr = pw[d]!;
         w[ri + d] = wr;
         Kw[ri + d] = k[src + d]! * wr;
@@ -167,49 +169,50 @@ function prepare(p: DecayProblem, vs: VectorScratch, r0: number, L: number): voi
     }
   }
   // Γ_{L−1} = Π D; Ê_j = Π_{l>j} D_l (suffix products), with Ke = Kw ⊙ Ê
-  for (let d = 0; d < W; d++) {
+  for (let d = 0; d < K; d++) {
     gamLast[d] = run[d]!;
     pw[d] = 1;
   }
   for (let j = nb - 1; j >= 0; j--) {
-    const jo = j * W;
-    for (let d = 0; d < W; d++) {
+    const jo = j * K;
+    for (let d = 0; d < K; d++) {
       Ehat[jo + d] = pw[d]!;
       pw[d] = pw[d]! * D[jo + d]!;
     }
     const end = Math.min(j * sub + sub, L);
     for (let r = j * sub; r < end; r++) {
-      const ri = r * W;
-      for (let d = 0; d < W; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
+      const ri = r * K;
+      for (let d = 0; d < K; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
     }
   }
   // M_ij = a_{st_i} ⊙ Π_{j<l<i} D_l, and K̃ of query block i: Kw_s ⊙ M_{i,j(s)} for s < st_i
   for (let i = 1, ko = 0; i < nb; i++) {
-    const io = i * W;
-    for (let d = 0; d < W; d++) pu[d] = aSt[io + d]!;
+    const io = i * K;
+    for (let d = 0; d < K; d++) pu[d] = aSt[io + d]!;
     for (let j = i - 1; j >= 0; j--) {
-      const mo = (i * nbMax + j) * W;
-      const jo = j * W;
-      for (let d = 0; d < W; d++) {
+      const mo = (i * nbMax + j) * K;
+      const jo = j * K;
+      for (let d = 0; d < K; d++) {
         const x = pu[d]!;
         M[mo + d] = x;
         pu[d] = x * D[jo + d]!;
       }
       for (let s = j * sub; s < j * sub + sub; s++) {
-        const so = s * W;
+        const so = s * K;
         const to = ko + so;
-        for (let d = 0; d < W; d++) Kt[to + d] = Kw[so + d]! * M[mo + d]!;
+        for (let d = 0; d < K; d++) Kt[to + d] = Kw[so + d]! * M[mo + d]!;
       }
     }
-    ko += i * sub * W;
+    ko += i * sub * K;
   }
 }
 
 /** vs.A ← head h's intra-chunk block (L×L, zero above the diagonal, τ included). */
 function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
-  const { K, scale } = p;
-  const { sub, W, a, Qu, Kt, blk, A, x } = vs;
+  const { H, K, scale } = p;
+  const { sub, a, Qu, Kt, blk, A, x } = vs;
   const { q, k } = p;
+  const W = H * K;
   const hk = h * K;
   const nb = Math.ceil(L / sub);
   A.fill(0, 0, L * L);
@@ -217,13 +220,13 @@ function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number
     const st = i * sub;
     const m = Math.min(sub, L - st);
     // A[st.., 0..st] = Qu_i K̃ᵀ
-    mm(kern, m, st, K, Qu, st * W + hk, W, 1, Kt, ko + hk, 1, W, blk, 0, false);
+    mm(kern, m, st, K, Qu, st * K, K, 1, Kt, ko, 1, K, blk, 0, false);
     for (let r = 0; r < m; r++) {
       const dst = (st + r) * L;
       const src = r * st;
       for (let s = 0; s < st; s++) A[dst + s] = blk[src + s]!;
     }
-    ko += st * W;
+    ko += st * K;
   }
   // diagonal blocks: the running product x = τ k_s ⊙ Π_{s<j≤r} a_j, A[r,s] = q_r · x
   for (let i = 0; i < nb; i++) {
@@ -240,7 +243,7 @@ function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number
       A[s * L + s] = acc;
       for (let r = s + 1; r < end; r++) {
         const qr = (r0 + r) * W + hk;
-        const ar = r * W + hk;
+        const ar = r * K;
         acc = 0;
         for (let d = 0; d < K; d++) {
           const y = x[d]! * a[ar + d]!;
@@ -253,10 +256,10 @@ function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number
   }
 }
 
-/** S[d,:] ← f_d S[d,:] for head h's K×V block of S (at so), f = Γ_{L−1} of the head. */
-function decayKeyRows(S: FloatArray, so: number, f: Float64Array, fo: number, K: number, V: number): void {
+/** S[d,:] ← f_d S[d,:] for a head's K×V block of S (at so), f = Γ_{L−1} of the head. */
+function decayKeyRows(S: FloatArray, so: number, f: Float64Array, K: number, V: number): void {
   for (let d = 0; d < K; d++) {
-    const x = f[fo + d]!;
+    const x = f[d]!;
     if (x === 1) continue;
     const row = so + d * V;
     for (let j = 0; j < V; j++) S[row + j] = S[row + j]! * x;
@@ -267,139 +270,179 @@ function decayKeyRows(S: FloatArray, so: number, f: Float64Array, fo: number, K:
 export function vectorForward(p: DecayProblem, keep: boolean): DecayForward {
   const { B, T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
+  const dt = workType(p);
+  const o = allocate(dt, B * T * H * V);
+  const state = allocate(dt, B * H * K * V);
+  const saved = keep ? allocate(dt, B * H * N * K * V) : null;
+  runTask(forwardTask, {
+    units: B * H, work: vectorWork(p), args: problemArgs(p),
+    inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY],
+  });
+  return { o, state, saved };
+}
+
+/** forwardWork plus the diagonal sub-blocks' direct O(sub·K) per row and channel. */
+const vectorWork = (p: DecayProblem): number => forwardWork(p) + 2 * p.B * p.H * p.T * (p.sub ?? defaultSub(p.K)) * p.K;
+
+const forwardTask = defineTask("decay_chunk.vector_forward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [o, state, saved] = buffers.slice(5) as [FloatArray, FloatArray, FloatArray];
+  forwardUnits(p, o, state, saved.length > 0 ? saved : null, next);
+});
+
+/** The forward pass of the (batch, head) units that `next` hands out, into their rows of o, state (and saved). */
+function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: FloatArray | null, next: () => number): void {
+  const { T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
   const KV = K * V;
   const Wv = H * V;
-  const dt = workType(p);
   const kern = getKernels();
-  const o = allocate(dt, B * T * H * V);
-  const state = allocate(dt, B * H * KV);
-  const saved = keep ? allocate(dt, B * H * N * KV) : null;
   const vs = new VectorScratch(p);
-  const { W, tmp, A } = vs;
-  for (let b = 0; b < B; b++) {
-    // state of all heads of sequence b: state[b] itself, [H,K,V]
-    const so = b * H * KV;
-    if (p.s0) state.set(p.s0.subarray(so, so + H * KV), so);
+  const { tmp, A } = vs;
+  for (let bh = next(); bh >= 0; bh = next()) {
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    // the head's state, carried through the chunks in state[bh] itself
+    const sh = bh * KV;
+    if (p.s0) state.set(p.s0.subarray(sh, sh + KV), sh);
+    else state.fill(0, sh, sh + KV);
     for (let n = 0; n < N; n++) {
       const t0 = n * C;
       const L = Math.min(C, T - t0);
       const r0 = b * T + t0;
-      prepare(p, vs, r0, L);
-      for (let h = 0; h < H; h++) {
-        const sh = so + h * KV;
-        if (saved) saved.set(state.subarray(sh, sh + KV), ((b * H + h) * N + n) * KV);
-        const vo = r0 * Wv + h * V;
-        // O = (τ q ⊙ Γ) S₀ + A V
-        mm(kern, L, V, K, vs.Qg, h * K, W, 1, state, sh, V, 1, tmp, 0, false);
-        buildIntra(p, kern, vs, h, r0, L);
-        mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
-        copyRows(tmp, 0, V, o, vo, Wv, L, V);
-        // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
-        decayKeyRows(state, sh, vs.gamLast, h * K, K, V);
-        mm(kern, K, V, L, vs.Ke, h * K, 1, W, p.v, vo, Wv, 1, state, sh, true);
-      }
+      prepare(p, vs, h, r0, L);
+      if (saved) saved.set(state.subarray(sh, sh + KV), (bh * N + n) * KV);
+      const vo = r0 * Wv + h * V;
+      // O = (τ q ⊙ Γ) S₀ + A V
+      mm(kern, L, V, K, vs.Qg, 0, K, 1, state, sh, V, 1, tmp, 0, false);
+      buildIntra(p, kern, vs, h, r0, L);
+      mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
+      copyRows(tmp, 0, V, o, vo, Wv, L, V);
+      // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
+      decayKeyRows(state, sh, vs.gamLast, K, V);
+      mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
     }
   }
-  return { o, state, saved };
 }
 
 /** The backward pass of the vector gate (engine.ts decayBackward). */
 export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
-  const { B, T, H, K, V, C } = p;
-  const N = Math.ceil(T / C);
-  const KV = K * V;
+  const { B, T, H, K, V } = p;
   const dt = workType(p);
-  const kern = getKernels();
   const dq = allocate(dt, B * T * H * K);
   const dk = allocate(dt, B * T * H * K);
   const dv = allocate(dt, B * T * H * V);
-  const ds0 = allocate(dt, B * H * KV);
+  const ds0 = allocate(dt, B * H * K * V);
   // dg in the working precision: each entry is summed in f64 (`running`) and rounded once
   const dg = allocate(dt, B * T * H * K);
+  runTask(backwardTask, {
+    units: B * H, work: 2 * vectorWork(p), args: problemArgs(p),
+    inputs: [...problemInputs(p), saved, state, dO, dS], outputs: [dq, dk, dv, dg, ds0],
+  });
+  return { dq, dk, dv, dg, ds0 };
+}
+
+const backwardTask = defineTask("decay_chunk.vector_backward", (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [saved, state, dO, dS, dq, dk, dv, dg, ds0] = buffers.slice(5) as FloatArray[] as [
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+  ];
+  backwardUnits(p, saved, state, dO, dS, { dq, dk, dv, dg, ds0 }, next);
+});
+
+/** The backward pass of the (batch, head) units that `next` hands out, into their rows of `grads`. */
+function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray, grads: DecayGrads, next: () => number): void {
+  const { T, H, K, V, C } = p;
+  const N = Math.ceil(T / C);
+  const KV = K * V;
+  const W = H * K;
+  const kern = getKernels();
+  const { dq, dk, dv, ds0 } = grads;
+  const dg = grads.dg!;
   const vs = new VectorScratch(p);
-  const { W } = vs;
-  const running = f64Array(W);
-  for (let b = 0; b < B; b++) {
-    // dS of all heads of sequence b, carried backwards through the chunks: ds0[b] itself
-    const so = b * H * KV;
-    ds0.set(dS.subarray(so, so + H * KV), so);
+  const { running } = vs;
+  const { q, k } = p;
+  for (let bh = next(); bh >= 0; bh = next()) {
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    const hk = h * K;
+    // the head's dS, carried backwards through the chunks in ds0[bh] itself
+    const sh = bh * KV;
+    ds0.set(dS.subarray(sh, sh + KV), sh);
     // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-    for (let c = 0; c < W; c++) {
+    for (let d = 0; d < K; d++) {
       let acc = 0;
-      for (let j = 0; j < V; j++) acc += state[so + c * V + j]! * dS[so + c * V + j]!;
-      running[c] = acc;
+      for (let j = 0; j < V; j++) acc += state[sh + d * V + j]! * dS[sh + d * V + j]!;
+      running[d] = acc;
     }
     for (let n = N - 1; n >= 0; n--) {
       const t0 = n * C;
       const L = Math.min(C, T - t0);
       const r0 = b * T + t0;
-      prepare(p, vs, r0, L);
-      // the chunk's rows of dq and dk are contiguous: accumulate in place
-      const dQc = dq.subarray(r0 * W, (r0 + L) * W);
-      const dKc = dk.subarray(r0 * W, (r0 + L) * W);
-      for (let h = 0; h < H; h++) chunkHeadBackward(p, kern, vs, dQc, dKc, h, r0, L, saved, ((b * H + h) * N + n) * KV, dO, dv, ds0, so + h * KV);
+      prepare(p, vs, h, r0, L);
+      chunkHeadBackward(p, kern, vs, dq, dk, h, r0, L, saved, (bh * N + n) * KV, dO, dv, ds0, sh);
       // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header), summed backwards into dg
-      const { q, k } = p;
       for (let r = L - 1; r >= 0; r--) {
-        const src = (r0 + r) * W;
-        for (let c = 0; c < W; c++) {
-          const acc = running[c]! + q[src + c]! * dq[src + c]! - k[src + c]! * dk[src + c]!;
-          running[c] = acc;
-          dg[src + c] = acc;
+        const src = (r0 + r) * W + hk;
+        for (let d = 0; d < K; d++) {
+          const acc = running[d]! + q[src + d]! * dq[src + d]! - k[src + d]! * dk[src + d]!;
+          running[d] = acc;
+          dg[src + d] = acc;
         }
       }
     }
   }
-  return { dq, dk, dv, dg, ds0 };
 }
 
 /**
- * Head h of one chunk of the backward pass (engine.ts, "Backward"). On entry dSall[dso..] is head h's ∂L/∂S at
- * the chunk's end and saved[s0o..] its incoming state; writes head h's slices of dQc, dKc (the chunk's L rows
- * of dq and dk) and of dv, and leaves ∂L/∂S₀ in dSall[dso..].
+ * Head h of one chunk of the backward pass (engine.ts, "Backward"). On entry dSh[dso..] is the head's ∂L/∂S
+ * at the chunk's end and saved[s0o..] its incoming state; writes the head's entries of the chunk's rows of dq,
+ * dk and dv, and leaves ∂L/∂S₀ in dSh[dso..].
  */
 function chunkHeadBackward(
-  p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: FloatArray, dKc: FloatArray, h: number, r0: number, L: number,
-  saved: FloatArray, s0o: number, dO: FloatArray, dv: FloatArray, dSall: FloatArray, dso: number,
+  p: DecayProblem, kern: Kernels, vs: VectorScratch, dq: FloatArray, dk: FloatArray, h: number, r0: number, L: number,
+  saved: FloatArray, s0o: number, dO: FloatArray, dv: FloatArray, dSh: FloatArray, dso: number,
 ): void {
   const { H, K, V, scale } = p;
-  const { sub, W, u, w, G, Ehat, A, dA, tmp } = vs;
+  const { sub, u, w, G, Ehat, A, dA, tmp } = vs;
+  const W = H * K;
   const Wv = H * V;
   const hk = h * K;
   const vo = r0 * Wv + h * V;
   buildIntra(p, kern, vs, h, r0, L);
   // dV = Aᵀ dO + (K ⊙ e) dS
   mm(kern, L, V, L, A, 0, 1, L, dO, vo, Wv, 1, tmp, 0, false);
-  mm(kern, L, V, K, vs.Ke, hk, W, 1, dSall, dso, V, 1, tmp, 0, true);
+  mm(kern, L, V, K, vs.Ke, 0, K, 1, dSh, dso, V, 1, tmp, 0, true);
   copyRows(tmp, 0, V, dv, vo, Wv, L, V);
   // dA = dO Vᵀ (only s ≤ r is read below)
   mm(kern, L, L, V, dO, vo, Wv, 1, p.v, vo, 1, Wv, dA, 0, false);
   // inter-chunk terms: dq_r = τ Γ_r ⊙ (dO S₀ᵀ)_r,  dk_s = e_s ⊙ (V dSᵀ)_s, with Γ_r = u_r G_i, e_s = w_s Ê_i
   mm(kern, L, K, V, dO, vo, Wv, 1, saved, s0o, 1, V, tmp, 0, false);
   for (let r = 0; r < L; r++) {
-    const ri = r * W + hk;
-    const io = Math.floor(r / sub) * W + hk;
-    const ti = r * K;
-    for (let d = 0; d < K; d++) dQc[ri + d] = tmp[ti + d]! * scale * u[ri + d]! * G[io + d]!;
+    const oi = (r0 + r) * W + hk;
+    const ri = r * K;
+    const io = Math.floor(r / sub) * K;
+    for (let d = 0; d < K; d++) dq[oi + d] = tmp[ri + d]! * scale * u[ri + d]! * G[io + d]!;
   }
-  mm(kern, L, K, V, p.v, vo, Wv, 1, dSall, dso, 1, V, tmp, 0, false);
+  mm(kern, L, K, V, p.v, vo, Wv, 1, dSh, dso, 1, V, tmp, 0, false);
   for (let r = 0; r < L; r++) {
-    const ri = r * W + hk;
-    const io = Math.floor(r / sub) * W + hk;
-    const ti = r * K;
-    for (let d = 0; d < K; d++) dKc[ri + d] = tmp[ti + d]! * w[ri + d]! * Ehat[io + d]!;
+    const oi = (r0 + r) * W + hk;
+    const ri = r * K;
+    const io = Math.floor(r / sub) * K;
+    for (let d = 0; d < K; d++) dk[oi + d] = tmp[ri + d]! * w[ri + d]! * Ehat[io + d]!;
   }
-  intraBackward(p, kern, vs, dQc, dKc, h, r0, L);
+  intraBackward(p, kern, vs, dq, dk, h, r0, L);
   // dS₀ = Diag(Γ_{L−1}) dS + (τ q ⊙ Γ)ᵀ dO
-  decayKeyRows(dSall, dso, vs.gamLast, hk, K, V);
-  mm(kern, K, V, L, vs.Qg, hk, 1, W, dO, vo, Wv, 1, dSall, dso, true);
+  decayKeyRows(dSh, dso, vs.gamLast, K, V);
+  mm(kern, K, V, L, vs.Qg, 0, 1, K, dO, vo, Wv, 1, dSh, dso, true);
 }
 
-/** Head h's intra-chunk gradients, added into dQc and dKc (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
-function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: FloatArray, dKc: FloatArray, h: number, r0: number, L: number): void {
-  const { K, scale } = p;
-  const { sub, nbMax, W, a, u, w, M, Qu, Kt, tmp, dA, x } = vs;
+/** Head h's intra-chunk gradients, added into the chunk's rows of dq and dk (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
+function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dq: FloatArray, dk: FloatArray, h: number, r0: number, L: number): void {
+  const { H, K, scale } = p;
+  const { sub, nbMax, a, u, w, M, Qu, Kt, tmp, dA, x } = vs;
   const { q, k } = p;
+  const W = H * K;
   const hk = h * K;
   const nb = Math.ceil(L / sub);
   for (let i = 1, ko = 0; i < nb; i++) {
@@ -407,23 +450,24 @@ function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: F
     const m = Math.min(sub, L - st);
     // X = dA[st.., 0..st] read in place (row stride L)
     // dq_r += τ u_r ⊙ (X K̃)_r
-    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko + hk, W, 1, tmp, 0, false);
+    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko, K, 1, tmp, 0, false);
     for (let r = 0; r < m; r++) {
-      const ri = (st + r) * W + hk;
+      const oi = (r0 + st + r) * W + hk;
+      const ri = (st + r) * K;
       const ti = r * K;
-      for (let d = 0; d < K; d++) dQc[ri + d] = dQc[ri + d]! + scale * u[ri + d]! * tmp[ti + d]!;
+      for (let d = 0; d < K; d++) dq[oi + d] = dq[oi + d]! + scale * u[ri + d]! * tmp[ti + d]!;
     }
     // dk_s += w_s ⊙ M_{i,j(s)} ⊙ (Xᵀ Qu_i)_s
-    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * W + hk, W, 1, tmp, 0, false);
+    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * K, K, 1, tmp, 0, false);
     for (let j = 0; j < i; j++) {
-      const mo = (i * nbMax + j) * W + hk;
+      const mo = (i * nbMax + j) * K;
       for (let s = j * sub; s < j * sub + sub; s++) {
-        const si = s * W + hk;
-        const ti = s * K;
-        for (let d = 0; d < K; d++) dKc[si + d] = dKc[si + d]! + w[si + d]! * M[mo + d]! * tmp[ti + d]!;
+        const oi = (r0 + s) * W + hk;
+        const si = s * K;
+        for (let d = 0; d < K; d++) dk[oi + d] = dk[oi + d]! + w[si + d]! * M[mo + d]! * tmp[si + d]!;
       }
     }
-    ko += st * W;
+    ko += st * K;
   }
   // diagonal blocks, with the running product x = Π_{s<j≤r} a_j
   for (let i = 0; i < nb; i++) {
@@ -431,9 +475,8 @@ function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: F
     const end = Math.min(st + sub, L);
     for (let s = st; s < end; s++) {
       const ks = (r0 + s) * W + hk;
-      const si = s * W + hk;
       for (let r = s; r < end; r++) {
-        const ar = r * W + hk;
+        const ar = r * K;
         if (r === s) x.fill(1);
         else for (let d = 0; d < K; d++) x[d] = x[d]! * a[ar + d]!;
         const c = scale * dA[r * L + s]!;
@@ -441,8 +484,8 @@ function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dQc: F
         const qr = (r0 + r) * W + hk;
         for (let d = 0; d < K; d++) {
           const cx = c * x[d]!;
-          dQc[ar + d] = dQc[ar + d]! + cx * k[ks + d]!;
-          dKc[si + d] = dKc[si + d]! + cx * q[qr + d]!;
+          dq[qr + d] = dq[qr + d]! + cx * k[ks + d]!;
+          dk[ks + d] = dk[ks + d]! + cx * q[qr + d]!;
         }
       }
     }
