@@ -30,9 +30,13 @@ const OPS: AnyOp[] = [attention, linearAttn, simpleGla, gla, deltaRule, gatedDel
  * One forward+backward, in a buffer arena (as the trainer runs a step; PyTorch's caching allocator does the
  * same for torch), so the figure is the op's arithmetic rather than the OS zero-filling fresh pages.
  */
+/** The arenas of the timed calls, cleared after each round (they hold the kernels' shared memory). */
+const arenas: BufferArena[] = [];
+
 function forwardBackward(op: AnyOp): () => void {
   const x = op.example(new Random(1), "f32", { B, T, H, K, V });
   const arena = new BufferArena();
+  arenas.push(arena);
   let dO: Tensor | undefined;
   return () => arena.run(() => {
     const leaves = Object.fromEntries(Object.entries(x).map(([k, t]) => [k, t.clone().requireGrad()]));
@@ -57,7 +61,11 @@ export async function run(): Promise<void> {
   let first: { threads: number; seqmix: number[] } | undefined;
   for (const threads of benchThreads()) {
     setThreads(threads);
-    const seqmix = OPS.map((op) => timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 }));
+    const seqmix = OPS.map((op) => {
+      const time = timeMs(forwardBackward(op), { reps: 3, budgetMs: 8000 });
+      for (const a of arenas.splice(0)) a.clear();
+      return time;
+    });
     first ??= { threads, seqmix };
     const base = first.threads !== threads ? first : undefined;
     const torch = torchTimes(threads);

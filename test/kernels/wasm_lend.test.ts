@@ -234,3 +234,21 @@ test("the delta layers' conv–SiLU–norm branch on arena buffers runs on two t
     assert.deepEqual(two, one, `normWidth ${normWidth}`);
   }
 });
+
+test("when lent blocks fill the memory, lend returns null and products still run in wasm (staged above, near the top)", { skip: !canLend }, () => {
+  const kern = createWasmKernels({ threads: 1 })!;
+  const block = 64 * 1024 * 1024 / 4; // 64 MiB
+  let blocks = 0;
+  while (kern.lend!(block) !== null) blocks++;
+  assert.ok(blocks >= 16 && blocks <= 32, `lent ${blocks} blocks of 64 MiB before refusing (the maximum is 2 GiB, less headroom for staging)`);
+  // a staged product now sits above ~1.5 GiB: its addresses must stay valid (no int32 wrap-around)
+  const [m, k, n] = [300, 200, 100];
+  const A = randomArray(m * k, 11);
+  const B = randomArray(k * n, 12);
+  const args = (c: Float32Array): MatmulArgs<Float32Array> => ({ m, n, k, a: A, aOffset: 0, aRowStride: k, aColStride: 1, b: B, bOffset: 0, bRowStride: n, bColStride: 1, c, cOffset: 0, accumulate: false });
+  const got = new Float32Array(m * n);
+  kern.matmul(args(got));
+  const fresh = new Float32Array(m * n);
+  createWasmKernels({ threads: 1 })!.matmul(args(fresh));
+  assert.deepEqual(got, fresh, "the same bits as the wasm kernel on an empty memory (the JS kernel rounds differently)");
+});

@@ -17,7 +17,7 @@ import type { MatmulArgs } from "../types.js";
 import { MR, NR } from "./gemm_code.js";
 import { SCRATCH_BYTES, runGemm, type GemmJob } from "./gemm.js";
 import type { WorkerPool } from "./pool.js";
-import type { WasmRuntime } from "./runtime.js";
+import { alignUp, type WasmRuntime } from "./runtime.js";
 
 /**
  * Below this m·n·k, and for a single output column (n = 1), the JS kernel is as fast: staging costs more than
@@ -33,7 +33,7 @@ const MAX_SPAN_RATIO = 4;
  */
 export const THREAD_MIN_VOLUME = 96 * 96 * 96;
 
-const align16 = (bytes: number): number => (bytes + 15) & ~15;
+const align16 = (bytes: number): number => alignUp(bytes, 16);
 const roundUp = (v: number, to: number): number => Math.ceil(v / to) * to;
 
 /** An operand in the module's memory: byte address of element (0, 0) and its strides. */

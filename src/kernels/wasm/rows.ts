@@ -6,7 +6,7 @@
  */
 import { checkSoftmaxArgs, softmaxRows as softmaxRowsJs } from "../js/rows.js";
 import type { FloatArray } from "../types.js";
-import type { WasmRuntime } from "./runtime.js";
+import { alignUp, type WasmRuntime } from "./runtime.js";
 
 /** Floats per staged block of rows (64 KiB of input), at least one row. */
 const BLOCK = 16384;
@@ -22,7 +22,7 @@ export class WasmRows {
     }
     const ld = (cols + 3) & ~3;
     const per = Math.max(1, Math.floor(BLOCK / ld));
-    const base = (this.rt.heapBase + 15) & ~15;
+    const base = alignUp(this.rt.heapBase, 16);
     const xAt = base;
     const outAt = xAt + 4 * per * ld;
     const statsAt = outAt + 4 * per * ld;

@@ -17,6 +17,21 @@ const PAGE = 65536;
  * bytes every byte address is a non-negative i32, so JS can index the memory with `address >> 2`.
  */
 const SHARED_MAX_PAGES = 32768;
+const MAX_BYTES = SHARED_MAX_PAGES * PAGE;
+/**
+ * Lent blocks stop this far below the maximum, so that the staging of products, maps and tasks (which lives
+ * above them) always has room: with the memory full of lent blocks every product would fall back to the JS
+ * kernel (~10× slower). Beyond it, `lend` returns null and the arena uses ordinary arrays.
+ */
+const STAGING_HEADROOM = 512 * 1024 * 1024;
+
+/**
+ * `bytes` rounded up to a multiple of `to`, in plain arithmetic: addresses near the 2 GiB end of the memory
+ * would turn negative through `(x + 15) & ~15` (an int32 operation), and a negative end passes any size check.
+ */
+export function alignUp(bytes: number, to: number): number {
+  return Math.ceil(bytes / to) * to;
+}
 
 export interface RuntimeOptions {
   fma: boolean;
@@ -102,10 +117,10 @@ export class WasmRuntime {
    */
   lend(length: number): Float32Array | null {
     if (!this.shared || this.heapBase !== this.lentTop || length <= 0) return null;
-    const bytes = (4 * length + 63) & ~63;
+    const bytes = alignUp(4 * length, 64);
     let at = this.released.get(bytes)?.pop();
     if (at === undefined) {
-      if (!this.reserve(this.lentTop + bytes)) return null;
+      if (this.lentTop + bytes > MAX_BYTES - STAGING_HEADROOM || !this.reserve(this.lentTop + bytes)) return null;
       at = this.lentTop;
       this.lentTop = this.heapBase = this.lentTop + bytes;
     }
@@ -126,7 +141,7 @@ export class WasmRuntime {
   release(view: Float32Array): void {
     const at = this.addressOf(view);
     if (at < 0) throw new Error("WasmRuntime.release: the array was not lent by this runtime");
-    const bytes = (4 * view.length + 63) & ~63;
+    const bytes = alignUp(4 * view.length, 64);
     let list = this.released.get(bytes);
     if (list === undefined) this.released.set(bytes, (list = []));
     list.push(at);
@@ -139,6 +154,7 @@ export class WasmRuntime {
 
   /** Grows the memory to at least `bytes`; false if it cannot (beyond the maximum or out of memory). */
   reserve(bytes: number): boolean {
+    if (!(bytes >= 0 && bytes <= MAX_BYTES)) return false;
     const have = this.memory.buffer.byteLength;
     if (bytes <= have) return true;
     const pages = Math.ceil((bytes - have) / PAGE);

@@ -11,18 +11,18 @@
  */
 import { scanBackwardJs, scanForwardJs } from "../js/scan.js";
 import type { FloatArray, ScanBackwardArgs, ScanForwardArgs } from "../types.js";
-import type { WasmRuntime } from "./runtime.js";
+import { alignUp, type WasmRuntime } from "./runtime.js";
 import { SCAN_FLAGS } from "./scan_code.js";
 
 /** Bump allocator of 16-byte-aligned f32 areas from `base` on; `at` gives each area's byte address. */
 class Layout {
   end: number;
   constructor(base: number) {
-    this.end = (base + 15) & ~15;
+    this.end = alignUp(base, 16);
   }
   take(floats: number): number {
     const a = this.end;
-    this.end += (4 * floats + 15) & ~15;
+    this.end += alignUp(4 * floats, 16);
     return a;
   }
 }

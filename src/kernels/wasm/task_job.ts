@@ -12,13 +12,14 @@
  */
 import { findTask, type TaskBody } from "../task_registry.js";
 import type { FloatArray } from "../types.js";
+import { alignUp } from "./runtime.js";
 
 const MAX_NAME = 64;
 const ERROR_INTS = 256;
 const NAME = 8;
 const ARGS = NAME + MAX_NAME; // word 72: byte 288, 8-aligned for the f64 args
 
-const align16 = (bytes: number): number => (bytes + 15) & ~15;
+const align16 = (bytes: number): number => alignUp(bytes, 16);
 
 export interface TaskCall {
   name: string;

@@ -6,7 +6,7 @@
  */
 import { checkMapArgs, mapJs } from "../js/maps.js";
 import type { ElementwiseMap, Operand } from "../types.js";
-import type { WasmRuntime } from "./runtime.js";
+import { alignUp, type WasmRuntime } from "./runtime.js";
 import { VMATH_EXPORT } from "./vmath_code.js";
 
 /** Elements per staged block: 16 KiB per operand, so a 4-operand map works within 64 KiB. */
@@ -33,7 +33,7 @@ export class WasmMaps {
       if (start === n) return;
     }
     const operands = all.length;
-    const base = (this.rt.heapBase + 15) & ~15;
+    const base = alignUp(this.rt.heapBase, 16);
     if (!this.rt.reserve(base + 4 * BLOCK * operands)) {
       mapJs(name, inputs.map((o) => ({ data: o.data, offset: o.offset + start })), outputs.map((o) => o && { data: o.data, offset: o.offset + start }), n - start);
       return;
