@@ -49,6 +49,10 @@ test("lend: zeroed arrays in the wasm memory; a released block is lent again", {
   assert.ok(b.every((v) => v === 0), "a reused block is zeroed");
   const c = k.lend!(1000)!;
   assert.notEqual(c.byteOffset, b.byteOffset);
+  k.release!(b);
+  k.release!(c);
+  const d = k.lend!(3000)!;
+  assert.equal(d.byteOffset, offset, "with nothing lent, the lent region starts afresh (any size)");
   assert.throws(() => k.release!(new Float32Array(4)), /not lent by this runtime/);
 });
 

@@ -65,6 +65,8 @@ export class WasmRuntime {
   private lentTop = CONTROL_BYTES;
   /** Released blocks by byte size, for reuse. */
   private readonly released = new Map<number, number[]>();
+  /** Blocks lent and not released: when none is left, the lent region starts afresh (sizes change between models). */
+  private outstanding = 0;
   /** Every ArrayBuffer this memory has had (it changes on growth): a view of one of them is in this memory. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
@@ -127,6 +129,7 @@ export class WasmRuntime {
     const view = new Float32Array(this.memory.buffer, at, length);
     this.buffers.add(view.buffer);
     this.zero(view);
+    this.outstanding++;
     return view;
   }
 
@@ -145,6 +148,10 @@ export class WasmRuntime {
     let list = this.released.get(bytes);
     if (list === undefined) this.released.set(bytes, (list = []));
     list.push(at);
+    if (--this.outstanding === 0 && this.heapBase === this.lentTop) {
+      this.released.clear();
+      this.lentTop = this.heapBase = CONTROL_BYTES;
+    }
   }
 
   /** The byte address of `array`'s first element if it is a view of this memory, else −1. */
