@@ -256,3 +256,20 @@ test("when lent blocks fill the memory, lend returns null and products still run
   createWasmKernels({ threads: 1 })!.matmul(args(fresh));
   assert.deepEqual(got, fresh, "the same bits as the wasm kernel on an empty memory (the JS kernel rounds differently)");
 });
+
+test("large flat add / sub / mul / div on arena buffers run on two threads and equal one thread bit for bit", { skip: !canLend }, async () => {
+  const n = (1 << 20) + 12345; // above the split threshold, not a whole number of blocks
+  const x0 = tensor(randomArray(n, 13), [n], { requiresGrad: true });
+  const y0 = tensor(randomArray(n, 14).map((v) => v + 2), [n], { requiresGrad: true });
+  const { one, two, threaded } = await atOneAndTwoThreads(() => {
+    x0.grad = y0.grad = null;
+    const x = x0.mul(1);
+    const y = y0.mul(1);
+    const z = x.add(y).mul(x).sub(y).div(y);
+    z.sum().backward();
+    return [z.values().slice(), x0.grad!.values().slice(), y0.grad!.values().slice()];
+  });
+  assert.equal(threaded[0], 0);
+  assert.ok(threaded[1] >= 4, `the four ops ran on both threads (threaded calls: ${threaded[1]})`);
+  assert.deepEqual(two, one);
+});

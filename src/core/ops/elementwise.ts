@@ -10,6 +10,7 @@ import { Tensor, type TensorLike } from "../tensor.js";
 import { erf, normalPdf, sigmoid as sigmoidScalar, softplus as softplusScalar } from "../special.js";
 import { sumTo } from "./reduce.js";
 import { getKernels, type ElementwiseMap } from "../../kernels/index.js";
+import { defineTask, runTask } from "../../kernels/parallel.js";
 
 type Unary = (x: number) => number;
 type Binary = (a: number, b: number) => number;
@@ -125,7 +126,20 @@ function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBi
   if (!loop) return mapBinary(op, a, b, f);
   if (flat(a, b)) {
     const out = allocateForOverwrite(promoteTypes(a.dtype, b.dtype), a.size);
-    loop(a.data, a.offset, b.data, b.offset, out, 0, a.size);
+    const code = FLAT_BINARY.indexOf(loop);
+    if (code >= 0 && a.size >= SPLIT_MIN) {
+      // large: blocks of the same loop as a memory-bound task (both cores when the buffers are the arena's)
+      runTask(flatBinaryTask, {
+        units: Math.ceil(a.size / SPLIT_BLOCK),
+        work: a.size,
+        args: [code, a.offset, b.offset, a.size],
+        inputs: [a.data, b.data],
+        outputs: [out],
+        memoryBound: true,
+      });
+    } else {
+      loop(a.data, a.offset, b.data, b.offset, out, 0, a.size);
+    }
     return new Tensor(out, a.shape);
   }
   const blockB = a.ndim >= b.ndim ? repeatBlock(a, b) : 0;
@@ -152,6 +166,23 @@ const addLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n;
 const subLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! - b[bo + i]!; };
 const mulLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! * b[bo + i]!; };
 const divLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! / b[bo + i]!; };
+
+/** The flat loops a large op splits into blocks (a task's argument picks one by its index here). */
+const FLAT_BINARY: readonly FlatBinary[] = [addLoop, subLoop, mulLoop, divLoop];
+/** Elements from which a flat binary op runs as a task, and per unit of it. */
+const SPLIT_MIN = 1 << 20;
+const SPLIT_BLOCK = 1 << 16;
+
+/** Buffers: a, b → out. Args: loop index, a's offset, b's offset, n. Unit u: elements [u·SPLIT_BLOCK, …). */
+const flatBinaryTask = defineTask("core.elementwise.flatBinary", (buffers, args, next) => {
+  const [a, b, out] = buffers as [FloatArray, FloatArray, FloatArray];
+  const [code, ao, bo, n] = args as [number, number, number, number];
+  const loop = FLAT_BINARY[code]!;
+  for (let u = next(); u >= 0; u = next()) {
+    const start = u * SPLIT_BLOCK;
+    loop(a, ao + start, b, bo + start, out, start, Math.min(SPLIT_BLOCK, n - start));
+  }
+});
 /** g·y: the backward of exp. */
 const gyLoop: FlatTernary = (g, go, _x, _xo, y, yo, o, n) => { for (let i = 0; i < n; i++) o[i] = g[go + i]! * y[yo + i]!; };
 

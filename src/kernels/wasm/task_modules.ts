@@ -10,4 +10,5 @@ import "../../ops/delta_common/engine.js";
 import "../../ops/decay_chunk/engine.js";
 import "../../ops/decay_chunk/vector_gate.js";
 import "../../core/ops/norm_rows.js";
+import "../../core/ops/elementwise.js";
 import "../../layers/delta_branch.js";
