@@ -176,13 +176,17 @@ describe("flat loops of the unary ops equal the strided path exactly", () => {
   }
 });
 
-describe("binary ops with a block repeated over leading axes equal the strided path exactly", () => {
+describe("binary ops with a block repeated over leading axes, or a single value, equal the strided path exactly", () => {
   const cases = [
     [[4, 6], [6]],
     [[6], [4, 6]],
     [[2, 3, 5], [3, 5]],
     [[2, 3, 5], [1, 1, 5]],
     [[1, 3, 5], [2, 3, 5]],
+    // one single value, on either side (the scalar loop)
+    [[4, 6], [1]],
+    [[2, 3, 5], [1, 1, 1]],
+    [[1], [3, 4]],
   ] as const;
   for (const [name, op] of [["add", add], ["sub", sub], ["mul", mul], ["div", div]] as const) {
     test(`${name}: values and gradients (f64, tolerance 0)`, () => {
@@ -196,6 +200,21 @@ describe("binary ops with a block repeated over leading axes equal the strided p
       });
     });
   }
+  test("a plain number on either side (a 0-d operand): values and gradients as the strided path (f64, tolerance 0)", () => {
+    for (const [name, op] of [["add", add], ["sub", sub], ["mul", mul], ["div", div]] as const) {
+      const a = noGrad(() => add(f64([3, 7], 95, 0.3), 2));
+      for (const [fast, slow] of [
+        // the transposed view is not contiguous, so it takes the general strided path
+        [(x: Tensor) => op(x, 0.37), (x: Tensor) => op(x.transpose(0, 1), 0.37).transpose(0, 1)],
+        [(x: Tensor) => op(1.9, x), (x: Tensor) => op(1.9, x.transpose(0, 1)).transpose(0, 1)],
+      ] as const) {
+        const f = valueAndGrads(fast, [a]);
+        const g = valueAndGrads(slow, [a]);
+        assert.deepEqual(f.y, g.y, name);
+        assert.deepEqual(f.grads, g.grads, `${name} gradients`);
+      }
+    }
+  });
   test("gradcheck of a bias add and a row scaling", () => {
     gradcheck(add, [leaf([4, 6], 90), leaf([6], 91)]);
     gradcheck(mul, [leaf([3], 92), leaf([2, 4, 3], 93)]);

@@ -142,6 +142,17 @@ function mapBinaryFlat(op: string, a: Tensor, b: Tensor, f: Binary, loop: FlatBi
     }
     return new Tensor(out, a.shape);
   }
+  const scalarCode = FLAT_BINARY.indexOf(loop);
+  if (scalarCode >= 0 && (a.size === 1) !== (b.size === 1)) {
+    // one operand is a single value (x·0.5, a 0-d tensor): one loop with it as a constant
+    const big = b.size === 1 ? a : b;
+    if (big.isContiguous()) {
+      const out = allocateForOverwrite(promoteTypes(a.dtype, b.dtype), big.size);
+      const small = b.size === 1 ? b : a;
+      scalarLoop(scalarCode, big.data, big.offset, small.data[small.offset]!, big === a, out, big.size);
+      return new Tensor(out, broadcastShapes(op, a.shape, b.shape));
+    }
+  }
   const blockB = a.ndim >= b.ndim ? repeatBlock(a, b) : 0;
   const blockA = blockB === 0 && b.ndim >= a.ndim ? repeatBlock(b, a) : 0;
   if (blockB === 0 && blockA === 0) return mapBinary(op, a, b, f);
@@ -166,6 +177,28 @@ const addLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n;
 const subLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! - b[bo + i]!; };
 const mulLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! * b[bo + i]!; };
 const divLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! / b[bo + i]!; };
+
+/**
+ * out = x ∘ s (or s ∘ x when `bigIsLeft` is false) for the loop at `code` in FLAT_BINARY, with the same
+ * arithmetic as the loops (so the same bits as broadcasting the single value).
+ */
+function scalarLoop(code: number, x: FloatArray, xo: number, s: number, bigIsLeft: boolean, o: FloatArray, n: number): void {
+  switch (code) {
+    case 0:
+      for (let i = 0; i < n; i++) o[i] = x[xo + i]! + s;
+      break;
+    case 1:
+      if (bigIsLeft) for (let i = 0; i < n; i++) o[i] = x[xo + i]! - s;
+      else for (let i = 0; i < n; i++) o[i] = s - x[xo + i]!;
+      break;
+    case 2:
+      for (let i = 0; i < n; i++) o[i] = x[xo + i]! * s;
+      break;
+    default:
+      if (bigIsLeft) for (let i = 0; i < n; i++) o[i] = x[xo + i]! / s;
+      else for (let i = 0; i < n; i++) o[i] = s / x[xo + i]!;
+  }
+}
 
 /** The flat loops a large op splits into blocks (a task's argument picks one by its index here). */
 const FLAT_BINARY: readonly FlatBinary[] = [addLoop, subLoop, mulLoop, divLoop];
