@@ -1,7 +1,7 @@
 /**
  * The control block shared by the main thread and the workers: at the start of the wasm memory, one slot
  * of 32 int32 per worker. A slot holds READY (set by the worker once it can take jobs), TASKS (set once it knows the ops' tasks), GO (a job counter the
- * main thread bumps to post a job), DONE (the worker copies GO there when the job is finished), FAILED, KIND
+ * main thread bumps to post a job), SEQ (the posted job's number), DONE (the worker copies SEQ there when the job is finished), FAILED, KIND
  * (which sort of job: a GEMM slice or a task), STATE and the job's fields. Main thread and workers meet only
  * through Atomics on these words.
  *
@@ -27,7 +27,14 @@ export const KIND = 4;
 export const STATE = 5;
 /** 1 once the worker has loaded the task modules (task_modules.ts); gemm jobs need only READY. */
 export const TASKS = 6;
-const JOB = 7; // the job's fields follow
+/**
+ * The number the main thread gives a job (the value GO takes when it is posted), written before STATE =
+ * POSTED. A worker that wins the swap reports this number in DONE: reading GO instead could see a job the
+ * main thread posted, cancelled and re-posted in between, and report a number the main thread never waits
+ * for (a deadlock, seen under load with many short tasks).
+ */
+export const SEQ = 7;
+const JOB = 8; // the job's fields follow
 
 /** Values of STATE. */
 export const POSTED = 1;
@@ -45,7 +52,8 @@ export function writeJob(ctl: Int32Array, slot: number, job: GemmJob): void {
   ctl[q + 3] = job.a; ctl[q + 4] = job.aRowStride; ctl[q + 5] = job.aColStride;
   ctl[q + 6] = job.b; ctl[q + 7] = job.bRowStride; ctl[q + 8] = job.bColStride;
   ctl[q + 9] = job.c; ctl[q + 10] = job.ldc;
-  ctl[q + 11] = (job.accumulate ? 1 : 0) | (job.scratch << 1); // scratch is 16-byte aligned and < 2³⁰
+  ctl[q + 11] = job.accumulate ? 1 : 0;
+  ctl[q + 12] = job.scratch; // a byte address below 2³¹ (its own word: lent blocks put it above 2³⁰)
 }
 
 export function readJob(ctl: Int32Array, slot: number): GemmJob {
@@ -55,7 +63,7 @@ export function readJob(ctl: Int32Array, slot: number): GemmJob {
     a: ctl[q + 3]!, aRowStride: ctl[q + 4]!, aColStride: ctl[q + 5]!,
     b: ctl[q + 6]!, bRowStride: ctl[q + 7]!, bColStride: ctl[q + 8]!,
     c: ctl[q + 9]!, ldc: ctl[q + 10]!,
-    accumulate: (ctl[q + 11]! & 1) === 1, scratch: ctl[q + 11]! >>> 1,
+    accumulate: ctl[q + 11]! === 1, scratch: ctl[q + 12]!,
   };
 }
 

@@ -7,7 +7,7 @@
  * then sleeps where the thread may block. While a job is out the pool is `busy`: a product computed on the
  * calling thread meanwhile (inside its share of a task) stays on that thread.
  */
-import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, STATE, TASKS, field, writeJob, writeTaskJob } from "./control.js";
+import { CANCELLED, DONE, FAILED, GO, MAX_WORKERS, POSTED, READY, SEQ, STATE, TASKS, field, writeJob, writeTaskJob } from "./control.js";
 import { nodeProcess, nodeWorkerThreads } from "./features.js";
 import { runGemm, type GemmJob } from "./gemm.js";
 import type { WasmRuntime } from "./runtime.js";
@@ -128,8 +128,11 @@ export class WorkerPool {
     try {
       for (let w = 0; w < workers; w++) {
         write(w);
+        const seq = (Atomics.load(ctl, field(w, GO)) + 1) | 0;
+        Atomics.store(ctl, field(w, SEQ), seq);
         Atomics.store(ctl, field(w, STATE), POSTED);
-        posted.push(Atomics.add(ctl, field(w, GO), 1) + 1);
+        Atomics.store(ctl, field(w, GO), seq);
+        posted.push(seq);
         Atomics.notify(ctl, field(w, GO));
       }
       own();

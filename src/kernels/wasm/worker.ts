@@ -11,7 +11,7 @@
  */
 import { jsKernels } from "../js/index.js";
 import { setKernels } from "../index.js";
-import { DONE, FAILED, GO, KIND, KIND_TASK, POSTED, READY, RUNNING, STATE, TASKS, field, readJob, readTaskJob } from "./control.js";
+import { DONE, FAILED, GO, KIND, KIND_TASK, POSTED, READY, RUNNING, SEQ, STATE, TASKS, field, readJob, readTaskJob } from "./control.js";
 import { nodeProcess, importNode } from "./features.js";
 import { runGemm } from "./gemm.js";
 import { createWasmKernels } from "./index.js";
@@ -48,7 +48,7 @@ function serve(init: WorkerInit, tasks: boolean): never {
     seen = Atomics.load(ctl, go);
     // Claim the job, unless the main thread has taken it back (control.ts); then nothing is owed for it.
     if (Atomics.compareExchange(ctl, field(init.slot, STATE), POSTED, RUNNING) !== POSTED) continue;
-    seen = Atomics.load(ctl, go); // the job claimed: no other can be posted before this one is DONE
+    seen = Atomics.load(ctl, field(init.slot, SEQ)); // the claimed job's number (control.ts SEQ), reported in DONE
     if (ctl[field(init.slot, KIND)] === KIND_TASK) {
       const memory = init.memory.buffer; // renewed: the memory may have grown since the last job
       const descriptor = readTaskJob(ctl, init.slot);
