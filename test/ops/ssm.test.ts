@@ -16,7 +16,7 @@ import { Random } from "../../src/core/random.js";
 import type { Tensor } from "../../src/core/tensor.js";
 import type { DType } from "../../src/core/dtype.js";
 import { getOp, runOp } from "../../src/ops/index.js";
-import { selectiveScan } from "../../src/ops/selective_scan/index.js";
+import { selectiveScan, selectiveScanRecurrent } from "../../src/ops/selective_scan/index.js";
 import type { OpMode } from "../../src/ops/types.js";
 import { assertClose, castInputs, checkForms, checkGradcheck, checkSplit, maxAbs, runBackward, type Inputs, type OpCase } from "./harness.js";
 
@@ -310,4 +310,29 @@ describe("selective_scan: errors name the tensor or option, what was expected an
     fails(values, /option 'deltaBias': delta_bias is an input tensor \[D\] named 'delta_bias', not an option/, { deltaBias: 0.5 });
     fails(values, /unknown option\(s\) 'delta_softplus'/, { delta_softplus: true });
   });
+});
+
+describe("selective_scan: the decoding step (no gradients) runs the scan kernel and equals the autodiff step", () => {
+  for (const [dtype, tol] of [["f64", 1e-12], ["f32", 2e-5]] as const) {
+    test(`${dtype}: outputs and states over 5 steps, every optional input, softplus (tolerance ${tol} × max(1, largest entry))`, () => {
+      const [B, D, N] = [3, 6, 5];
+      const rng = new Random(7);
+      const r = (shape: number[], scale = 1) => randn(shape, rng, { dtype }).mul(scale);
+      const fixed = { A: r([D, N]).abs().neg(), Dskip: r([D]), delta_bias: r([D], 0.3) };
+      const options = { outputFinalState: true, chunkSize: 16, deltaSoftplus: true };
+      let fast = selectiveScanRecurrent.init({ u: r([B, 1, D]), A: fixed.A }, options);
+      let slow = fast;
+      for (let t = 0; t < 5; t++) {
+        const stepInputs = { ...fixed, u: r([B, D]), delta: r([B, D]), z: r([B, D]), Bm: r([B, N]), Cm: r([B, N]) };
+        const a = selectiveScanRecurrent.step(fast, stepInputs, options);
+        // requiring a gradient keeps the tensor-op (autodiff) path
+        const withGrad = Object.fromEntries(Object.entries(stepInputs).map(([k, v]) => [k, v.detach().requireGrad()]));
+        const b = selectiveScanRecurrent.step(slow.detach().requireGrad(), withGrad, options);
+        assertClose(`${dtype} step ${t} o`, a.o, b.o.detach(), tol);
+        assertClose(`${dtype} step ${t} state`, a.state, b.state.detach(), tol);
+        fast = a.state;
+        slow = b.state.detach();
+      }
+    });
+  }
 });
