@@ -61,7 +61,7 @@ import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { allocate } from "../../core/dtype.js";
 import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
-import { EMPTY, forwardWork, gateWidth, problemArgs, problemFrom, problemInputs, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
+import { EMPTY, forwardTaskBody, forwardWork, gateWidth, problemArgs, problemFrom, problemInputs, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
 import { mmNN, mmNT, mmTN } from "../products.js";
 import { vectorBackward, vectorForward } from "./vector_gate.js";
@@ -204,27 +204,10 @@ function checkProblem(p: DecayProblem): void {
 export function decayForward(p: DecayProblem, keep: boolean): DecayForward {
   checkProblem(p);
   if (p.gate === "vector") return vectorForward(p, keep);
-  const { B, T, H, K, V, C } = p;
-  const N = Math.ceil(T / C);
-  const dt = workType(p);
-  const o = allocate(dt, B * T * H * V);
-  const state = allocate(dt, B * H * K * V);
-  const saved = keep ? allocate(dt, B * H * N * K * V) : null;
-  runTask(forwardTask, {
-    units: B * H, work: forwardWork(p), args: problemArgs(p),
-    inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY],
-  });
-  return { o, state, saved };
+  return runForward(p, keep, forwardTask, forwardWork(p), workType(p));
 }
 
-const forwardTask = defineTask("decay_chunk.forward", (buffers, args, next) => {
-  const p = problemFrom(args, buffers);
-  const [o, state, saved] = buffers.slice(5) as [FloatArray, FloatArray, FloatArray];
-  forwardUnits(p, o, state, saved.length > 0 ? saved : null, next);
-});
-
-/** The forward pass of the (batch, head) units that `next` hands out, into their rows of o, state (and saved). */
-function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: FloatArray | null, next: () => number): void {
+const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
   const { T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
   const kern = getKernels();
@@ -246,7 +229,9 @@ function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: 
     state.set(ws.S, bh * KV);
     scatterRows(rows.o, o, b, h, T, H, V);
   }
-}
+};
+
+const forwardTask = defineTask("decay_chunk.forward", forwardTaskBody(forwardUnits));
 
 /**
  * The backward pass: `saved` and `state` from decayForward(p, true), dO [B,T,H,V] and dS [B,H,K,V] the

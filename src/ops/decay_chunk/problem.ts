@@ -1,5 +1,7 @@
 /** The decay engine's call and result types (engine.ts has the math). */
 import type { FloatArray } from "../../kernels/types.js";
+import { allocate, type DType } from "../../core/dtype.js";
+import { runTask, type Task, type TaskBody } from "../../kernels/parallel.js";
 
 export type GateKind = "none" | "scalar" | "vector";
 
@@ -77,3 +79,24 @@ export const forwardWork = (p: DecayProblem): number =>
   2 * p.B * p.H * p.T * (2 * p.K * p.V + Math.min(p.C, p.T) * (p.K + p.V));
 
 export { EMPTY };
+
+/** The forward pass of the (batch, head) units `next` hands out, into their rows of o, state (and saved). */
+export type ForwardUnits = (p: DecayProblem, o: FloatArray, state: FloatArray, saved: FloatArray | null, next: () => number) => void;
+
+/** A forward task's body: the problem from its arguments, then `units` over the outputs o, state, saved. */
+export const forwardTaskBody = (units: ForwardUnits): TaskBody => (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [o, state, saved] = buffers.slice(5) as [FloatArray, FloatArray, FloatArray];
+  units(p, o, state, saved.length > 0 ? saved : null, next);
+};
+
+/** Allocates o [B,T,H,V], the final state [B,H,K,V] (and with `keep` the states entering each chunk) and runs
+ * the forward `task` over the (batch, head) units. */
+export function runForward(p: DecayProblem, keep: boolean, task: Task, work: number, dtype: DType): DecayForward {
+  const { B, T, H, K, V, C } = p;
+  const o = allocate(dtype, B * T * H * V);
+  const state = allocate(dtype, B * H * K * V);
+  const saved = keep ? allocate(dtype, B * H * Math.ceil(T / C) * K * V) : null;
+  runTask(task, { units: B * H, work, args: problemArgs(p), inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY] });
+  return { o, state, saved };
+}

@@ -35,7 +35,7 @@ import { getKernels } from "../../kernels/index.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { copyRows, f64Array, workType } from "./buffers.js";
-import { EMPTY, forwardWork, problemArgs, problemFrom, problemInputs, type DecayForward, type DecayGrads, type DecayProblem } from "./problem.js";
+import { forwardTaskBody, forwardWork, problemArgs, problemFrom, problemInputs, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { mm } from "../products.js";
 
 /**
@@ -268,30 +268,13 @@ function decayKeyRows(S: FloatArray, so: number, f: Float64Array, K: number, V: 
 
 /** The chunkwise forward pass of the vector gate (engine.ts decayForward). */
 export function vectorForward(p: DecayProblem, keep: boolean): DecayForward {
-  const { B, T, H, K, V, C } = p;
-  const N = Math.ceil(T / C);
-  const dt = workType(p);
-  const o = allocate(dt, B * T * H * V);
-  const state = allocate(dt, B * H * K * V);
-  const saved = keep ? allocate(dt, B * H * N * K * V) : null;
-  runTask(forwardTask, {
-    units: B * H, work: vectorWork(p), args: problemArgs(p),
-    inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY],
-  });
-  return { o, state, saved };
+  return runForward(p, keep, forwardTask, vectorWork(p), workType(p));
 }
 
 /** forwardWork plus the diagonal sub-blocks' direct O(sub·K) per row and channel. */
 const vectorWork = (p: DecayProblem): number => forwardWork(p) + 2 * p.B * p.H * p.T * (p.sub ?? defaultSub(p.K)) * p.K;
 
-const forwardTask = defineTask("decay_chunk.vector_forward", (buffers, args, next) => {
-  const p = problemFrom(args, buffers);
-  const [o, state, saved] = buffers.slice(5) as [FloatArray, FloatArray, FloatArray];
-  forwardUnits(p, o, state, saved.length > 0 ? saved : null, next);
-});
-
-/** The forward pass of the (batch, head) units that `next` hands out, into their rows of o, state (and saved). */
-function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: FloatArray | null, next: () => number): void {
+const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
   const { T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
   const KV = K * V;
@@ -323,7 +306,9 @@ function forwardUnits(p: DecayProblem, o: FloatArray, state: FloatArray, saved: 
       mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
     }
   }
-}
+};
+
+const forwardTask = defineTask("decay_chunk.vector_forward", forwardTaskBody(forwardUnits));
 
 /** The backward pass of the vector gate (engine.ts decayBackward). */
 export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
