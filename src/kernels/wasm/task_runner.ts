@@ -3,8 +3,8 @@
  * workers, runs the calling thread's share, waits, and copies the outputs back. Units are claimed one at a
  * time from a shared counter, so a late or slower thread simply takes fewer of them.
  */
+import type { TaskSpec } from "../parallel.js";
 import type { TaskBody } from "../task_registry.js";
-import type { FloatArray } from "../types.js";
 import type { WorkerPool } from "./pool.js";
 import type { WasmRuntime } from "./runtime.js";
 import { layoutCall, readError, runShare, stageCall, unstageCall, type TaskCall } from "./task_job.js";
@@ -15,15 +15,10 @@ import { layoutCall, readError, runShare, stageCall, unstageCall, type TaskCall 
  */
 export const TASK_MIN_WORK = 1e6;
 
-export interface TaskRun {
+/** A task call: the task's name and body with its spec (../parallel.ts). */
+export interface TaskRun extends TaskSpec {
   name: string;
   body: TaskBody;
-  units: number;
-  work: number;
-  args: readonly number[];
-  inputs: readonly FloatArray[];
-  outputs: readonly FloatArray[];
-  memoryBound?: boolean;
 }
 
 export class WasmTaskRunner {

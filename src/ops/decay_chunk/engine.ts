@@ -59,10 +59,9 @@
  */
 import { getKernels } from "../../kernels/index.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
-import { allocate } from "../../core/dtype.js";
 import { f64Array, gatherRows, HeadRows, scatterRows, workType, Workspace } from "./buffers.js";
-import { EMPTY, forwardTaskBody, forwardWork, gateWidth, problemArgs, problemFrom, problemInputs, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
-import { defineTask, runTask } from "../../kernels/parallel.js";
+import { backwardTaskBody, forwardTaskBody, forwardWork, gateWidth, runBackward, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
+import { defineTask } from "../../kernels/parallel.js";
 import { mmNN, mmNT, mmTN } from "../products.js";
 import { vectorBackward, vectorForward } from "./vector_gate.js";
 
@@ -240,29 +239,12 @@ const forwardTask = defineTask("decay_chunk.forward", forwardTaskBody(forwardUni
 export function decayBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
   checkProblem(p);
   if (p.gate === "vector") return vectorBackward(p, saved, state, dO, dS);
-  const { B, T, H, K, V } = p;
-  const dt = workType(p);
-  const dq = allocate(dt, B * T * H * K);
-  const dk = allocate(dt, B * T * H * K);
-  const dv = allocate(dt, B * T * H * V);
-  const ds0 = allocate(dt, B * H * K * V);
-  const dg = p.gate === "none" ? null : f64Array(B * T * H);
-  runTask(backwardTask, {
-    units: B * H, work: 2 * forwardWork(p), args: problemArgs(p),
-    inputs: [...problemInputs(p), saved, state, dO, dS], outputs: [dq, dk, dv, dg ?? EMPTY, ds0],
-  });
-  return { dq, dk, dv, dg, ds0 };
+  const { B, T, H } = p;
+  return runBackward(p, backwardTask, 2 * forwardWork(p), workType(p), p.gate === "none" ? null : f64Array(B * T * H), saved, state, dO, dS);
 }
 
-const backwardTask = defineTask("decay_chunk.backward", (buffers, args, next) => {
-  const p = problemFrom(args, buffers);
-  const [saved, state, dO, dS, dq, dk, dv, dg, ds0] = buffers.slice(5) as FloatArray[] as [
-    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
-  ];
-  backwardUnits(p, saved, state, dO, dS, { dq, dk, dv, dg: dg.length > 0 ? dg : null, ds0 }, next);
-});
+const backwardTask = defineTask("decay_chunk.backward", backwardTaskBody(backwardUnits));
 
-/** The backward pass of the (batch, head) units that `next` hands out, into their rows of `grads`. */
 function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray, grads: DecayGrads, next: () => number): void {
   const { T, H, K, V, C } = p;
   const N = Math.ceil(T / C);

@@ -100,3 +100,35 @@ export function runForward(p: DecayProblem, keep: boolean, task: Task, work: num
   runTask(task, { units: B * H, work, args: problemArgs(p), inputs: problemInputs(p), outputs: [o, state, saved ?? EMPTY] });
   return { o, state, saved };
 }
+
+/** The backward pass of the (batch, head) units `next` hands out, into their rows of the gradients. */
+export type BackwardUnits = (p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray, grads: DecayGrads, next: () => number) => void;
+
+/** A backward task's body: the problem from its arguments, then `units` over the gradient buffers (dg empty: none). */
+export const backwardTaskBody = (units: BackwardUnits): TaskBody => (buffers, args, next) => {
+  const p = problemFrom(args, buffers);
+  const [saved, state, dO, dS, dq, dk, dv, dg, ds0] = buffers.slice(5) as [
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
+  ];
+  units(p, saved, state, dO, dS, { dq, dk, dv, dg: dg.length > 0 ? dg : null, ds0 }, next);
+};
+
+/**
+ * Allocates dq, dk [B,T,H,K], dv [B,T,H,V] and ds0 [B,H,K,V] and runs the backward `task` over the (batch,
+ * head) units, with `dg` (or null: no gate) as the gate's gradient buffer.
+ */
+export function runBackward(
+  p: DecayProblem, task: Task, work: number, dtype: DType, dg: FloatArray | null,
+  saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray,
+): DecayGrads {
+  const { B, T, H, K, V } = p;
+  const dq = allocate(dtype, B * T * H * K);
+  const dk = allocate(dtype, B * T * H * K);
+  const dv = allocate(dtype, B * T * H * V);
+  const ds0 = allocate(dtype, B * H * K * V);
+  runTask(task, {
+    units: B * H, work, args: problemArgs(p),
+    inputs: [...problemInputs(p), saved, state, dO, dS], outputs: [dq, dk, dv, dg ?? EMPTY, ds0],
+  });
+  return { dq, dk, dv, dg, ds0 };
+}

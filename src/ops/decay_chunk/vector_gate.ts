@@ -32,10 +32,10 @@
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
-import { defineTask, runTask } from "../../kernels/parallel.js";
+import { defineTask } from "../../kernels/parallel.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { copyRows, f64Array, workType } from "./buffers.js";
-import { forwardTaskBody, forwardWork, problemArgs, problemFrom, problemInputs, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
+import { backwardTaskBody, forwardTaskBody, forwardWork, runBackward, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { mm } from "../products.js";
 
 /**
@@ -312,30 +312,14 @@ const forwardTask = defineTask("decay_chunk.vector_forward", forwardTaskBody(for
 
 /** The backward pass of the vector gate (engine.ts decayBackward). */
 export function vectorBackward(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray): DecayGrads {
-  const { B, T, H, K, V } = p;
+  const { B, T, H, K } = p;
   const dt = workType(p);
-  const dq = allocate(dt, B * T * H * K);
-  const dk = allocate(dt, B * T * H * K);
-  const dv = allocate(dt, B * T * H * V);
-  const ds0 = allocate(dt, B * H * K * V);
   // dg in the working precision: each entry is summed in f64 (`running`) and rounded once
-  const dg = allocate(dt, B * T * H * K);
-  runTask(backwardTask, {
-    units: B * H, work: 2 * vectorWork(p), args: problemArgs(p),
-    inputs: [...problemInputs(p), saved, state, dO, dS], outputs: [dq, dk, dv, dg, ds0],
-  });
-  return { dq, dk, dv, dg, ds0 };
+  return runBackward(p, backwardTask, 2 * vectorWork(p), dt, allocate(dt, B * T * H * K), saved, state, dO, dS);
 }
 
-const backwardTask = defineTask("decay_chunk.vector_backward", (buffers, args, next) => {
-  const p = problemFrom(args, buffers);
-  const [saved, state, dO, dS, dq, dk, dv, dg, ds0] = buffers.slice(5) as FloatArray[] as [
-    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
-  ];
-  backwardUnits(p, saved, state, dO, dS, { dq, dk, dv, dg, ds0 }, next);
-});
+const backwardTask = defineTask("decay_chunk.vector_backward", backwardTaskBody(backwardUnits));
 
-/** The backward pass of the (batch, head) units that `next` hands out, into their rows of `grads`. */
 function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO: FloatArray, dS: FloatArray, grads: DecayGrads, next: () => number): void {
   const { T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
