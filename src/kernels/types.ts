@@ -49,6 +49,8 @@ export interface MatmulArgs<T extends FloatArray> {
  *   (f′ = σ(x)(1 + x(1 − σ(x))), σ(x) and σ(−x))
  * - "swiglu": (a, u) → (a·σ(a)·u, σ(a)); the second output may be null
  * - "swigluGrad": (g, a, u, s = σ(a)) → (g·u·s(1 + a(1 − s)), g·a·s), SwiGLU's backward; either output may be null
+ * - "add", "sub", "mul", "div": (a, b) → (a + b), (a − b), (a·b), (a / b). For f32 operands every backend gives
+ *   the same bits: the correctly rounded f32 result (an f64 result rounded to f32 is that, since 53 ≥ 2·24 + 2).
  */
 export type ElementwiseMap =
   | "exp"
@@ -60,7 +62,11 @@ export type ElementwiseMap =
   | "softplusGrad"
   | "logsigmoidGrad"
   | "swiglu"
-  | "swigluGrad";
+  | "swigluGrad"
+  | "add"
+  | "sub"
+  | "mul"
+  | "div";
 
 /** A contiguous run of elements: `data[offset]`, `data[offset + 1]`, … */
 export interface Operand {
@@ -117,6 +123,46 @@ export interface Kernels {
   scanForward(args: ScanForwardArgs): void;
   /** The selective scan's backward over one unit (see `ScanBackwardArgs`), on the backends as `scanForward`. */
   scanBackward(args: ScanBackwardArgs): void;
+  /**
+   * RMSNorm's forward over rows [r0, r1) (see `RmsNormRowsArgs`). Both backends compute in f64 and round each
+   * result once (the wasm backend runs all-f32 calls in f64x2 SIMD: its sums of squares are added in another
+   * order, so a result may differ from the JS backend's by one f32 rounding).
+   */
+  rmsNormRows(args: RmsNormRowsArgs): void;
+  /** RMSNorm's backward over rows [r0, r1) (see `RmsNormBackwardRowsArgs`), on the backends as `rmsNormRows`. */
+  rmsNormBackwardRows(args: RmsNormBackwardRowsArgs): void;
+}
+
+/**
+ * RMSNorm over rows r0 … r1−1 of the row-major [rows, width] arrays x and out (row r at r·width):
+ * out[r,j] = x[r,j]·inv[r]·weight[j] (no weight: 1), with inv[r] = 1/√(Σ_j x[r,j]²/width + eps) written too.
+ */
+export interface RmsNormRowsArgs<T extends FloatArray = FloatArray> {
+  x: T;
+  weight: T | null;
+  out: T;
+  inv: Float64Array;
+  r0: number;
+  r1: number;
+  width: number;
+  eps: number;
+}
+
+/**
+ * RMSNorm's backward over rows r0 … r1−1, from the forward's inv and the upstream gradient g: with x̂ = x·inv and
+ * u = g·weight (no weight: g), dx[r,j] = inv[r]·(u[r,j] − x̂[r,j]·Σ_k u[r,k]x̂[r,k]/width), and when dw is given
+ * dw[j] += Σ_r g[r,j]·x̂[r,j] (the weight's gradient, accumulated in f64).
+ */
+export interface RmsNormBackwardRowsArgs<T extends FloatArray = FloatArray> {
+  x: T;
+  g: T;
+  weight: T | null;
+  inv: Float64Array;
+  dx: T;
+  dw: Float64Array | null;
+  r0: number;
+  r1: number;
+  width: number;
 }
 
 /**
