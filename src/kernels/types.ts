@@ -131,6 +131,28 @@ export interface Kernels {
   rmsNormRows(args: RmsNormRowsArgs): void;
   /** RMSNorm's backward over rows [r0, r1) (see `RmsNormBackwardRowsArgs`), on the backends as `rmsNormRows`. */
   rmsNormBackwardRows(args: RmsNormBackwardRowsArgs): void;
+  /**
+   * The delta rule's T = (I + A)⁻¹ (see `UnitLowerInverseArgs`), by forward substitution in f64 with one
+   * rounding per stored entry. The wasm backend runs the same f64 operations in the same order (f64x2 SIMD), so
+   * both backends give the same bits.
+   */
+  unitLowerInverse(args: UnitLowerInverseArgs): void;
+}
+
+/**
+ * out[r,c] = ((I + A)⁻¹)[r,c] for the L×L unit lower triangular I + A with A[r,c] = β_r·kk[r,c]·d[r,c] for c < r
+ * (d absent: 1), all row-major with row stride L: kk from kkOffset (only c < r read), β from betaOffset, d from
+ * 0, out from outOffset (written in full, zeros above the diagonal).
+ */
+export interface UnitLowerInverseArgs<T extends FloatArray = FloatArray> {
+  kk: T;
+  kkOffset: number;
+  beta: Float64Array;
+  betaOffset: number;
+  d: Float64Array | null;
+  L: number;
+  out: T;
+  outOffset: number;
 }
 
 /**

@@ -5,6 +5,7 @@ import { mapJs } from "./maps.js";
 import { scanBackwardJs, scanForwardJs } from "./scan.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
+import { unitLowerInverseJs } from "./tri.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -12,6 +13,7 @@ export { logSumExpRows, softmaxRows } from "./rows.js";
 export { mapJs } from "./maps.js";
 export { scanBackwardJs, scanForwardJs } from "./scan.js";
 export { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
+export { unitLowerInverseJs } from "./tri.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -24,4 +26,5 @@ export const jsKernels: Kernels = {
   scanBackward: scanBackwardJs,
   rmsNormRows: rmsNormRowsJs,
   rmsNormBackwardRows: rmsNormBackwardRowsJs,
+  unitLowerInverse: unitLowerInverseJs,
 };

@@ -142,6 +142,7 @@ export class Code {
   }
   f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }
   f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
+  f64Ne(): this { return this.op(0x62); }
   f64Add(): this { return this.op(0xa0); }
   f64Sub(): this { return this.op(0xa1); }
   f64Mul(): this { return this.op(0xa2); }

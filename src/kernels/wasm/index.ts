@@ -16,6 +16,7 @@ import { WasmMaps } from "./vmath.js";
 import { WasmRows } from "./rows.js";
 import { WasmScan } from "./scan.js";
 import { WasmNorm } from "./norm.js";
+import { WasmTri } from "./tri.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -75,6 +76,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const rows = new WasmRows(rt);
   const scan = new WasmScan(rt);
   const norm = new WasmNorm(rt);
+  const tri = new WasmTri(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -91,6 +93,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     scanBackward: (args) => scan.backward(args),
     rmsNormRows: (args) => norm.forward(args),
     rmsNormBackwardRows: (args) => norm.backward(args),
+    unitLowerInverse: (args) => tri.unitLowerInverse(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },
