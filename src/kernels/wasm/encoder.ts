@@ -126,6 +126,7 @@ export class Code {
   i32Mul(): this { return this.op(0x6c); }
   i32And(): this { return this.op(0x71); }
   i32Shl(): this { return this.op(0x74); }
+  i32ShrS(): this { return this.op(0x75); }
 
   f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
   f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
