@@ -137,6 +137,14 @@ export interface Kernels {
    * both backends give the same bits.
    */
   unitLowerInverse(args: UnitLowerInverseArgs): void;
+  /**
+   * One step of the tiled attention's online softmax (see `SoftmaxTileForwardArgs`). The JS backend computes in
+   * f64 and rounds once per stored entry; the wasm backend runs f32 tiles in f32 SIMD (bounds in
+   * wasm/softmax_tile_code.ts) and f64 tiles as the JS backend.
+   */
+  softmaxTileForward(args: SoftmaxTileForwardArgs): void;
+  /** The tiled attention's backward tile: P and dS (see `SoftmaxTileBackwardArgs`), on the backends as `softmaxTileForward`. */
+  softmaxTileBackward(args: SoftmaxTileBackwardArgs): void;
 }
 
 /**
@@ -245,4 +253,48 @@ export interface ScanBackwardArgs<T extends FloatArray = FloatArray> extends Sca
   dA: Float64Array;
   dDskip: Float64Array;
   dBias: Float64Array;
+}
+
+/**
+ * A score tile of the tiled attention (ops/attention/chunk.ts): `rows` query rows against `cols` keys, dense
+ * row-major from index 0 ([rows×cols]). Column c of row r is visible iff max(0, lo + r) ≤ c < min(cols, hi + r)
+ * (a band: causal masks, sliding windows and cache offsets; lo = −∞, hi = +∞ for no mask); a row may see nothing.
+ */
+export interface SoftmaxTile {
+  rows: number;
+  cols: number;
+  /** the scores are scale·s */
+  scale: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The online-softmax step of one key tile, for the rows of one query tile. In: the raw scores s = Q_i K_jᵀ in
+ * `tile`, the running row maxima m and denominators ℓ of the previous key tiles (m = −∞, ℓ = 0 before the first),
+ * the output accumulator rows `o[oOffset + r·V …]`. Out, per row that sees a key of the tile:
+ *   m' = max(m, max_visible scale·s),  P = exp(scale·s − m') (0 where not visible) into `tile`,
+ *   ℓ' = ℓ·exp(m − m') + Σ P (exp(m − m') read as 0 while m = −∞),  o·= exp(m − m');
+ * a row that sees none gets P = 0 and keeps m, ℓ, o.
+ */
+export interface SoftmaxTileForwardArgs<T extends FloatArray = FloatArray> extends SoftmaxTile {
+  tile: T;
+  m: Float64Array;
+  l: Float64Array;
+  o: T;
+  oOffset: number;
+  V: number;
+}
+
+/**
+ * The backward of one (query tile, key tile) pair. In: the raw scores s in `p`, dP = dO_i V_jᵀ in `ds` (both
+ * [rows×cols]), the row log-sum-exp L at `lse[lseOffset + r]` and D = rowsum(dO ⊙ O) at `D[r]`. Out:
+ * P = exp(scale·s − L) (0 where not visible) into `p`, dS = scale·P·(dP − D) into `ds`.
+ */
+export interface SoftmaxTileBackwardArgs<T extends FloatArray = FloatArray> extends SoftmaxTile {
+  p: T;
+  ds: T;
+  lse: FloatArray;
+  lseOffset: number;
+  D: Float64Array;
 }

@@ -6,6 +6,7 @@ import { scanBackwardJs, scanForwardJs } from "./scan.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
+import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -14,6 +15,7 @@ export { mapJs } from "./maps.js";
 export { scanBackwardJs, scanForwardJs } from "./scan.js";
 export { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 export { unitLowerInverseJs } from "./tri.js";
+export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -27,4 +29,6 @@ export const jsKernels: Kernels = {
   rmsNormRows: rmsNormRowsJs,
   rmsNormBackwardRows: rmsNormBackwardRowsJs,
   unitLowerInverse: unitLowerInverseJs,
+  softmaxTileForward: softmaxTileForwardJs,
+  softmaxTileBackward: softmaxTileBackwardJs,
 };

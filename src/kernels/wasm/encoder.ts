@@ -193,6 +193,13 @@ export class Code {
     const b = new Uint8Array(new Int32Array([value, value, value, value]).buffer);
     return this.simd(0x0c, ...b);
   }
+  /** A v128 constant with the four i32 lanes `lanes`. */
+  i32x4ConstLanes(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0c, ...new Uint8Array(new Int32Array(lanes).buffer));
+  }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i32x4LtS(): this { return this.simd(0x39); }
+  i32x4GeS(): this { return this.simd(0x3f); }
   f32x4Eq(): this { return this.simd(0x41); }
   f32x4Lt(): this { return this.simd(0x43); }
   f32x4Gt(): this { return this.simd(0x44); }

@@ -17,6 +17,7 @@ import { WasmRows } from "./rows.js";
 import { WasmScan } from "./scan.js";
 import { WasmNorm } from "./norm.js";
 import { WasmTri } from "./tri.js";
+import { WasmSoftmaxTile } from "./softmax_tile.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -77,6 +78,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const scan = new WasmScan(rt);
   const norm = new WasmNorm(rt);
   const tri = new WasmTri(rt);
+  const softmaxTile = new WasmSoftmaxTile(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -94,6 +96,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     rmsNormRows: (args) => norm.forward(args),
     rmsNormBackwardRows: (args) => norm.backward(args),
     unitLowerInverse: (args) => tri.unitLowerInverse(args),
+    softmaxTileForward: (args) => softmaxTile.forward(args),
+    softmaxTileBackward: (args) => softmaxTile.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

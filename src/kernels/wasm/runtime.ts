@@ -9,6 +9,7 @@ import { GEMM_FUNCTIONS, gemmCodes } from "./gemm_code.js";
 import type { GemmExports } from "./gemm.js";
 import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
 import { SCAN_FUNCTIONS, scanCodes, type ScanExports } from "./scan_code.js";
+import { SOFTMAX_TILE_FUNCTIONS, softmaxTileCodes, type SoftmaxTileExports } from "./softmax_tile_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
 import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
@@ -60,6 +61,8 @@ export class WasmRuntime {
   readonly norm: NormExports;
   /** The delta rule's triangular inverse (tri_code.ts). */
   readonly tri: TriExports;
+  /** The tiled attention's softmax tiles (softmax_tile_code.ts). */
+  readonly softmaxTile: SoftmaxTileExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -78,7 +81,7 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS]) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS, ...SOFTMAX_TILE_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
@@ -87,6 +90,7 @@ export class WasmRuntime {
     this.scan = exports as unknown as ScanExports;
     this.norm = exports as unknown as NormExports;
     this.tri = exports as unknown as TriExports;
+    this.softmaxTile = exports as unknown as SoftmaxTileExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }
@@ -96,7 +100,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(), ...softmaxTileCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }

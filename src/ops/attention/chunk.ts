@@ -12,18 +12,32 @@
  *          Query heads sharing a kv head (GQA) add into the same dK, dV.
  *
  * The S positions of initial_state (a KV cache) are simply the first S keys; they get dK, dV like any other key.
- * All arrays are in the input dtype (the matmul kernel accumulates each product in f64 and rounds once);
- * row statistics (m, ℓ, L, D) are kept in f64.
+ * All arrays are in the input dtype. The per-tile loops (mask, online softmax, P and dS) are the kernels'
+ * `softmaxTileForward` / `softmaxTileBackward` (kernels/js/softmax_tile.ts is the reference; the key range a row
+ * sees in a tile is passed as a band, see `band`). In f64, and on the JS backend, everything is computed in f64 as
+ * the reference does. On the wasm backend f32 tiles run in f32 SIMD: scale·s, exp (≤ 2 ulp) and the tile's row sums
+ * are f32, the running m and ℓ stay f64 between tiles (m is an f32 value; ℓ adds each tile's f32 sum in f64), and
+ * the backward reads L and D rounded to f32; P then has relative error ≤ (2|x| + |x − m| + 2·max|x| + 4)·2⁻²⁴ for
+ * x = scale·s, ℓ ≤ (⌈C/4⌉ + 2)·2⁻²⁴ beyond its terms' (bounds in kernels/wasm/softmax_tile_code.ts, tested in
+ * test/kernels/softmax_tile.test.ts). The products accumulate in f32 there too (kernels/types.ts).
+ * D = rowsum(dO ⊙ O), the final 1/ℓ and L = m + log ℓ stay here, in f64 (a pass over V per row, not per key).
+ *
+ * Score tiles are per task thread; with f32 on the wasm backend they are lent from its memory (`Kernels.lend`)
+ * where it can, so the products and the softmax kernels use them in place. The other buffers come from the buffer
+ * arena (`allocate`) when one is active. Without outputFinalState no final state is built (and none is
+ * differentiated).
  *
  * Threads: the forward is a task with one unit per (batch, query head), the backward one with one unit per
  * (batch, kv head) (kernels/parallel.ts); a unit's arithmetic does not depend on how units are split.
  */
 import { Tensor } from "../../core/tensor.js";
 import { withGradMulti } from "../../core/multi.js";
+import { record } from "../../core/autograd.js";
+import { allocate, allocateForOverwrite } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
-import type { FloatArray } from "../../kernels/types.js";
+import type { FloatArray, Kernels } from "../../kernels/types.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { attentionDims, cacheLength, type AttentionDims, type AttentionOptions } from "./shared.js";
 
@@ -86,10 +100,13 @@ function tileKeyRange(first: number, last: number, N: number, d: AttentionDims):
   return [Math.max(0, first - d.window + 1), last + 1];
 }
 
-/** Keys [lo, hi) visible from the row at absolute position pos, clipped to the key tile [j0, j1). */
-function rowRange(pos: number, j0: number, j1: number, d: AttentionDims): [number, number] {
-  if (!d.causal) return [j0, j1];
-  return [Math.max(j0, pos - d.window + 1), Math.min(j1, pos + 1)];
+/**
+ * The visible keys of a score tile as a band (kernels/types.ts `SoftmaxTile`): row r of the query tile whose first
+ * row is at absolute position `first` sees tile column c (key j0 + c) iff lo + r ≤ c < hi + r.
+ */
+function band(first: number, j0: number, d: AttentionDims): { lo: number; hi: number } {
+  if (!d.causal) return { lo: -Infinity, hi: Infinity };
+  return { lo: first - d.window + 1 - j0, hi: first + 1 - j0 };
 }
 
 /** The dims and the tile size as a task's numeric arguments, and back. */
@@ -104,6 +121,27 @@ function fromTaskArgs(args: readonly number[]): { d: AttentionDims; C: number } 
 
 const allocLike = (x: FloatArray): Alloc => (x instanceof Float64Array ? (n) => new Float64Array(n) : (n) => new Float32Array(n));
 
+/** Tiles lent by this thread's kernels (to be given back when its share of a task is done). */
+const lentTiles = new WeakSet<FloatArray>();
+
+/**
+ * A task thread's score tile of n entries, of x's type: for f32, lent by the thread's kernel backend when it can
+ * (the wasm backend lends a block of its memory, so the products that write and read the tile and the softmax
+ * kernel use it in place, without staging copies), else an ordinary array.
+ */
+function scratchTile(kern: Kernels, x: FloatArray, n: number): FloatArray {
+  const lent = x instanceof Float32Array ? kern.lend?.(n) : null;
+  if (lent) {
+    lentTiles.add(lent);
+    return lent;
+  }
+  return allocLike(x)(n);
+}
+
+function giveBack(kern: Kernels, tile: FloatArray): void {
+  if (lentTiles.delete(tile)) kern.release!(tile as Float32Array);
+}
+
 /** About how many flops the score and value products of one pass over all heads take (causal: about half). */
 function attentionWork(d: AttentionDims): number {
   const keys = Math.min(d.S + d.T, d.window);
@@ -116,7 +154,7 @@ function attentionWork(d: AttentionDims): number {
  */
 function forwardHead(
   qh: FloatArray, kh: FloatArray, vh: FloatArray, oh: FloatArray, lse: FloatArray, d: AttentionDims, C: number,
-  b: number, h: number, tile: FloatArray, m: Float64Array, l: Float64Array,
+  b: number, h: number, tile: FloatArray, m: Float64Array, l: Float64Array, kern: Kernels,
 ): void {
   const { T, H, Hkv, G, K, V, S, scale } = d;
   const N = S + T;
@@ -137,40 +175,8 @@ function forwardHead(
       const cols = Math.min(C, uHi - j0);
       // raw scores Q_i K_jᵀ [rows×cols]
       gemm(rows, cols, K, qh, qBase + i0 * K, K, 1, kh, kBase + j0 * K, 1, K, tile, 0, false);
-      for (let r = 0; r < rows; r++) {
-        const row = r * cols;
-        const [a, e] = rowRange(first + r, j0, j0 + cols, d);
-        if (a >= e) {
-          tile.fill(0, row, row + cols);
-          continue;
-        }
-        let mx = -Infinity;
-        for (let u = a; u < e; u++) {
-          const s = scale * tile[row + u - j0]!;
-          if (s > mx) mx = s;
-        }
-        const mOld = m[r]!;
-        const mNew = mx > mOld ? mx : mOld;
-        // rescale of what was summed so far; nothing was summed while m = −∞ (avoids −∞ − (−∞))
-        const corr = mOld === -Infinity ? 0 : Math.exp(mOld - mNew);
-        let sum = 0;
-        for (let c = 0; c < cols; c++) {
-          const u = j0 + c;
-          if (u < a || u >= e) {
-            tile[row + c] = 0;
-          } else {
-            const pv = Math.exp(scale * tile[row + c]! - mNew);
-            tile[row + c] = pv;
-            sum += pv;
-          }
-        }
-        l[r] = l[r]! * corr + sum;
-        m[r] = mNew;
-        if (corr !== 1) {
-          const o0 = oTile + r * V;
-          for (let c = 0; c < V; c++) oh[o0 + c] *= corr;
-        }
-      }
+      // online softmax: P = exp(τs − m') into the tile, m, ℓ updated, the accumulator rescaled
+      kern.softmaxTileForward({ rows, cols, scale, ...band(first, j0, d), tile, m, l, o: oh, oOffset: oTile, V });
       // acc += P V_j
       gemm(rows, V, cols, tile, 0, cols, 1, vh, vBase + j0 * V, V, 1, oh, oTile, true);
     }
@@ -188,16 +194,21 @@ function forwardHead(
 const forwardTask = defineTask("attention.chunk.forward", (buffers, args, next) => {
   const [qh, kh, vh, oh, lse] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
   const { d, C } = fromTaskArgs(args);
-  const tile = allocLike(qh)(C * C);
+  const kern = getKernels();
+  const tile = scratchTile(kern, qh, C * C);
   const m = new Float64Array(C);
   const l = new Float64Array(C);
-  for (let u = next(); u >= 0; u = next()) forwardHead(qh, kh, vh, oh, lse, d, C, Math.floor(u / d.H), u % d.H, tile, m, l);
+  try {
+    for (let u = next(); u >= 0; u = next()) forwardHead(qh, kh, vh, oh, lse, d, C, Math.floor(u / d.H), u % d.H, tile, m, l, kern);
+  } finally {
+    giveBack(kern, tile);
+  }
 });
 
 /** Tiled forward. Writes oh [B,H,T,V] (head-major) and lse [B,H,T] (the row log-sum-exp of the scaled scores). */
 function forward(p: Packed, d: AttentionDims, C: number, alloc: Alloc): { oh: FloatArray; lse: Float64Array } {
   const oh = alloc(d.B * d.H * d.T * d.V);
-  const lse = new Float64Array(d.B * d.H * d.T);
+  const lse = allocateForOverwrite("f64", d.B * d.H * d.T) as Float64Array;
   runTask(forwardTask, { units: d.B * d.H, work: attentionWork(d), args: taskArgs(d, C), inputs: [p.qh, p.kh, p.vh], outputs: [oh, lse] });
   return { oh, lse };
 }
@@ -209,6 +220,7 @@ function forward(p: Packed, d: AttentionDims, C: number, alloc: Alloc): { oh: Fl
 function backwardHead(
   qh: FloatArray, kh: FloatArray, vh: FloatArray, oh: FloatArray, lse: FloatArray, dOh: FloatArray, d: AttentionDims, C: number,
   b: number, h: number, dqh: FloatArray, dkh: FloatArray, dvh: FloatArray, P: FloatArray, dS: FloatArray, D: Float64Array,
+  kern: Kernels,
 ): void {
   const { T, H, Hkv, G, K, V, S, scale } = d;
   const N = S + T;
@@ -232,24 +244,11 @@ function backwardHead(
     for (let j0 = uLo; j0 < uHi; j0 += C) {
       const cols = Math.min(C, uHi - j0);
       gemm(rows, cols, K, qh, qBase + i0 * K, K, 1, kh, kBase + j0 * K, 1, K, P, 0, false);
-      for (let r = 0; r < rows; r++) {
-        const row = r * cols;
-        const [a, e] = rowRange(first + r, j0, j0 + cols, d);
-        const L = lse[bh * T + i0 + r]!;
-        for (let c = 0; c < cols; c++) {
-          const u = j0 + c;
-          P[row + c] = u < a || u >= e ? 0 : Math.exp(scale * P[row + c]! - L);
-        }
-      }
+      // dP = dO_i V_jᵀ, then P = exp(τ·QKᵀ − L) and dS = τ · P ⊙ (dP − D)
+      gemm(rows, cols, V, dOh, oTile, V, 1, vh, vBase + j0 * V, 1, V, dS, 0, false);
+      kern.softmaxTileBackward({ rows, cols, scale, ...band(first, j0, d), p: P, ds: dS, lse, lseOffset: bh * T + i0, D });
       // dV_j += Pᵀ dO_i
       gemm(cols, V, rows, P, 0, 1, cols, dOh, oTile, V, 1, dvh, vBase + j0 * V, true);
-      // dP = dO_i V_jᵀ, then dS = τ · P ⊙ (dP − D)
-      gemm(rows, cols, V, dOh, oTile, V, 1, vh, vBase + j0 * V, 1, V, dS, 0, false);
-      for (let r = 0; r < rows; r++) {
-        const row = r * cols;
-        const Dr = D[r]!;
-        for (let c = 0; c < cols; c++) dS[row + c] = scale * P[row + c]! * (dS[row + c]! - Dr);
-      }
       // dQ_i += dS K_j ; dK_j += dSᵀ Q_i
       gemm(rows, K, cols, dS, 0, cols, 1, kh, kBase + j0 * K, K, 1, dqh, qBase + i0 * K, true);
       gemm(cols, K, rows, dS, 0, 1, cols, qh, qBase + i0 * K, K, 1, dkh, kBase + j0 * K, true);
@@ -264,14 +263,19 @@ function backwardHead(
 const backwardTask = defineTask("attention.chunk.backward", (buffers, args, next) => {
   const [qh, kh, vh, oh, lse, dOh, dqh, dkh, dvh] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
   const { d, C } = fromTaskArgs(args);
-  const alloc = allocLike(qh);
-  const P = alloc(C * C);
-  const dS = alloc(C * C);
+  const kern = getKernels();
+  const P = scratchTile(kern, qh, C * C);
+  const dS = scratchTile(kern, qh, C * C);
   const D = new Float64Array(C);
-  for (let u = next(); u >= 0; u = next()) {
-    const b = Math.floor(u / d.Hkv);
-    const g = u % d.Hkv;
-    for (let h = g * d.G; h < (g + 1) * d.G; h++) backwardHead(qh, kh, vh, oh, lse, dOh, d, C, b, h, dqh, dkh, dvh, P, dS, D);
+  try {
+    for (let u = next(); u >= 0; u = next()) {
+      const b = Math.floor(u / d.Hkv);
+      const g = u % d.Hkv;
+      for (let h = g * d.G; h < (g + 1) * d.G; h++) backwardHead(qh, kh, vh, oh, lse, dOh, d, C, b, h, dqh, dkh, dvh, P, dS, D, kern);
+    }
+  } finally {
+    giveBack(kern, dS);
+    giveBack(kern, P);
   }
 });
 
@@ -344,41 +348,48 @@ export function attentionChunk(inputs: OpInputs, options: AttentionOptions): OpO
   const N = S + T;
   const C = options.chunkSize;
   const dtype = inputs.q!.dtype;
-  const alloc: Alloc = dtype === "f64" ? (n) => new Float64Array(n) : (n) => new Float32Array(n);
+  // from the buffer arena when one is active (f32: in the wasm memory, so products and tasks use them in place)
+  const alloc: Alloc = (n) => allocate(dtype, n);
+  const allocOver: Alloc = (n) => allocateForOverwrite(dtype, n);
 
-  const packed = pack(inputs, d, alloc);
-  const { oh, lse } = forward(packed, d, C, alloc);
+  const packed = pack(inputs, d, allocOver);
+  const { oh, lse } = forward(packed, d, C, allocOver);
   const keep = cacheLength(N, d.window);
-  const o = new Tensor(toTimeMajor(oh, B, H, T, V, alloc), [B, T, H, V]);
-  const finalState = new Tensor(cacheOf(packed.kh, packed.vh, d, N, N - keep, keep, alloc), [B, keep, Hkv, K + V]);
+  const o = new Tensor(toTimeMajor(oh, B, H, T, V, allocOver), [B, T, H, V]);
+  const withState = options.outputFinalState;
+  const finalState = withState ? new Tensor(cacheOf(packed.kh, packed.vh, d, N, N - keep, keep, allocOver), [B, keep, Hkv, K + V]) : null;
 
   const init = inputs.initial_state;
   const sources = [inputs.q!, inputs.k!, inputs.v!, ...(init ? [init] : [])];
-  const [oOut, stateOut] = withGradMulti("attention.chunk", [o, finalState], sources, ([gO, gState]) => {
+  const rule = (gO: Tensor, gState: Tensor | null): Tensor[] => {
     const dqh = alloc(B * H * T * K);
     const dkh = alloc(B * Hkv * N * K);
     const dvh = alloc(B * Hkv * N * V);
     // the final state is a copy of the last `keep` keys and values: its gradient lands on them directly
-    const gs = gState!.values();
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < keep; s++) {
-        for (let g = 0; g < Hkv; g++) {
-          const src = ((b * keep + s) * Hkv + g) * (K + V);
-          const ks = ((b * Hkv + g) * N + N - keep + s) * K;
-          const vs = ((b * Hkv + g) * N + N - keep + s) * V;
-          for (let c = 0; c < K; c++) dkh[ks + c] += gs[src + c]!;
-          for (let c = 0; c < V; c++) dvh[vs + c] += gs[src + K + c]!;
+    if (gState) {
+      const gs = gState.values();
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < keep; s++) {
+          for (let g = 0; g < Hkv; g++) {
+            const src = ((b * keep + s) * Hkv + g) * (K + V);
+            const ks = ((b * Hkv + g) * N + N - keep + s) * K;
+            const vs = ((b * Hkv + g) * N + N - keep + s) * V;
+            for (let c = 0; c < K; c++) dkh[ks + c] += gs[src + c]!;
+            for (let c = 0; c < V; c++) dvh[vs + c] += gs[src + K + c]!;
+          }
         }
       }
     }
-    const dOh = toHeadMajor(gO!.values(), B, T, H, V, alloc);
+    const dOh = toHeadMajor(gO.values(), B, T, H, V, allocOver);
     backward(packed, oh, lse, dOh, d, C, dqh, dkh, dvh);
-    const dq = new Tensor(toTimeMajor(dqh, B, H, T, K, alloc), [B, T, H, K]);
-    const dk = new Tensor(toTimeMajor(dkh, B, Hkv, T, K, alloc, S, N), [B, T, Hkv, K]);
-    const dv = new Tensor(toTimeMajor(dvh, B, Hkv, T, V, alloc, S, N), [B, T, Hkv, V]);
+    const dq = new Tensor(toTimeMajor(dqh, B, H, T, K, allocOver), [B, T, H, K]);
+    const dk = new Tensor(toTimeMajor(dkh, B, Hkv, T, K, allocOver, S, N), [B, T, Hkv, K]);
+    const dv = new Tensor(toTimeMajor(dvh, B, Hkv, T, V, allocOver, S, N), [B, T, Hkv, V]);
     const grads: Tensor[] = [dq, dk, dv];
-    if (init) grads.push(new Tensor(cacheOf(dkh, dvh, d, N, 0, S, alloc), [B, S, Hkv, K + V]));
+    if (init) grads.push(new Tensor(cacheOf(dkh, dvh, d, N, 0, S, allocOver), [B, S, Hkv, K + V]));
     return grads;
-  });
-  return options.outputFinalState ? { o: oOut!, finalState: stateOut! } : { o: oOut! };
+  };
+  if (!finalState) return { o: record(o, "attention.chunk", sources, (gO) => rule(gO, null)) };
+  const [oOut, stateOut] = withGradMulti("attention.chunk", [o, finalState], sources, ([gO, gState]) => rule(gO!, gState!));
+  return { o: oOut!, finalState: stateOut! };
 }
