@@ -4,12 +4,14 @@ import { matmulFast } from "./matmul.js";
 import { mapJs } from "./maps.js";
 import { scanBackwardJs, scanForwardJs } from "./scan.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
+import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
 export { logSumExpRows, softmaxRows } from "./rows.js";
 export { mapJs } from "./maps.js";
 export { scanBackwardJs, scanForwardJs } from "./scan.js";
+export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -20,4 +22,6 @@ export const jsKernels: Kernels = {
   map: mapJs,
   scanForward: scanForwardJs,
   scanBackward: scanBackwardJs,
+  gateChunkPrepare: gateChunkPrepareJs,
+  gateChunkBackward: gateChunkBackwardJs,
 };

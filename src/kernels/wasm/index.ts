@@ -87,6 +87,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     zero: (array) => rt.zero(array),
     scanForward: (args) => scan.forward(args),
     scanBackward: (args) => scan.backward(args),
+    gateChunkPrepare: jsKernels.gateChunkPrepare,
+    gateChunkBackward: jsKernels.gateChunkBackward,
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },
