@@ -10,6 +10,7 @@ import type { GemmExports } from "./gemm.js";
 import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
 import { SCAN_FUNCTIONS, scanCodes, type ScanExports } from "./scan_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
+import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
 
 const PAGE = 65536;
 /**
@@ -54,6 +55,8 @@ export class WasmRuntime {
   readonly rows: RowsExports;
   /** The selective scan's block kernels (scan_code.ts). */
   readonly scan: ScanExports;
+  /** The vector-gate decay's chunk kernels (gate_chunk_code.ts). */
+  readonly gateChunk: GateChunkExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -72,13 +75,14 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS]) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...GATE_CHUNK_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
     this.vmath = exports as unknown as VmathExports;
     this.rows = exports as unknown as RowsExports;
     this.scan = exports as unknown as ScanExports;
+    this.gateChunk = exports as unknown as GateChunkExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }
@@ -88,7 +92,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...gateChunkCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }
