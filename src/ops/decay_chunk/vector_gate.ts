@@ -29,6 +29,12 @@
  * are stored in the working precision, so they are kept in it: for f32 inputs a decay then carries a relative
  * error of at most ~(sub + C/sub + 3)·2⁻²⁴ (≤ 2e-6 at C = 64), below what the f32 matmuls already allow
  * (k·2⁻²³, kernels/types.ts). No cumulative sum is formed (in f32, b ≈ −10⁴ would cost ~10⁻³ in every exponent).
+ * That is the JS kernels' arithmetic (kernels/js/gate_chunk.ts, and every f64 call). On the wasm backend, f32
+ * calls form the exps and running products in f32 SIMD (kernels/wasm/gate_chunk_code.ts): each factor a_j then
+ * carries the exp's ≤ 2 ulp and each product one rounding, so a decay across n rows is within
+ * (5n + C/sub + 4)·2⁻²⁴ relative (≤ 2e-5 at C = 64, n = 63; plus n·2⁻¹⁵⁰ absolute through the subnormals) —
+ * still of the order of the f32 matmuls' k·2⁻²³ at k = C. The gate gradient's sums are f32 within a chunk and f64
+ * across chunks there. Per-entry bounds: test/kernels/gate_chunk_bounds.ts.
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
