@@ -75,20 +75,21 @@ function minEnd(c: Code, out: Local, a: Local, b: Local, lim: Local): void {
 }
 
 /**
- * gateChunkPrepare(q, k, g, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, τ):
+ * gateChunkPrepare(q, k, g, io, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, τ):
  * the factors and rows of js/gate_chunk.ts `prepare` (gl: Γ_{L−1}, one row), then A = zeros with the diagonal
- * blocks (xs: one row of scratch).
+ * blocks (xs: one row of scratch). The rows of q, k, g are io bytes apart (the staged layout, or the op layout
+ * in place), all other rows 16·Kq.
  */
 function prepareCode(): Code {
-  const c = new Code([...new Array<"i32">(24).fill("i32"), "f32"]);
-  const [q, k, g, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale] = c.params as [
+  const c = new Code([...new Array<"i32">(25).fill("i32"), "f32"]);
+  const [q, k, g, io, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale] = c.params as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
-    Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   const t = new Vec(c);
   const rowB = c.local("i32"), qd = c.local("i32"), qo = c.local("i32"), i = c.local("i32"), j = c.local("i32");
-  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32");
-  const io = c.local("i32"), ko = c.local("i32"), zero = c.local("i32"), last = c.local("i32");
+  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32"), rio = c.local("i32");
+  const bo = c.local("i32"), ko = c.local("i32"), zero = c.local("i32"), last = c.local("i32");
   const sc = t.v("scale"), x = t.v("x"), run = t.v("run"), pu = t.v("pu"), pw = t.v("pw"), gi = t.v("gi"), ast = t.v("ast");
   const dv = t.v("dv"), qu = t.v("qu"), acc = t.v("acc");
   c.get(scale).f32x4Splat().set(sc);
@@ -100,22 +101,24 @@ function prepareCode(): Code {
     forRange(c, i, () => c.i32(0), nb, () => {
       c.get(i).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
-      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(io);
+      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(bo);
       // first row: a, u = 1, G_i
       c.get(st).get(rowB).i32Mul().get(qo).i32Add().set(ro);
-      load(c, g, ro).set(x);
+      c.get(st).get(io).i32Mul().get(qo).i32Add().set(rio);
+      load(c, g, rio).set(x);
       emitExp(c, t, x, x);
       store(c, a, ro, () => c.get(x));
-      store(c, aSt, io, () => c.get(x));
+      store(c, aSt, bo, () => c.get(x));
       c.get(x).set(ast);
       c.get(run).get(x).f32x4Mul().set(gi);
-      store(c, G, io, () => c.get(gi));
+      store(c, G, bo, () => c.get(gi));
       c.f32x4Const(1).set(pu);
       store(c, u, ro, () => c.get(pu));
       // later rows: a_r = exp(g_r), u_r = u_{r−1} a_r
       forRange(c, r, () => c.get(st).i32(1).i32Add(), en, () => {
         c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
-        load(c, g, ro).set(x);
+        c.get(r).get(io).i32Mul().get(qo).i32Add().set(rio);
+        load(c, g, rio).set(x);
         emitExp(c, t, x, x);
         store(c, a, ro, () => c.get(x));
         c.get(pu).get(x).f32x4Mul().set(pu);
@@ -123,17 +126,18 @@ function prepareCode(): Code {
       });
       // D_i = a_st u_en; carry Π D
       c.get(ast).get(pu).f32x4Mul().set(dv);
-      store(c, D, io, () => c.get(dv));
+      store(c, D, bo, () => c.get(dv));
       c.get(run).get(dv).f32x4Mul().set(run);
       // back through the block: w_r = w_{r+1} a_{r+1}; Qu, Kw, Qg
       c.f32x4Const(1).set(pw);
       c.get(en).i32(1).i32Sub().set(en);
       forDown(c, r, () => c.get(en), st, () => {
         c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
+        c.get(r).get(io).i32Mul().get(qo).i32Add().set(rio);
         store(c, w, ro, () => c.get(pw));
-        store(c, Kw, ro, () => load(c, k, ro).get(pw).f32x4Mul());
+        store(c, Kw, ro, () => load(c, k, rio).get(pw).f32x4Mul());
         c.get(sc);
-        load(c, q, ro).f32x4Mul();
+        load(c, q, rio).f32x4Mul();
         load(c, u, ro).f32x4Mul().set(qu);
         store(c, Qu, ro, () => c.get(qu));
         store(c, Qg, ro, () => c.get(qu).get(gi).f32x4Mul());
@@ -145,11 +149,11 @@ function prepareCode(): Code {
     // Ê_j = Π_{l>j} D_l (suffix products), Ke = Kw ⊙ Ê
     c.f32x4Const(1).set(pw);
     forDown(c, j, () => c.get(last), zero, () => {
-      c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(io);
-      store(c, Eh, io, () => c.get(pw));
+      c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(bo);
+      store(c, Eh, bo, () => c.get(pw));
       c.get(pw).set(x);
       c.get(pw);
-      load(c, D, io).f32x4Mul().set(pw);
+      load(c, D, bo).f32x4Mul().set(pw);
       c.get(j).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
       forRange(c, r, () => c.get(st), en, () => {
@@ -160,15 +164,15 @@ function prepareCode(): Code {
     // M_ij = a_{st_i} ⊙ Π_{j<l<i} D_l, and K̃ of query block i: Kw_s ⊙ M_ij for s in block j < i
     c.i32(0).set(ko);
     forRange(c, i, () => c.i32(1), nb, () => {
-      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(io);
-      load(c, aSt, io).set(pu);
+      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(bo);
+      load(c, aSt, bo).set(pu);
       forDown(c, j, () => c.get(i).i32(1).i32Sub(), zero, () => {
-        c.get(i).get(nbMax).i32Mul().get(j).i32Add().get(rowB).i32Mul().get(qo).i32Add().set(io);
-        store(c, M, io, () => c.get(pu));
+        c.get(i).get(nbMax).i32Mul().get(j).i32Add().get(rowB).i32Mul().get(qo).i32Add().set(bo);
+        store(c, M, bo, () => c.get(pu));
         c.get(pu).set(x);
         c.get(pu);
-        c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(io);
-        load(c, D, io).f32x4Mul().set(pu);
+        c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(bo);
+        load(c, D, bo).f32x4Mul().set(pu);
         c.get(j).get(sub).i32Mul().set(st);
         c.get(st).get(sub).i32Add().set(en);
         forRange(c, s, () => c.get(st), en, () => {
@@ -186,14 +190,14 @@ function prepareCode(): Code {
     c.get(acc).f32x4ExtractLane(0).get(acc).f32x4ExtractLane(1).f32Add();
     c.get(acc).f32x4ExtractLane(2).get(acc).f32x4ExtractLane(3).f32Add().f32Add();
   };
-  const ks = c.local("i32"), rr = c.local("i32");
+  const ks = c.local("i32"), rr = c.local("i32"), rq = c.local("i32");
   const rowEnd = c.local("i32");
   c.get(rowB).set(rowEnd);
   forRange(c, i, () => c.i32(0), nb, () => {
     c.get(i).get(sub).i32Mul().set(st);
     minEnd(c, en, st, sub, L);
     forRange(c, s, () => c.get(st), en, () => {
-      c.get(s).get(rowB).i32Mul().set(ks);
+      c.get(s).get(io).i32Mul().set(ks);
       c.v128Zero().set(acc);
       forRange(c, qo, () => c.i32(0), rowEnd, () => {
         c.get(sc);
@@ -210,6 +214,7 @@ function prepareCode(): Code {
       c.f32Store();
       forRange(c, r, () => c.get(s).i32(1).i32Add(), en, () => {
         c.get(r).get(rowB).i32Mul().set(rr);
+        c.get(r).get(io).i32Mul().set(rq);
         c.v128Zero().set(acc);
         forRange(c, qo, () => c.i32(0), rowEnd, () => {
           load(c, xs, qo);
@@ -217,7 +222,7 @@ function prepareCode(): Code {
           c.f32x4Mul().set(x);
           store(c, xs, qo, () => c.get(x));
           c.get(acc);
-          c.get(q).get(rr).i32Add().get(qo).i32Add().v128Load();
+          c.get(q).get(rq).i32Add().get(qo).i32Add().v128Load();
           c.get(x).f32x4Mul().f32x4Add().set(acc);
           c.get(qo).i32(15).i32Add().set(qo);
         });
@@ -231,24 +236,30 @@ function prepareCode(): Code {
 }
 
 /**
- * gateChunkBackward(q, k, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dq, dk, dgs, L, Kq, sub, nb, nbMax, τ): per
+ * gateChunkBackward(q, k, dq, dk, io, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dgs, L, Kq, sub, nb, nbMax, τ): per
  * channel quad, writes
  *   dq_r = (τ u_r) ⊙ (G_i ⊙ tq_r + xq_r)      (no xq in block 0)
  *   dk_s = w_s ⊙ (Ê_j ⊙ tk_s + Σ_{i>j} M_ij ⊙ xk_{i,s})
  * adds the diagonal blocks' terms (x running over r from s: dq_r += τ dA[r,s] x ⊙ k_s, dk_s += τ dA[r,s] x ⊙ q_r),
- * then dgs_r = Σ_{t≥r} q_t ⊙ dq_t − k_t ⊙ dk_t over the chunk.
+ * then dgs_r = Σ_{t≥r} q_t ⊙ dq_t − k_t ⊙ dk_t over the chunk. The rows of q, k, dq, dk are io bytes apart, all
+ * other rows 16·Kq.
  */
 function backwardCode(): Code {
-  const c = new Code([...new Array<"i32">(21).fill("i32"), "f32"]);
-  const [q, k, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dq, dk, dgs, L, Kq, sub, nb, nbMax, scale] = c.params as [
+  const c = new Code([...new Array<"i32">(22).fill("i32"), "f32"]);
+  const [q, k, dq, dk, io, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dgs, L, Kq, sub, nb, nbMax, scale] = c.params as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
-    Local, Local, Local, Local, Local, Local,
+    Local, Local, Local, Local, Local, Local, Local,
   ];
   const t = new Vec(c);
   const rowB = c.local("i32"), qd = c.local("i32"), qo = c.local("i32"), i = c.local("i32"), j = c.local("i32");
-  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32");
-  const so = c.local("i32"), io = c.local("i32"), kb = c.local("i32"), kr = c.local("i32"), zero = c.local("i32"), lastRow = c.local("i32");
+  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32"), rio = c.local("i32");
+  const so = c.local("i32"), sio = c.local("i32"), bo = c.local("i32"), kb = c.local("i32"), kr = c.local("i32"), zero = c.local("i32"), lastRow = c.local("i32");
   const sc = t.v("scale"), gi = t.v("gi"), acc = t.v("acc"), x = t.v("x"), cx = t.v("cx"), ksv = t.v("ks"), dks = t.v("dks");
+  /** ro, rio ← the offsets of row `row`'s quad in the dense rows and in the io rows */
+  const rowAt = (row: Local, dense: Local, strided: Local): void => {
+    c.get(row).get(rowB).i32Mul().get(qo).i32Add().set(dense);
+    c.get(row).get(io).i32Mul().get(qo).i32Add().set(strided);
+  };
   c.get(scale).f32x4Splat().set(sc);
   c.get(Kq).i32(4).i32Shl().set(rowB);
   c.get(L).i32(1).i32Sub().set(lastRow);
@@ -258,16 +269,16 @@ function backwardCode(): Code {
     forRange(c, i, () => c.i32(0), nb, () => {
       c.get(i).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
-      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(io);
-      load(c, G, io).set(gi);
+      c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(bo);
+      load(c, G, bo).set(gi);
       forRange(c, r, () => c.get(st), en, () => {
-        c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
+        rowAt(r, ro, rio);
         load(c, tq, ro).get(gi).f32x4Mul().set(acc);
         c.get(i).ifElse(() => {
           c.get(acc);
           load(c, xq, ro).f32x4Add().set(acc);
         });
-        store(c, dq, ro, () => {
+        store(c, dq, rio, () => {
           c.get(sc);
           load(c, u, ro).f32x4Mul().get(acc).f32x4Mul();
         });
@@ -278,10 +289,10 @@ function backwardCode(): Code {
     forRange(c, j, () => c.i32(0), nb, () => {
       c.get(j).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
-      c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(io);
-      load(c, Eh, io).set(gi);
+      c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(bo);
+      load(c, Eh, bo).set(gi);
       forRange(c, s, () => c.get(st), en, () => {
-        c.get(s).get(rowB).i32Mul().get(qo).i32Add().set(so);
+        rowAt(s, so, sio);
         load(c, tk, so).get(gi).f32x4Mul().set(acc);
         c.get(kb).set(kr);
         forRange(c, i, () => c.get(j).i32(1).i32Add(), nb, () => {
@@ -291,7 +302,7 @@ function backwardCode(): Code {
           c.f32x4Mul().f32x4Add().set(acc);
           c.get(kr).get(i).get(sub).i32Mul().i32Add().set(kr);
         });
-        store(c, dk, so, () => {
+        store(c, dk, sio, () => {
           load(c, w, so).get(acc).f32x4Mul();
         });
       });
@@ -302,43 +313,43 @@ function backwardCode(): Code {
       c.get(i).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
       forRange(c, s, () => c.get(st), en, () => {
-        c.get(s).get(rowB).i32Mul().get(qo).i32Add().set(so);
-        load(c, k, so).set(ksv);
+        rowAt(s, so, sio);
+        load(c, k, sio).set(ksv);
         // r = s: x = 1
         c.get(dA).get(s).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add().v128Load32Splat();
         c.get(sc).f32x4Mul().set(cx);
-        store(c, dq, so, () => {
-          load(c, dq, so).get(cx).get(ksv).f32x4Mul().f32x4Add();
+        store(c, dq, sio, () => {
+          load(c, dq, sio).get(cx).get(ksv).f32x4Mul().f32x4Add();
         });
         c.get(cx);
-        load(c, q, so).f32x4Mul().set(dks);
+        load(c, q, sio).f32x4Mul().set(dks);
         c.f32x4Const(1).set(x);
         forRange(c, r, () => c.get(s).i32(1).i32Add(), en, () => {
-          c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
+          rowAt(r, ro, rio);
           c.get(x);
           load(c, a, ro).f32x4Mul().set(x);
           c.get(dA).get(r).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add().v128Load32Splat();
           c.get(sc).f32x4Mul().get(x).f32x4Mul().set(cx);
-          store(c, dq, ro, () => {
-            load(c, dq, ro).get(cx).get(ksv).f32x4Mul().f32x4Add();
+          store(c, dq, rio, () => {
+            load(c, dq, rio).get(cx).get(ksv).f32x4Mul().f32x4Add();
           });
           c.get(dks).get(cx);
-          load(c, q, ro).f32x4Mul().f32x4Add().set(dks);
+          load(c, q, rio).f32x4Mul().f32x4Add().set(dks);
         });
-        store(c, dk, so, () => {
-          load(c, dk, so).get(dks).f32x4Add();
+        store(c, dk, sio, () => {
+          load(c, dk, sio).get(dks).f32x4Add();
         });
       });
     });
     // dg: the chunk's suffix sums of q ⊙ dq − k ⊙ dk
     c.v128Zero().set(acc);
     forDown(c, r, () => c.get(lastRow), zero, () => {
-      c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
+      rowAt(r, ro, rio);
       c.get(acc);
-      load(c, q, ro);
-      load(c, dq, ro).f32x4Mul();
-      load(c, k, ro);
-      load(c, dk, ro).f32x4Mul();
+      load(c, q, rio);
+      load(c, dq, rio).f32x4Mul();
+      load(c, k, rio);
+      load(c, dk, rio).f32x4Mul();
       c.f32x4Sub().f32x4Add().set(acc);
       store(c, dgs, ro, () => c.get(acc));
     });
