@@ -188,7 +188,7 @@ test("gateChunkBackward: wasm f32 = JS f64 within the derived per-entry bounds (
       jsKernels.gateChunkBackward({ ...common, q: absF64(p.q), k: absF64(p.k), ...outAbs, running: new Float64Array(K), s: sAbs });
       const bounds = backwardBounds({
         K, L, sub, qAbs: rows(absF64(p.q), c, p.offset), kAbs: rows(absF64(p.k), c, p.offset),
-        dqAbs: rows(outAbs.dq, c, p.offset), dkAbs: rows(outAbs.dk, c, p.offset), dg: rows(out64.dg, c, p.offset),
+        dqAbs: rows(outAbs.dq, c, p.offset), dkAbs: rows(outAbs.dk, c, p.offset), dg: rows(out64.dg, c, p.offset), running,
       });
       const label = `K=${K} L=${L} sub=${sub} g∈[${range}]`;
       for (const name of ["dq", "dk", "dg"] as const) {

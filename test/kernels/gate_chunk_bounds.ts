@@ -22,8 +22,9 @@
  *   dk_s = w_s(Ê tk_s + Σ_i M_ij xk_is) + Σ_r (τ dA[r,s] x) ⊙ q_r: ≤ nb + 2 roundings per pivoted term, the
  *     diagonal terms as dq's, one more sum: ≤ (2·sub + nb + 6)·u·Σ|terms|.
  *   dg_r = running + Σ_{t≥r} (q_t dq_t − k_t dk_t): the errors of dq_t, dk_t times |q_t|, |k_t|, plus per term
- *     2 products, the difference and ≤ L − r sequential sums in f32, plus the f64 sum rounded once:
- *     Σ_{t≥r} (|q_t| e_dq + |k_t| e_dk) + (L − r + 3)·u·Σ_{t≥r}(|q_t dq_t| + |k_t dk_t|) + u·|dg_r|.
+ *     2 products, the difference and ≤ L − r sequential sums in f32, plus running rounded to f32 and the sum:
+ *     Σ_{t≥r} (|q_t| e_dq + |k_t| e_dk) + (L − r + 3)·u·Σ_{t≥r}(|q_t dq_t| + |k_t dk_t|) + u·(|running| + |dg_r|).
+ *   The carried running (f64) gains the chunk's f32 sum: within dg_0's bound.
  * Σ|terms| comes from the reference run on the absolute values of every input (all decays are positive).
  * Every count is first order; the factor (1 + 2⁻¹⁰) covers the second-order terms ((5n·u)² ≪ 2⁻¹⁰·5n·u) and the
  * f64 reference's own error.
@@ -113,11 +114,13 @@ export interface BackwardShape {
   dkAbs: F64;
   /** the reference dg rows, dense [L][K] */
   dg: F64;
+  /** the incoming running sum (K) */
+  running: F64;
 }
 
 /** Per-entry bounds of the backward's dq, dk, dg rows (dense [L][K]). */
 export function backwardBounds(x: BackwardShape): { dq: F64; dk: F64; dg: F64 } {
-  const { K, L, sub, qAbs, kAbs, dqAbs, dkAbs, dg } = x;
+  const { K, L, sub, qAbs, kAbs, dqAbs, dkAbs, dg, running } = x;
   const nb = Math.ceil(L / sub);
   const out = { dq: new Float64Array(L * K), dk: new Float64Array(L * K), dg: new Float64Array(L * K) };
   for (let e = 0; e < L * K; e++) {
@@ -130,7 +133,7 @@ export function backwardBounds(x: BackwardShape): { dq: F64; dk: F64; dg: F64 } 
       const e = r * K + d;
       carried += qAbs[e]! * out.dq[e]! + kAbs[e]! * out.dk[e]!;
       mag += qAbs[e]! * dqAbs[e]! + kAbs[e]! * dkAbs[e]!;
-      out.dg[e] = SAFE * (carried + (L - r + 3) * UNIT * mag + UNIT * Math.abs(dg[e]!));
+      out.dg[e] = SAFE * (carried + (L - r + 3) * UNIT * mag + UNIT * (Math.abs(running[d]!) + Math.abs(dg[e]!)));
     }
   }
   return out;

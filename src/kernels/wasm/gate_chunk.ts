@@ -2,28 +2,17 @@
  * `Kernels.gateChunkPrepare` / `gateChunkBackward` on the wasm backend: f32 calls run the SIMD kernels of
  * gate_chunk_code.ts, f64 calls (and any call that does not fit in the module's memory) the JS loops.
  *
- * Each call stages its chunk from `heapBase` on and copies the results out before returning (the caller's
- * matmuls stage their operands in the same place between calls): the rows of q, k (and g) from the op layout,
- * padded with zeros to whole channel quads, and the scratch arrays the kernel reads; a chunk is a few tens of
- * KiB at the usual sizes, so it stays in cache. The backward's dg rows are the f32 sums over the chunk's rows
- * plus the f64 sum over the later chunks (`running`), added here in f64 and rounded once.
+ * An array that lives in the module's memory (lent by the runtime: the arena's buffers, a task's copies) is
+ * read and written in place when K is a multiple of 4; any other is staged per call from `heapBase` on and its
+ * results copied out before returning (the caller's matmuls stage their operands in the same place between
+ * calls): rows of q, k, g, dq, dk, dg from the op layout padded with zeros to whole channel quads, the scratch
+ * arrays the kernel reads or writes. A chunk is a few tens of KiB at the usual sizes, so it stays in cache.
+ * The backward's dg rows are f32: the chunk's suffix sums plus the later chunks' sum (`running`, kept in f64
+ * here and rounded to f32 for the kernel).
  */
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "../js/gate_chunk.js";
 import type { FloatArray, GateChunkBackwardArgs, GateChunkPrepareArgs } from "../types.js";
 import { alignUp, type WasmRuntime } from "./runtime.js";
-
-/** Bump allocator of 16-byte-aligned f32 areas from `base` on (byte addresses). */
-class Areas {
-  end: number;
-  constructor(base: number) {
-    this.end = alignUp(base, 16);
-  }
-  take(floats: number): number {
-    const at = this.end;
-    this.end += alignUp(4 * floats, 16);
-    return at;
-  }
-}
 
 /** Below this row width a plain loop beats `set(subarray(…))` per row. */
 const SET_WIDTH = 16;
@@ -57,13 +46,53 @@ function unstageRows(heap: Float32Array, from: number, Kp: number, dst: FloatArr
 
 const f32 = (x: FloatArray): x is Float32Array => x instanceof Float32Array;
 
-export class WasmGateChunk {
+/**
+ * Where each operand of one call is: arrays that live in the module's memory are used in place (when their
+ * rows need no padding), the others get a staging area. Reused across calls (no allocation per call).
+ */
+class Placement {
+  private end = 0;
+  private dense = false;
+  private count = 0;
+  /** byte addresses of the staging areas handed out by `place` */
+  private readonly areas = new Int32Array(32);
+
   constructor(private readonly rt: WasmRuntime) {}
 
-  /** Byte address of every array (−1 unless all live in the module's memory). */
-  private own(arrays: readonly FloatArray[]): number[] | null {
-    const at = arrays.map((x) => this.rt.addressOf(x));
-    return at.every((a) => a >= 0) ? at : null;
+  reset(dense: boolean): void {
+    this.end = alignUp(this.rt.heapBase, 16);
+    this.dense = dense;
+    this.count = 0;
+  }
+  /** first byte after the areas */
+  get top(): number {
+    return this.end;
+  }
+  /** A work area of its own (byte address). */
+  area(floats: number): number {
+    const at = this.end;
+    this.end += alignUp(4 * floats, 16);
+    return at;
+  }
+  /** The byte address of element `offset` of x in place, or of a staging area of `floats` for it. */
+  place(x: FloatArray, offset: number, floats: number): number {
+    const own = this.dense ? this.rt.addressOf(x) : -1;
+    if (own >= 0) return own + 4 * offset;
+    const at = this.area(floats);
+    this.areas[this.count++] = at;
+    return at;
+  }
+  staged(at: number): boolean {
+    for (let i = 0; i < this.count; i++) if (this.areas[i] === at) return true;
+    return false;
+  }
+}
+
+export class WasmGateChunk {
+  private readonly at: Placement;
+
+  constructor(private readonly rt: WasmRuntime) {
+    this.at = new Placement(rt);
   }
 
   prepare(p: GateChunkPrepareArgs): void {
@@ -72,32 +101,31 @@ export class WasmGateChunk {
     const { sub, nbMax } = s;
     const Kq = Math.ceil(K / 4), Kp = 4 * Kq, nb = Math.ceil(L / sub);
     const pivoted = (sub * nb * (nb - 1)) / 2;
-    // in place when the arrays live in the module's memory and their rows need no padding
-    const io = Kp === K ? this.own([q, k, g]) : null;
-    const outs = [s.a, s.u, s.w, s.Qu, s.Kw, s.Qg, s.Ke, s.G, s.Ehat, s.M, s.Kt, s.A];
-    const sOwn = Kp === K ? this.own(outs) : null;
-    const m = new Areas(this.rt.heapBase);
-    const [qa, ka, ga] = io ? io.map((at) => at + 4 * offset) : [m.take(L * Kp), m.take(L * Kp), m.take(L * Kp)];
-    const [a, u, w, Qu, Kw, Qg, Ke, G, Eh, M, Kt, A] = sOwn ?? [
-      ...new Array(7).fill(0).map(() => m.take(L * Kp)), m.take(nb * Kp), m.take(nb * Kp), m.take(nb * nbMax * Kp), m.take(pivoted * Kp), m.take(L * L),
-    ] as number[];
-    const aSt = m.take(nb * Kp), D = m.take(nb * Kp), gl = m.take(Kp), xs = m.take(Kp);
-    if (!this.rt.reserve(m.end)) return gateChunkPrepareJs(p);
+    const at = this.at;
+    at.reset(Kp === K);
+    const qa = at.place(q, offset, L * Kp), ka = at.place(k, offset, L * Kp), ga = at.place(g, offset, L * Kp);
+    const a = at.place(s.a, 0, L * Kp), u = at.place(s.u, 0, L * Kp), w = at.place(s.w, 0, L * Kp);
+    const Qu = at.place(s.Qu, 0, L * Kp), Kw = at.place(s.Kw, 0, L * Kp), Qg = at.place(s.Qg, 0, L * Kp), Ke = at.place(s.Ke, 0, L * Kp);
+    const G = at.place(s.G, 0, nb * Kp), Eh = at.place(s.Ehat, 0, nb * Kp), M = at.place(s.M, 0, nb * nbMax * Kp);
+    const Kt = at.place(s.Kt, 0, pivoted * Kp), A = at.place(s.A, 0, L * L);
+    const aSt = at.area(nb * Kp), D = at.area(nb * Kp), gl = at.area(Kp), xs = at.area(Kp);
+    if (!this.rt.reserve(at.top)) return gateChunkPrepareJs(p);
     const heap = this.rt.f32;
-    if (!io) {
-      stageRows(q, offset, stride, K, L, heap, qa! >> 2, Kp);
-      stageRows(k, offset, stride, K, L, heap, ka! >> 2, Kp);
-      stageRows(g, offset, stride, K, L, heap, ga! >> 2, Kp);
-    }
-    this.rt.gateChunk.gateChunkPrepare(qa, ka, ga, io ? 4 * stride : 4 * Kp, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale);
-    if (!sOwn) {
-      for (const [from, to] of [[a, s.a], [u, s.u], [w, s.w], [Qu, s.Qu], [Qg, s.Qg], [Ke, s.Ke]] as const) unstageRows(heap, from! >> 2, Kp, to, 0, K, K, L);
-      unstageRows(heap, G! >> 2, Kp, s.G, 0, K, K, nb);
-      unstageRows(heap, Eh! >> 2, Kp, s.Ehat, 0, K, K, nb);
-      unstageRows(heap, M! >> 2, Kp, s.M, 0, K, K, nb * nbMax);
-      unstageRows(heap, Kt! >> 2, Kp, s.Kt, 0, K, K, pivoted);
-      s.A.set(heap.subarray(A! >> 2, (A! >> 2) + L * L));
-    }
+    const qS = this.rowsIn(q, qa, offset, stride, K, Kp, L, heap);
+    const kS = this.rowsIn(k, ka, offset, stride, K, Kp, L, heap);
+    const gS = this.rowsIn(g, ga, offset, stride, K, Kp, L, heap);
+    this.rt.gateChunk.gateChunkPrepare(qa, qS, ka, kS, ga, gS, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale);
+    this.rowsOut(s.a, a, K, Kp, L, heap);
+    this.rowsOut(s.u, u, K, Kp, L, heap);
+    this.rowsOut(s.w, w, K, Kp, L, heap);
+    this.rowsOut(s.Qu, Qu, K, Kp, L, heap);
+    this.rowsOut(s.Qg, Qg, K, Kp, L, heap);
+    this.rowsOut(s.Ke, Ke, K, Kp, L, heap);
+    this.rowsOut(s.G, G, K, Kp, nb, heap);
+    this.rowsOut(s.Ehat, Eh, K, Kp, nb, heap);
+    this.rowsOut(s.M, M, K, Kp, nb * nbMax, heap);
+    this.rowsOut(s.Kt, Kt, K, Kp, pivoted, heap);
+    if (at.staged(A)) s.A.set(heap.subarray(A >> 2, (A >> 2) + L * L));
     for (let d = 0; d < K; d++) s.gamLast[d] = heap[(gl >> 2) + d]!;
   }
 
@@ -107,40 +135,54 @@ export class WasmGateChunk {
     const { sub, nbMax } = s;
     const Kq = Math.ceil(K / 4), Kp = 4 * Kq, nb = Math.ceil(L / sub);
     const pivoted = (sub * nb * (nb - 1)) / 2;
-    const io = Kp === K ? this.own([q, k, dq, dk]) : null;
-    const ins = [s.a, s.u, s.w, s.G, s.Ehat, s.M, s.dA, s.tq, s.tk, s.xq, s.xk];
-    const sOwn = Kp === K ? this.own(ins) : null;
-    const m = new Areas(this.rt.heapBase);
-    const [qa, ka, dqa, dka] = io ? io.map((at) => at + 4 * offset) : new Array(4).fill(0).map(() => m.take(L * Kp)) as number[];
-    const [a, u, w, G, Eh, M, dA, tq, tk, xq, xk] = sOwn ?? [
-      ...new Array(3).fill(0).map(() => m.take(L * Kp)), m.take(nb * Kp), m.take(nb * Kp), m.take(nb * nbMax * Kp), m.take(L * L),
-      ...new Array(3).fill(0).map(() => m.take(L * Kp)), m.take(pivoted * Kp),
-    ] as number[];
-    const dgs = m.take(L * Kp);
-    if (!this.rt.reserve(m.end)) return gateChunkBackwardJs(p);
+    const at = this.at;
+    at.reset(Kp === K);
+    const qa = at.place(q, offset, L * Kp), ka = at.place(k, offset, L * Kp);
+    const dqa = at.place(dq, offset, L * Kp), dka = at.place(dk, offset, L * Kp), dga = at.place(dg, offset, L * Kp);
+    const a = at.place(s.a, 0, L * Kp), u = at.place(s.u, 0, L * Kp), w = at.place(s.w, 0, L * Kp);
+    const tq = at.place(s.tq, 0, L * Kp), tk = at.place(s.tk, 0, L * Kp), xq = at.place(s.xq, 0, L * Kp);
+    const G = at.place(s.G, 0, nb * Kp), Eh = at.place(s.Ehat, 0, nb * Kp), M = at.place(s.M, 0, nb * nbMax * Kp);
+    const xk = at.place(s.xk, 0, pivoted * Kp), dA = at.place(s.dA, 0, L * L);
+    const run = at.area(Kp), tot = at.area(Kp);
+    if (!this.rt.reserve(at.top)) return gateChunkBackwardJs(p);
     const heap = this.rt.f32;
-    if (!io) {
-      stageRows(q, offset, stride, K, L, heap, qa! >> 2, Kp);
-      stageRows(k, offset, stride, K, L, heap, ka! >> 2, Kp);
-    }
-    if (!sOwn) {
-      for (const [from, to] of [[s.a, a], [s.u, u], [s.w, w], [s.tq, tq], [s.tk, tk]] as const) stageRows(from as Float32Array, 0, K, K, L, heap, to! >> 2, Kp);
-      if (L > sub) stageRows(s.xq as Float32Array, sub * K, K, K, L - sub, heap, (xq! >> 2) + sub * Kp, Kp);
-      stageRows(s.G as Float32Array, 0, K, K, nb, heap, G! >> 2, Kp);
-      stageRows(s.Ehat as Float32Array, 0, K, K, nb, heap, Eh! >> 2, Kp);
-      stageRows(s.M as Float32Array, 0, K, K, nb * nbMax, heap, M! >> 2, Kp);
-      stageRows(s.xk as Float32Array, 0, K, K, pivoted, heap, xk! >> 2, Kp);
-      heap.set((s.dA as Float32Array).subarray(0, L * L), dA! >> 2);
-    }
-    this.rt.gateChunk.gateChunkBackward(qa, ka, dqa, dka, io ? 4 * stride : 4 * Kp, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dgs, L, Kq, sub, nb, nbMax, scale);
-    if (!io) {
-      unstageRows(heap, dqa! >> 2, Kp, dq, offset, stride, K, L);
-      unstageRows(heap, dka! >> 2, Kp, dk, offset, stride, K, L);
-    }
-    // dg = the later chunks' f64 sum + this chunk's f32 suffix sums
-    for (let r = 0, f = dgs >> 2, t = offset; r < L; r++, f += Kp, t += stride) {
-      for (let d = 0; d < K; d++) dg[t + d] = running[d]! + heap[f + d]!;
-    }
-    for (let d = 0, f = dgs >> 2; d < K; d++) running[d] = running[d]! + heap[f + d]!;
+    const qS = this.rowsIn(q, qa, offset, stride, K, Kp, L, heap);
+    const kS = this.rowsIn(k, ka, offset, stride, K, Kp, L, heap);
+    // dq, dk and dg are written before they are read: nothing to stage in
+    const dqS = 4 * (at.staged(dqa) ? Kp : stride), dkS = 4 * (at.staged(dka) ? Kp : stride), dgS = 4 * (at.staged(dga) ? Kp : stride);
+    this.rowsIn(s.a, a, 0, K, K, Kp, L, heap);
+    this.rowsIn(s.u, u, 0, K, K, Kp, L, heap);
+    this.rowsIn(s.w, w, 0, K, K, Kp, L, heap);
+    this.rowsIn(s.tq, tq, 0, K, K, Kp, L, heap);
+    this.rowsIn(s.tk, tk, 0, K, K, Kp, L, heap);
+    if (L > sub) this.rowsIn(s.xq, xq + 4 * sub * Kp, sub * K, K, K, Kp, L - sub, heap, xq); // block 0 has none
+    this.rowsIn(s.G, G, 0, K, K, Kp, nb, heap);
+    this.rowsIn(s.Ehat, Eh, 0, K, K, Kp, nb, heap);
+    this.rowsIn(s.M, M, 0, K, K, Kp, nb * nbMax, heap);
+    this.rowsIn(s.xk, xk, 0, K, K, Kp, pivoted, heap);
+    if (at.staged(dA)) heap.set((s.dA as Float32Array).subarray(0, L * L), dA >> 2);
+    const r0 = run >> 2, t0 = tot >> 2;
+    for (let d = 0; d < Kp; d++) heap[r0 + d] = d < K ? running[d]! : 0;
+    this.rt.gateChunk.gateChunkBackward(qa, qS, ka, kS, dqa, dqS, dka, dkS, dga, dgS, run, tot, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, L, Kq, sub, nb, nbMax, scale);
+    if (at.staged(dqa)) unstageRows(heap, dqa >> 2, Kp, dq, offset, stride, K, L);
+    if (at.staged(dka)) unstageRows(heap, dka >> 2, Kp, dk, offset, stride, K, L);
+    if (at.staged(dga)) unstageRows(heap, dga >> 2, Kp, dg, offset, stride, K, L);
+    // the sum over this and the later chunks stays f64
+    for (let d = 0; d < K; d++) running[d] = running[d]! + heap[t0 + d]!;
+  }
+
+  /**
+   * Stages `rows` rows of x (from element `offset`, `stride` apart) into its area at byte `to` when it has one
+   * (`area`: the area's start, when `to` is inside it); returns the rows' distance in bytes for the kernel.
+   */
+  private rowsIn(x: FloatArray, to: number, offset: number, stride: number, K: number, Kp: number, rows: number, heap: Float32Array, area = to): number {
+    if (!this.at.staged(area)) return 4 * stride;
+    stageRows(x as Float32Array, offset, stride, K, rows, heap, to >> 2, Kp);
+    return 4 * Kp;
+  }
+
+  /** Copies a staged area of `rows` rows back into x (dense rows of K). */
+  private rowsOut(x: FloatArray, from: number, K: number, Kp: number, rows: number, heap: Float32Array): void {
+    if (this.at.staged(from)) unstageRows(heap, from >> 2, Kp, x, 0, K, K, rows);
   }
 }

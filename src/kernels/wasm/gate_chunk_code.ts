@@ -75,20 +75,21 @@ function minEnd(c: Code, out: Local, a: Local, b: Local, lim: Local): void {
 }
 
 /**
- * gateChunkPrepare(q, k, g, io, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, τ):
- * the factors and rows of js/gate_chunk.ts `prepare` (gl: Γ_{L−1}, one row), then A = zeros with the diagonal
- * blocks (xs: one row of scratch). The rows of q, k, g are io bytes apart (the staged layout, or the op layout
- * in place), all other rows 16·Kq.
+ * gateChunkPrepare(q, qS, k, kS, g, gS, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb,
+ * nbMax, τ): the factors and rows of js/gate_chunk.ts `prepare` (gl: Γ_{L−1}, one row), then A = zeros with the
+ * diagonal blocks (xs: one row of scratch). The rows of q, k, g are qS, kS, gS bytes apart (staged, or the op
+ * layout in place), all other rows 16·Kq.
  */
 function prepareCode(): Code {
-  const c = new Code([...new Array<"i32">(25).fill("i32"), "f32"]);
-  const [q, k, g, io, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale] = c.params as [
+  const c = new Code([...new Array<"i32">(27).fill("i32"), "f32"]);
+  const [q, qS, k, kS, g, gS, a, u, w, Qu, Kw, Qg, Ke, G, Eh, aSt, D, gl, M, Kt, A, xs, L, Kq, sub, nb, nbMax, scale] = c.params as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
-    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   const t = new Vec(c);
   const rowB = c.local("i32"), qd = c.local("i32"), qo = c.local("i32"), i = c.local("i32"), j = c.local("i32");
-  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32"), rio = c.local("i32");
+  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32");
+  const rq = c.local("i32"), rk = c.local("i32"), rg = c.local("i32");
   const bo = c.local("i32"), ko = c.local("i32"), zero = c.local("i32"), last = c.local("i32");
   const sc = t.v("scale"), x = t.v("x"), run = t.v("run"), pu = t.v("pu"), pw = t.v("pw"), gi = t.v("gi"), ast = t.v("ast");
   const dv = t.v("dv"), qu = t.v("qu"), acc = t.v("acc");
@@ -104,8 +105,8 @@ function prepareCode(): Code {
       c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(bo);
       // first row: a, u = 1, G_i
       c.get(st).get(rowB).i32Mul().get(qo).i32Add().set(ro);
-      c.get(st).get(io).i32Mul().get(qo).i32Add().set(rio);
-      load(c, g, rio).set(x);
+      c.get(st).get(gS).i32Mul().get(qo).i32Add().set(rg);
+      load(c, g, rg).set(x);
       emitExp(c, t, x, x);
       store(c, a, ro, () => c.get(x));
       store(c, aSt, bo, () => c.get(x));
@@ -117,8 +118,8 @@ function prepareCode(): Code {
       // later rows: a_r = exp(g_r), u_r = u_{r−1} a_r
       forRange(c, r, () => c.get(st).i32(1).i32Add(), en, () => {
         c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
-        c.get(r).get(io).i32Mul().get(qo).i32Add().set(rio);
-        load(c, g, rio).set(x);
+        c.get(r).get(gS).i32Mul().get(qo).i32Add().set(rg);
+        load(c, g, rg).set(x);
         emitExp(c, t, x, x);
         store(c, a, ro, () => c.get(x));
         c.get(pu).get(x).f32x4Mul().set(pu);
@@ -133,11 +134,12 @@ function prepareCode(): Code {
       c.get(en).i32(1).i32Sub().set(en);
       forDown(c, r, () => c.get(en), st, () => {
         c.get(r).get(rowB).i32Mul().get(qo).i32Add().set(ro);
-        c.get(r).get(io).i32Mul().get(qo).i32Add().set(rio);
+        c.get(r).get(kS).i32Mul().get(qo).i32Add().set(rk);
+        c.get(r).get(qS).i32Mul().get(qo).i32Add().set(rq);
         store(c, w, ro, () => c.get(pw));
-        store(c, Kw, ro, () => load(c, k, rio).get(pw).f32x4Mul());
+        store(c, Kw, ro, () => load(c, k, rk).get(pw).f32x4Mul());
         c.get(sc);
-        load(c, q, rio).f32x4Mul();
+        load(c, q, rq).f32x4Mul();
         load(c, u, ro).f32x4Mul().set(qu);
         store(c, Qu, ro, () => c.get(qu));
         store(c, Qg, ro, () => c.get(qu).get(gi).f32x4Mul());
@@ -190,14 +192,15 @@ function prepareCode(): Code {
     c.get(acc).f32x4ExtractLane(0).get(acc).f32x4ExtractLane(1).f32Add();
     c.get(acc).f32x4ExtractLane(2).get(acc).f32x4ExtractLane(3).f32Add().f32Add();
   };
-  const ks = c.local("i32"), rr = c.local("i32"), rq = c.local("i32");
+  const qs = c.local("i32"), ks = c.local("i32"), rr = c.local("i32");
   const rowEnd = c.local("i32");
   c.get(rowB).set(rowEnd);
   forRange(c, i, () => c.i32(0), nb, () => {
     c.get(i).get(sub).i32Mul().set(st);
     minEnd(c, en, st, sub, L);
     forRange(c, s, () => c.get(st), en, () => {
-      c.get(s).get(io).i32Mul().set(ks);
+      c.get(s).get(kS).i32Mul().set(ks);
+      c.get(s).get(qS).i32Mul().set(qs);
       c.v128Zero().set(acc);
       forRange(c, qo, () => c.i32(0), rowEnd, () => {
         c.get(sc);
@@ -205,7 +208,7 @@ function prepareCode(): Code {
         c.f32x4Mul().set(x);
         store(c, xs, qo, () => c.get(x));
         c.get(acc);
-        c.get(q).get(ks).i32Add().get(qo).i32Add().v128Load();
+        c.get(q).get(qs).i32Add().get(qo).i32Add().v128Load();
         c.get(x).f32x4Mul().f32x4Add().set(acc);
         c.get(qo).i32(15).i32Add().set(qo); // step 16 (the loop adds 1)
       });
@@ -214,7 +217,7 @@ function prepareCode(): Code {
       c.f32Store();
       forRange(c, r, () => c.get(s).i32(1).i32Add(), en, () => {
         c.get(r).get(rowB).i32Mul().set(rr);
-        c.get(r).get(io).i32Mul().set(rq);
+        c.get(r).get(qS).i32Mul().set(rq);
         c.v128Zero().set(acc);
         forRange(c, qo, () => c.i32(0), rowEnd, () => {
           load(c, xs, qo);
@@ -236,29 +239,31 @@ function prepareCode(): Code {
 }
 
 /**
- * gateChunkBackward(q, k, dq, dk, io, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dgs, L, Kq, sub, nb, nbMax, τ): per
+ * gateChunkBackward(q, qS, k, kS, dq, dqS, dk, dkS, dg, dgS, run, tot, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, L, Kq, sub,
+ * nb, nbMax, τ): per
  * channel quad, writes
  *   dq_r = (τ u_r) ⊙ (G_i ⊙ tq_r + xq_r)      (no xq in block 0)
  *   dk_s = w_s ⊙ (Ê_j ⊙ tk_s + Σ_{i>j} M_ij ⊙ xk_{i,s})
  * adds the diagonal blocks' terms (x running over r from s: dq_r += τ dA[r,s] x ⊙ k_s, dk_s += τ dA[r,s] x ⊙ q_r),
- * then dgs_r = Σ_{t≥r} q_t ⊙ dq_t − k_t ⊙ dk_t over the chunk. The rows of q, k, dq, dk are io bytes apart, all
- * other rows 16·Kq.
+ * then dg_r = run + Σ_{t≥r} q_t ⊙ dq_t − k_t ⊙ dk_t over the chunk's rows, and tot = the whole sum (run and tot:
+ * one row). The rows of q, k, dq, dk, dg are qS, kS, dqS, dkS, dgS bytes apart, all other rows 16·Kq.
  */
 function backwardCode(): Code {
-  const c = new Code([...new Array<"i32">(22).fill("i32"), "f32"]);
-  const [q, k, dq, dk, io, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, dgs, L, Kq, sub, nb, nbMax, scale] = c.params as [
+  const c = new Code([...new Array<"i32">(28).fill("i32"), "f32"]);
+  const [q, qS, k, kS, dq, dqS, dk, dkS, dg, dgS, run, tot, a, u, w, G, Eh, M, dA, tq, tk, xq, xk, L, Kq, sub, nb, nbMax, scale] = c.params as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
-    Local, Local, Local, Local, Local, Local, Local,
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   const t = new Vec(c);
   const rowB = c.local("i32"), qd = c.local("i32"), qo = c.local("i32"), i = c.local("i32"), j = c.local("i32");
-  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32"), rio = c.local("i32");
-  const so = c.local("i32"), sio = c.local("i32"), bo = c.local("i32"), kb = c.local("i32"), kr = c.local("i32"), zero = c.local("i32"), lastRow = c.local("i32");
+  const r = c.local("i32"), s = c.local("i32"), st = c.local("i32"), en = c.local("i32"), ro = c.local("i32"), so = c.local("i32");
+  const rq = c.local("i32"), rk = c.local("i32"), rdq = c.local("i32"), rdk = c.local("i32"), rdg = c.local("i32");
+  const sq = c.local("i32"), sk = c.local("i32"), sdq = c.local("i32"), sdk = c.local("i32");
+  const bo = c.local("i32"), kb = c.local("i32"), kr = c.local("i32"), zero = c.local("i32"), lastRow = c.local("i32");
   const sc = t.v("scale"), gi = t.v("gi"), acc = t.v("acc"), x = t.v("x"), cx = t.v("cx"), ksv = t.v("ks"), dks = t.v("dks");
-  /** ro, rio ← the offsets of row `row`'s quad in the dense rows and in the io rows */
-  const rowAt = (row: Local, dense: Local, strided: Local): void => {
-    c.get(row).get(rowB).i32Mul().get(qo).i32Add().set(dense);
-    c.get(row).get(io).i32Mul().get(qo).i32Add().set(strided);
+  /** Each out ← the offset of row `row`'s quad in rows `stride` bytes apart (pairs [stride, out]). */
+  const rowAt = (row: Local, ...pairs: Array<[Local, Local]>): void => {
+    for (const [stride, out] of pairs) c.get(row).get(stride).i32Mul().get(qo).i32Add().set(out);
   };
   c.get(scale).f32x4Splat().set(sc);
   c.get(Kq).i32(4).i32Shl().set(rowB);
@@ -272,13 +277,13 @@ function backwardCode(): Code {
       c.get(i).get(rowB).i32Mul().get(qo).i32Add().set(bo);
       load(c, G, bo).set(gi);
       forRange(c, r, () => c.get(st), en, () => {
-        rowAt(r, ro, rio);
+        rowAt(r, [rowB, ro], [dqS, rdq]);
         load(c, tq, ro).get(gi).f32x4Mul().set(acc);
         c.get(i).ifElse(() => {
           c.get(acc);
           load(c, xq, ro).f32x4Add().set(acc);
         });
-        store(c, dq, rio, () => {
+        store(c, dq, rdq, () => {
           c.get(sc);
           load(c, u, ro).f32x4Mul().get(acc).f32x4Mul();
         });
@@ -292,7 +297,7 @@ function backwardCode(): Code {
       c.get(j).get(rowB).i32Mul().get(qo).i32Add().set(bo);
       load(c, Eh, bo).set(gi);
       forRange(c, s, () => c.get(st), en, () => {
-        rowAt(s, so, sio);
+        rowAt(s, [rowB, so], [dkS, sdk]);
         load(c, tk, so).get(gi).f32x4Mul().set(acc);
         c.get(kb).set(kr);
         forRange(c, i, () => c.get(j).i32(1).i32Add(), nb, () => {
@@ -302,7 +307,7 @@ function backwardCode(): Code {
           c.f32x4Mul().f32x4Add().set(acc);
           c.get(kr).get(i).get(sub).i32Mul().i32Add().set(kr);
         });
-        store(c, dk, sio, () => {
+        store(c, dk, sdk, () => {
           load(c, w, so).get(acc).f32x4Mul();
         });
       });
@@ -313,46 +318,48 @@ function backwardCode(): Code {
       c.get(i).get(sub).i32Mul().set(st);
       minEnd(c, en, st, sub, L);
       forRange(c, s, () => c.get(st), en, () => {
-        rowAt(s, so, sio);
-        load(c, k, sio).set(ksv);
+        rowAt(s, [kS, sk], [dqS, sdq], [qS, sq], [dkS, sdk]);
+        load(c, k, sk).set(ksv);
         // r = s: x = 1
         c.get(dA).get(s).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add().v128Load32Splat();
         c.get(sc).f32x4Mul().set(cx);
-        store(c, dq, sio, () => {
-          load(c, dq, sio).get(cx).get(ksv).f32x4Mul().f32x4Add();
+        store(c, dq, sdq, () => {
+          load(c, dq, sdq).get(cx).get(ksv).f32x4Mul().f32x4Add();
         });
         c.get(cx);
-        load(c, q, sio).f32x4Mul().set(dks);
+        load(c, q, sq).f32x4Mul().set(dks);
         c.f32x4Const(1).set(x);
         forRange(c, r, () => c.get(s).i32(1).i32Add(), en, () => {
-          rowAt(r, ro, rio);
+          rowAt(r, [rowB, ro], [dqS, rdq], [qS, rq]);
           c.get(x);
           load(c, a, ro).f32x4Mul().set(x);
           c.get(dA).get(r).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add().v128Load32Splat();
           c.get(sc).f32x4Mul().get(x).f32x4Mul().set(cx);
-          store(c, dq, rio, () => {
-            load(c, dq, rio).get(cx).get(ksv).f32x4Mul().f32x4Add();
+          store(c, dq, rdq, () => {
+            load(c, dq, rdq).get(cx).get(ksv).f32x4Mul().f32x4Add();
           });
           c.get(dks).get(cx);
-          load(c, q, rio).f32x4Mul().f32x4Add().set(dks);
+          load(c, q, rq).f32x4Mul().f32x4Add().set(dks);
         });
-        store(c, dk, sio, () => {
-          load(c, dk, sio).get(dks).f32x4Add();
+        store(c, dk, sdk, () => {
+          load(c, dk, sdk).get(dks).f32x4Add();
         });
       });
     });
-    // dg: the chunk's suffix sums of q ⊙ dq − k ⊙ dk
+    // dg: the later chunks' sum plus the chunk's suffix sums of q ⊙ dq − k ⊙ dk; tot = the chunk's whole sum
     c.v128Zero().set(acc);
+    load(c, run, qo).set(gi);
     forDown(c, r, () => c.get(lastRow), zero, () => {
-      rowAt(r, ro, rio);
+      rowAt(r, [qS, rq], [dqS, rdq], [kS, rk], [dkS, rdk], [dgS, rdg]);
       c.get(acc);
-      load(c, q, rio);
-      load(c, dq, rio).f32x4Mul();
-      load(c, k, rio);
-      load(c, dk, rio).f32x4Mul();
+      load(c, q, rq);
+      load(c, dq, rdq).f32x4Mul();
+      load(c, k, rk);
+      load(c, dk, rdk).f32x4Mul();
       c.f32x4Sub().f32x4Add().set(acc);
-      store(c, dgs, ro, () => c.get(acc));
+      store(c, dg, rdg, () => c.get(gi).get(acc).f32x4Add());
     });
+    store(c, tot, qo, () => c.get(acc));
   });
   return c;
 }

@@ -92,14 +92,30 @@ class VectorScratch implements GateChunkScratch {
   /** K-vector for the diagonal blocks' running products */
   readonly x: Float64Array;
 
-  constructor(p: DecayProblem) {
+  /** the working-precision arrays' one block (lent by the kernels when they can: then they use it in place) */
+  private readonly block: FloatArray;
+  private readonly lentBy: Kernels | null;
+
+  constructor(p: DecayProblem, kern: Kernels) {
     const { C, K, V } = p;
     const sub = p.sub ?? defaultSub(K);
     if (!(sub >= 1 && Number.isInteger(sub))) throw new Error(`decay engine: sub-block size must be a positive integer, got ${sub}`);
     const nb = Math.ceil(C / sub);
     const dt = workType(p);
-    const rows = (n: number) => allocate(dt, n);
     const pivoted = ((nb * (nb - 1)) / 2) * sub * K;
+    // every array starts on a 64-byte boundary of the block
+    const sizes = [C * K, nb * K, nb * nb * K, pivoted, C * C, sub * C, C * Math.max(K, V)];
+    const pad = (n: number): number => Math.ceil(n / 16) * 16;
+    const total = pad(sizes[0]!) * 9 + pad(sizes[1]!) * 2 + pad(sizes[2]!) + pad(sizes[3]!) * 2 + pad(sizes[4]!) * 2 + pad(sizes[5]!) + pad(sizes[6]!);
+    const lent = dt === "f32" && kern.lend ? kern.lend(total) : null;
+    this.block = lent ?? allocate(dt, total);
+    this.lentBy = lent ? kern : null;
+    let at = 0;
+    const rows = (n: number): FloatArray => {
+      const view = this.block.subarray(at, at + n);
+      at += pad(n);
+      return view;
+    };
     this.sub = sub;
     this.nbMax = nb;
     this.a = rows(C * K); this.u = rows(C * K); this.w = rows(C * K);
@@ -112,6 +128,11 @@ class VectorScratch implements GateChunkScratch {
     this.run = f64Array(K); this.pu = f64Array(K); this.pw = f64Array(K); this.gamLast = f64Array(K);
     this.running = f64Array(K);
     this.x = f64Array(K);
+  }
+
+  /** Gives the block back to the kernels that lent it (the arrays must not be used afterwards). */
+  dispose(): void {
+    if (this.lentBy) this.lentBy.release!(this.block as Float32Array);
   }
 }
 
@@ -164,31 +185,35 @@ const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
   const KV = K * V;
   const Wv = H * V;
   const kern = getKernels();
-  const vs = new VectorScratch(p);
+  const vs = new VectorScratch(p, kern);
   const { tmp, A } = vs;
-  for (let bh = next(); bh >= 0; bh = next()) {
-    const b = Math.floor(bh / H);
-    const h = bh - b * H;
-    // the head's state, carried through the chunks in state[bh] itself
-    const sh = bh * KV;
-    if (p.s0) state.set(p.s0.subarray(sh, sh + KV), sh);
-    else state.fill(0, sh, sh + KV);
-    for (let n = 0; n < N; n++) {
-      const t0 = n * C;
-      const L = Math.min(C, T - t0);
-      const r0 = b * T + t0;
-      prepare(p, kern, vs, h, r0, L);
-      if (saved) saved.set(state.subarray(sh, sh + KV), (bh * N + n) * KV);
-      const vo = r0 * Wv + h * V;
-      // O = (τ q ⊙ Γ) S₀ + A V
-      mm(kern, L, V, K, vs.Qg, 0, K, 1, state, sh, V, 1, tmp, 0, false);
-      buildIntra(p, kern, vs, L);
-      mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
-      copyRows(tmp, 0, V, o, vo, Wv, L, V);
-      // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
-      decayKeyRows(state, sh, vs.gamLast, K, V);
-      mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
+  try {
+    for (let bh = next(); bh >= 0; bh = next()) {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
+      // the head's state, carried through the chunks in state[bh] itself
+      const sh = bh * KV;
+      if (p.s0) state.set(p.s0.subarray(sh, sh + KV), sh);
+      else state.fill(0, sh, sh + KV);
+      for (let n = 0; n < N; n++) {
+        const t0 = n * C;
+        const L = Math.min(C, T - t0);
+        const r0 = b * T + t0;
+        prepare(p, kern, vs, h, r0, L);
+        if (saved) saved.set(state.subarray(sh, sh + KV), (bh * N + n) * KV);
+        const vo = r0 * Wv + h * V;
+        // O = (τ q ⊙ Γ) S₀ + A V
+        mm(kern, L, V, K, vs.Qg, 0, K, 1, state, sh, V, 1, tmp, 0, false);
+        buildIntra(p, kern, vs, L);
+        mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
+        copyRows(tmp, 0, V, o, vo, Wv, L, V);
+        // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
+        decayKeyRows(state, sh, vs.gamLast, K, V);
+        mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
+      }
     }
+  } finally {
+    vs.dispose();
   }
 };
 
@@ -211,27 +236,31 @@ function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO
   const kern = getKernels();
   const { dq, dk, dv, ds0 } = grads;
   const dg = grads.dg!;
-  const vs = new VectorScratch(p);
+  const vs = new VectorScratch(p, kern);
   const { running } = vs;
-  for (let bh = next(); bh >= 0; bh = next()) {
-    const b = Math.floor(bh / H);
-    const h = bh - b * H;
-    // the head's dS, carried backwards through the chunks in ds0[bh] itself
-    const sh = bh * KV;
-    ds0.set(dS.subarray(sh, sh + KV), sh);
-    // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-    for (let d = 0; d < K; d++) {
-      let acc = 0;
-      for (let j = 0; j < V; j++) acc += state[sh + d * V + j]! * dS[sh + d * V + j]!;
-      running[d] = acc;
+  try {
+    for (let bh = next(); bh >= 0; bh = next()) {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
+      // the head's dS, carried backwards through the chunks in ds0[bh] itself
+      const sh = bh * KV;
+      ds0.set(dS.subarray(sh, sh + KV), sh);
+      // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
+      for (let d = 0; d < K; d++) {
+        let acc = 0;
+        for (let j = 0; j < V; j++) acc += state[sh + d * V + j]! * dS[sh + d * V + j]!;
+        running[d] = acc;
+      }
+      for (let n = N - 1; n >= 0; n--) {
+        const t0 = n * C;
+        const L = Math.min(C, T - t0);
+        const r0 = b * T + t0;
+        prepare(p, kern, vs, h, r0, L);
+        chunkHeadBackward(p, kern, vs, dq, dk, dg, h, r0, L, saved, (bh * N + n) * KV, dO, dv, ds0, sh);
+      }
     }
-    for (let n = N - 1; n >= 0; n--) {
-      const t0 = n * C;
-      const L = Math.min(C, T - t0);
-      const r0 = b * T + t0;
-      prepare(p, kern, vs, h, r0, L);
-      chunkHeadBackward(p, kern, vs, dq, dk, dg, h, r0, L, saved, (bh * N + n) * KV, dO, dv, ds0, sh);
-    }
+  } finally {
+    vs.dispose();
   }
 }
 
