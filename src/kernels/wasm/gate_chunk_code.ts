@@ -5,9 +5,10 @@
  * per channel quad with its running products in registers; only the diagonal blocks of A sum over channels
  * (all quads, then the four lanes). The driver that stages the chunk in and out is `gate_chunk.ts`.
  *
- * Layouts (byte addresses, 16-aligned; rows of Kq channel quads, the K channels padded with zeros to 4·Kq — a
- * padded channel has g = 0, a = 1 and q = k = 0, so it adds nothing):
- * - rows    [L][4·Kq]          q, k, g, a, u, w, Qu, Kw, Qg, Ke; tq, tk, xq; dq, dk, the dg sums
+ * Layouts (byte addresses; rows of Kq channel quads, the K channels padded with zeros to 4·Kq — a padded
+ * channel has g = 0, a = 1 and q = k = 0, so it adds nothing):
+ * - op rows [L] × (own stride)  q, k, g, dq, dk, dg: staged (stride 16·Kq) or in place in the op layout
+ * - rows    [L][4·Kq]          a, u, w, Qu, Kw, Qg, Ke; tq, tk, xq
  * - blocks  [nb][4·Kq]         G, Ê, a_{st_i}, D_i
  * - pairs   [i·nbMax + j][4·Kq] M_ij
  * - Kt, xk  [Σ_{i<nb} i·sub][4·Kq]  block i's rows from row sub·i(i−1)/2 on
@@ -15,15 +16,16 @@
  *
  * Accuracy (ε = 2⁻²⁴, one f32 rounding; no fused multiply-add, so every engine gives the same bits). exp is
  * within 2 ulp ≤ 4ε relative (vmath_code.ts), so a factor a_j carries ≤ 4ε + 1 rounding of its own. Every
- * decay is a product of factors a_j formed as running products in f32 — one rounding per product — so a decay
- * across n rows (E_rs: n = r − s; Γ_r: n = r + 1; e_s: n = L − 1 − s), including the few roundings of the
- * stored factors it is assembled from (u·M·w, u·G, w·Ê), is within (5n + 4)·ε relative, plus an absolute
- * n·2⁻¹⁵⁰ where it passes through the subnormal range. At C = 64: ≤ 319ε ≈ 1.9e−5 relative for the longest
- * decay (the JS path forms the products in f64 and rounds once: ~(sub + C/sub + 3)·ε). τ is rounded to f32
- * (one ε). Sums over channels (A's diagonal blocks) are per lane, then the lanes in a pairwise tree: Kq + 2
- * additions; the gradients' sums over the block's rows are sequential in f32 (≤ sub terms each, and ≤ nb terms
- * across blocks); the dg sums over the chunk's rows are f32 (≤ L terms) and the driver adds the f64 sum of the
- * later chunks. The per-entry bounds are derived in test/kernels/gate_chunk_bounds.ts.
+ * decay is a product of factors a_j formed as running products in f32 — one rounding per product, one more per
+ * sub-block boundary crossed (the products of the D_l) — so a decay across n rows (E_rs: n = r − s; Γ_r:
+ * n = r + 1; e_s: n = L − 1 − s), including the few roundings of the stored factors it is assembled from
+ * (u·M·w, u·G, w·Ê), is within (5n + nb + 4)·ε relative, plus an absolute (5n + nb + 4)·2⁻¹⁵⁰ where it passes
+ * through the subnormal range. At C = 64: ≤ 327ε ≈ 2e−5 relative for the longest decay (the JS path forms the
+ * products in f64 and rounds once: ~(sub + C/sub + 3)·ε). τ is rounded to f32 (one ε). Sums over channels
+ * (A's diagonal blocks) are per lane, then the lanes in a pairwise tree: Kq + 1 roundings per term; the gradients' sums over the block's rows are sequential in f32 (≤ sub terms each, and ≤ nb terms
+ * across blocks); the dg sums over the chunk's rows are f32 (≤ L terms), added to the later chunks' sum (kept
+ * in f64 by the driver, rounded to f32 here: one more ε of it). The per-entry bounds are derived in
+ * test/kernels/gate_chunk_bounds.ts.
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitExp } from "./vmath_code.js";

@@ -32,9 +32,9 @@
  * That is the JS kernels' arithmetic (kernels/js/gate_chunk.ts, and every f64 call). On the wasm backend, f32
  * calls form the exps and running products in f32 SIMD (kernels/wasm/gate_chunk_code.ts): each factor a_j then
  * carries the exp's ≤ 2 ulp and each product one rounding, so a decay across n rows is within
- * (5n + C/sub + 4)·2⁻²⁴ relative (≤ 2e-5 at C = 64, n = 63; plus n·2⁻¹⁵⁰ absolute through the subnormals) —
+ * (5n + C/sub + 4)·2⁻²⁴ relative (≤ 2e-5 at C = 64, n = 63; plus as many 2⁻¹⁵⁰ absolute through the subnormals) —
  * still of the order of the f32 matmuls' k·2⁻²³ at k = C. The gate gradient's sums are f32 within a chunk and f64
- * across chunks there. Per-entry bounds: test/kernels/gate_chunk_bounds.ts.
+ * across chunks there (rounded to f32 once per chunk). Per-entry bounds: test/kernels/gate_chunk_bounds.ts.
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
