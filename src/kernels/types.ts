@@ -145,6 +145,14 @@ export interface Kernels {
   softmaxTileForward(args: SoftmaxTileForwardArgs): void;
   /** The tiled attention's backward tile: P and dS (see `SoftmaxTileBackwardArgs`), on the backends as `softmaxTileForward`. */
   softmaxTileBackward(args: SoftmaxTileBackwardArgs): void;
+  /**
+   * The vector-gate decay's per-chunk factors and diagonal blocks (see `GateChunkPrepareArgs`). The JS backend
+   * forms the running products in f64 and stores them in the arrays' type; the wasm backend runs f32 calls in
+   * f32 SIMD (four channels per vector; bounds in wasm/gate_chunk_code.ts) and f64 calls as the JS backend.
+   */
+  gateChunkPrepare(args: GateChunkPrepareArgs): void;
+  /** The vector-gate decay's per-chunk dq, dk, dg (see `GateChunkBackwardArgs`), on the backends as `gateChunkPrepare`. */
+  gateChunkBackward(args: GateChunkBackwardArgs): void;
 }
 
 /**
@@ -297,4 +305,86 @@ export interface SoftmaxTileBackwardArgs<T extends FloatArray = FloatArray> exte
   lse: FloatArray;
   lseOffset: number;
   D: Float64Array;
+}
+
+/**
+ * The per-chunk working arrays of the decay engine's vector gate (ops/decay_chunk/vector_gate.ts, where the
+ * factors are defined), one head's chunk of L ≤ C rows in rows of K channels, sub-blocks of `sub` rows
+ * (nb = ⌈L/sub⌉ ≤ nbMax blocks). Arrays of the working precision unless typed Float64Array.
+ */
+export interface GateChunkScratch<T extends FloatArray = FloatArray> {
+  sub: number;
+  nbMax: number;
+  // L×K rows: a = exp(g), the in-block decays u and w, Qu = τ q ⊙ u, Kw = k ⊙ w, Qg = τ q ⊙ Γ, Ke = k ⊙ e
+  a: T;
+  u: T;
+  w: T;
+  Qu: T;
+  Kw: T;
+  Qg: T;
+  Ke: T;
+  /** per block, nbMax×K: G_i = exp(b_{st_i}), Ê_i */
+  G: T;
+  Ehat: T;
+  /** per pair of blocks, (i·nbMax + j)×K: M_ij */
+  M: T;
+  /** K̃ of every query block i ≥ 1, one after the other (st_i rows of K each) */
+  Kt: T;
+  /** L×L: the intra-chunk block (forward), dO Vᵀ (backward; only the diagonal sub-blocks are read) */
+  A: T;
+  dA: T;
+  /** backward, L×K rows (the chunk's products, see `GateChunkBackwardArgs`): dO S₀ᵀ, V dSᵀ, and per block i ≥ 1 (dA K̃)_i at rows st_i… */
+  tq: T;
+  tk: T;
+  xq: T;
+  /** backward, laid out as Kt: per block i ≥ 1 (dAᵀ Qu)_i, st_i rows */
+  xk: T;
+  // f64 working space of the JS routines (K-vectors, nbMax×K per block); gamLast = Γ_{L−1} is an output
+  aSt: Float64Array;
+  D: Float64Array;
+  run: Float64Array;
+  pu: Float64Array;
+  pw: Float64Array;
+  x: Float64Array;
+  gamLast: Float64Array;
+}
+
+/**
+ * One head's chunk of the vector gate: rows r = 0 … L−1 of q, k, g (and dq, dk, dg) start at element
+ * `offset + r·stride` (the op layout [B,T,H,K]: stride H·K); K channels each.
+ */
+export interface GateChunkArgs<T extends FloatArray = FloatArray> {
+  K: number;
+  L: number;
+  /** τ */
+  scale: number;
+  q: T;
+  k: T;
+  offset: number;
+  stride: number;
+  s: GateChunkScratch<T>;
+}
+
+/**
+ * `gateChunkPrepare`: from the log gates g (same layout as q) writes the factors a, u, w, G, Ehat, M, the rows
+ * Qu, Qg, Ke, every K̃ (Kt), gamLast, and A's diagonal sub-blocks (A[r,s] = τ Σ_d q_r k_s Π_{s<j≤r} a_j, zero
+ * elsewhere: the pivoted blocks below them are the caller's matmuls). Kw and the f64 arrays are working space.
+ */
+export interface GateChunkPrepareArgs<T extends FloatArray = FloatArray> extends GateChunkArgs<T> {
+  g: T;
+}
+
+/**
+ * `gateChunkBackward`: the chunk's dq and dk rows (overwritten) and dg rows, from the factors of
+ * `gateChunkPrepare` and the products in the scratch (tq = dO S₀ᵀ, tk = V dSᵀ, xq, xk; dA = dO Vᵀ):
+ *   dq_r = τ Γ_r ⊙ tq_r + τ u_r ⊙ xq_r + τ Σ_{s≤r, same block} dA[r,s] E_rs ⊙ k_s
+ *   dk_s = e_s ⊙ tk_s + w_s ⊙ Σ_{i>j(s)} M_{i,j(s)} ⊙ xk_{i,s} + τ Σ_{r≥s, same block} dA[r,s] E_rs ⊙ q_r
+ *   dg_r = running + Σ_{t≥r} (q_t ⊙ dq_t − k_t ⊙ dk_t), and running ← dg_0 (a K-vector, f64, carried
+ *   backwards through the chunks).
+ */
+export interface GateChunkBackwardArgs<T extends FloatArray = FloatArray> extends GateChunkArgs<T> {
+  dq: T;
+  dk: T;
+  dg: T;
+  running: Float64Array;
 }

@@ -7,6 +7,7 @@ import { logSumExpRows, softmaxRows } from "./rows.js";
 import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
+import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -16,6 +17,7 @@ export { scanBackwardJs, scanForwardJs } from "./scan.js";
 export { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 export { unitLowerInverseJs } from "./tri.js";
 export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
+export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -31,4 +33,6 @@ export const jsKernels: Kernels = {
   unitLowerInverse: unitLowerInverseJs,
   softmaxTileForward: softmaxTileForwardJs,
   softmaxTileBackward: softmaxTileBackwardJs,
+  gateChunkPrepare: gateChunkPrepareJs,
+  gateChunkBackward: gateChunkBackwardJs,
 };

@@ -18,6 +18,7 @@ import { WasmScan } from "./scan.js";
 import { WasmNorm } from "./norm.js";
 import { WasmTri } from "./tri.js";
 import { WasmSoftmaxTile } from "./softmax_tile.js";
+import { WasmGateChunk } from "./gate_chunk.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -79,6 +80,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const norm = new WasmNorm(rt);
   const tri = new WasmTri(rt);
   const softmaxTile = new WasmSoftmaxTile(rt);
+  const gateChunk = new WasmGateChunk(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -98,6 +100,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     unitLowerInverse: (args) => tri.unitLowerInverse(args),
     softmaxTileForward: (args) => softmaxTile.forward(args),
     softmaxTileBackward: (args) => softmaxTile.backward(args),
+    gateChunkPrepare: (args) => gateChunk.prepare(args),
+    gateChunkBackward: (args) => gateChunk.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

@@ -13,6 +13,7 @@ import { SOFTMAX_TILE_FUNCTIONS, softmaxTileCodes, type SoftmaxTileExports } fro
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
 import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
+import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
 
 const PAGE = 65536;
 /**
@@ -63,6 +64,8 @@ export class WasmRuntime {
   readonly tri: TriExports;
   /** The tiled attention's softmax tiles (softmax_tile_code.ts). */
   readonly softmaxTile: SoftmaxTileExports;
+  /** The vector-gate decay's chunk kernels (gate_chunk_code.ts). */
+  readonly gateChunk: GateChunkExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -81,7 +84,7 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS, ...SOFTMAX_TILE_FUNCTIONS]) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS, ...SOFTMAX_TILE_FUNCTIONS, ...GATE_CHUNK_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
@@ -91,6 +94,7 @@ export class WasmRuntime {
     this.norm = exports as unknown as NormExports;
     this.tri = exports as unknown as TriExports;
     this.softmaxTile = exports as unknown as SoftmaxTileExports;
+    this.gateChunk = exports as unknown as GateChunkExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }
@@ -100,7 +104,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(), ...softmaxTileCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(), ...softmaxTileCodes(), ...gateChunkCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }

@@ -29,11 +29,17 @@
  * are stored in the working precision, so they are kept in it: for f32 inputs a decay then carries a relative
  * error of at most ~(sub + C/sub + 3)·2⁻²⁴ (≤ 2e-6 at C = 64), below what the f32 matmuls already allow
  * (k·2⁻²³, kernels/types.ts). No cumulative sum is formed (in f32, b ≈ −10⁴ would cost ~10⁻³ in every exponent).
+ * That is the JS kernels' arithmetic (kernels/js/gate_chunk.ts, and every f64 call). On the wasm backend, f32
+ * calls form the exps and running products in f32 SIMD (kernels/wasm/gate_chunk_code.ts): each factor a_j then
+ * carries the exp's ≤ 2 ulp and each product one rounding, so a decay across n rows is within
+ * (5n + C/sub + 4)·2⁻²⁴ relative (≤ 2e-5 at C = 64, n = 63; plus as many 2⁻¹⁵⁰ absolute through the subnormals) —
+ * still of the order of the f32 matmuls' k·2⁻²³ at k = C. The gate gradient's sums are f32 within a chunk and f64
+ * across chunks there (rounded to f32 once per chunk). Per-entry bounds: test/kernels/gate_chunk_bounds.ts.
  */
 import { allocate } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { defineTask } from "../../kernels/parallel.js";
-import type { FloatArray, Kernels } from "../../kernels/types.js";
+import type { FloatArray, GateChunkScratch, Kernels } from "../../kernels/types.js";
 import { copyRows, f64Array, workType } from "./buffers.js";
 import { backwardTaskBody, forwardTaskBody, forwardWork, runBackward, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { mm } from "../products.js";
@@ -45,8 +51,11 @@ import { mm } from "../products.js";
  */
 export const defaultSub = (K: number): number => (K >= 32 ? 8 : 16);
 
-/** Scratch for one chunk of one head (rows of K channels), reused across chunks and units; one per thread. */
-class VectorScratch {
+/**
+ * Scratch for one chunk of one head (rows of K channels), reused across chunks and units; one per thread. The
+ * elementwise work on it is the kernels' (`gateChunkPrepare`, `gateChunkBackward`; kernels/js/gate_chunk.ts).
+ */
+class VectorScratch implements GateChunkScratch {
   readonly sub: number;
   /** blocks in a full chunk */
   readonly nbMax: number;
@@ -54,24 +63,24 @@ class VectorScratch {
   readonly a: FloatArray;
   readonly u: FloatArray;
   readonly w: FloatArray;
-  /** τ q ⊙ u */
   readonly Qu: FloatArray;
-  /** k ⊙ w */
   readonly Kw: FloatArray;
-  /** τ q ⊙ Γ */
   readonly Qg: FloatArray;
-  /** k ⊙ e */
   readonly Ke: FloatArray;
   // per block (nbMax×K) and per pair of blocks (nbMax×nbMax×K), working precision
   readonly G: FloatArray;
   readonly Ehat: FloatArray;
   readonly M: FloatArray;
-  /** K̃ of every query block i ≥ 1, one after the other (st_i rows of K each) */
   readonly Kt: FloatArray;
   readonly A: FloatArray; // L×L
   readonly dA: FloatArray; // L×L
   readonly blk: FloatArray; // sub×L
   readonly tmp: FloatArray; // L×max(K,V)
+  // backward: the products the gradients are formed from (GateChunkScratch)
+  readonly tq: FloatArray;
+  readonly tk: FloatArray;
+  readonly xq: FloatArray;
+  readonly xk: FloatArray;
   // f64: per block (nbMax×K) a_{st_i} and D_i; K-vectors: running products, Γ_{L−1}, the gate gradient's sum
   readonly aSt: Float64Array;
   readonly D: Float64Array;
@@ -83,139 +92,61 @@ class VectorScratch {
   /** K-vector for the diagonal blocks' running products */
   readonly x: Float64Array;
 
-  constructor(p: DecayProblem) {
+  /** the working-precision arrays' one block (lent by the kernels when they can: then they use it in place) */
+  private readonly block: FloatArray;
+  private readonly lentBy: Kernels | null;
+
+  constructor(p: DecayProblem, kern: Kernels) {
     const { C, K, V } = p;
     const sub = p.sub ?? defaultSub(K);
     if (!(sub >= 1 && Number.isInteger(sub))) throw new Error(`decay engine: sub-block size must be a positive integer, got ${sub}`);
     const nb = Math.ceil(C / sub);
     const dt = workType(p);
-    const rows = (n: number) => allocate(dt, n);
+    const pivoted = ((nb * (nb - 1)) / 2) * sub * K;
+    // every array starts on a 64-byte boundary of the block
+    const sizes = [C * K, nb * K, nb * nb * K, pivoted, C * C, sub * C, C * Math.max(K, V)];
+    const pad = (n: number): number => Math.ceil(n / 16) * 16;
+    const total = pad(sizes[0]!) * 9 + pad(sizes[1]!) * 2 + pad(sizes[2]!) + pad(sizes[3]!) * 2 + pad(sizes[4]!) * 2 + pad(sizes[5]!) + pad(sizes[6]!);
+    const lent = dt === "f32" && kern.lend ? kern.lend(total) : null;
+    this.block = lent ?? allocate(dt, total);
+    this.lentBy = lent ? kern : null;
+    let at = 0;
+    const rows = (n: number): FloatArray => {
+      const view = this.block.subarray(at, at + n);
+      at += pad(n);
+      return view;
+    };
     this.sub = sub;
     this.nbMax = nb;
     this.a = rows(C * K); this.u = rows(C * K); this.w = rows(C * K);
     this.Qu = rows(C * K); this.Kw = rows(C * K); this.Qg = rows(C * K); this.Ke = rows(C * K);
     this.G = rows(nb * K); this.Ehat = rows(nb * K); this.M = rows(nb * nb * K);
-    this.Kt = rows(((nb * (nb - 1)) / 2) * sub * K);
+    this.Kt = rows(pivoted);
     this.A = rows(C * C); this.dA = rows(C * C); this.blk = rows(sub * C); this.tmp = rows(C * Math.max(K, V));
+    this.tq = this.tmp; this.tk = rows(C * K); this.xq = rows(C * K); this.xk = rows(pivoted);
     this.aSt = f64Array(nb * K); this.D = f64Array(nb * K);
     this.run = f64Array(K); this.pu = f64Array(K); this.pw = f64Array(K); this.gamLast = f64Array(K);
     this.running = f64Array(K);
     this.x = f64Array(K);
   }
-}
 
-/**
- * The factors of head h's chunk at rows r0 … r0+L−1 of the flattened [B·T] rows (see the header), and
- * Qg = τ q ⊙ Γ, Ke = k ⊙ e, Γ_{L−1}, and every K̃.
- */
-function prepare(p: DecayProblem, vs: VectorScratch, h: number, r0: number, L: number): void {
-  const { H, K, scale } = p;
-  const { sub, nbMax, a, u, w, Qu, Kw, Qg, Ke, G, Ehat, M, Kt, aSt, D, run, pu, pw, gamLast } = vs;
-  const { q, k } = p;
-  const g = p.g!;
-  const W = H * K;
-  const hk = h * K;
-  const nb = Math.ceil(L / sub);
-  run.fill(1); // Π_{l<i} D_l = exp(b_{en_{i−1}})
-  for (let i = 0; i < nb; i++) {
-    const st = i * sub;
-    const en = Math.min(st + sub, L) - 1;
-    const io = i * K;
-    // first row: a, u = 1, G_i
-    {
-      const gi = (r0 + st) * W + hk;
-      const ri = st * K;
-      for (let d = 0; d < K; d++) {
-        const x = Math.exp(g[gi + d]!);
-        a[ri + d] = x;
-        aSt[io + d] = x;
-        G[io + d] = run[d]! * x;
-        u[ri + d] = 1;
-        pu[d] = 1;
-      }
-    }
-    // later rows: a_r = exp(g_r), u_r = u_{r−1} a_r
-    for (let r = st + 1; r <= en; r++) {
-      const gi = (r0 + r) * W + hk;
-      const ri = r * K;
-      for (let d = 0; d < K; d++) {
-        const x = Math.exp(g[gi + d]!);
-        a[ri + d] = x;
-        const y = pu[d]! * x;
-        pu[d] = y;
-        u[ri + d] = y;
-      }
-    }
-    // D_i = a_st u_en; carry Π D
-    for (let d = 0; d < K; d++) {
-      const x = aSt[io + d]! * pu[d]!;
-      D[io + d] = x;
-      run[d] = run[d]! * x;
-      pw[d] = 1;
-    }
-    // back through the block: w_r = w_{r+1} a_{r+1}; Qu, Kw, Qg
-    for (let r = en; r >= st; r--) {
-      const src = (r0 + r) * W + hk;
-      const ri = r * K;
-      for (let d = 0; d < K; d++) {
-        const wr = pw[d]!;
-        w[ri + d] = wr;
-        Kw[ri + d] = k[src + d]! * wr;
-        const qu = scale * q[src + d]! * u[ri + d]!;
-        Qu[ri + d] = qu;
-        Qg[ri + d] = qu * G[io + d]!;
-        pw[d] = wr * a[ri + d]!;
-      }
-    }
-  }
-  // Γ_{L−1} = Π D; Ê_j = Π_{l>j} D_l (suffix products), with Ke = Kw ⊙ Ê
-  for (let d = 0; d < K; d++) {
-    gamLast[d] = run[d]!;
-    pw[d] = 1;
-  }
-  for (let j = nb - 1; j >= 0; j--) {
-    const jo = j * K;
-    for (let d = 0; d < K; d++) {
-      Ehat[jo + d] = pw[d]!;
-      pw[d] = pw[d]! * D[jo + d]!;
-    }
-    const end = Math.min(j * sub + sub, L);
-    for (let r = j * sub; r < end; r++) {
-      const ri = r * K;
-      for (let d = 0; d < K; d++) Ke[ri + d] = Kw[ri + d]! * Ehat[jo + d]!;
-    }
-  }
-  // M_ij = a_{st_i} ⊙ Π_{j<l<i} D_l, and K̃ of query block i: Kw_s ⊙ M_{i,j(s)} for s < st_i
-  for (let i = 1, ko = 0; i < nb; i++) {
-    const io = i * K;
-    for (let d = 0; d < K; d++) pu[d] = aSt[io + d]!;
-    for (let j = i - 1; j >= 0; j--) {
-      const mo = (i * nbMax + j) * K;
-      const jo = j * K;
-      for (let d = 0; d < K; d++) {
-        const x = pu[d]!;
-        M[mo + d] = x;
-        pu[d] = x * D[jo + d]!;
-      }
-      for (let s = j * sub; s < j * sub + sub; s++) {
-        const so = s * K;
-        const to = ko + so;
-        for (let d = 0; d < K; d++) Kt[to + d] = Kw[so + d]! * M[mo + d]!;
-      }
-    }
-    ko += i * sub * K;
+  /** Gives the block back to the kernels that lent it (the arrays must not be used afterwards). */
+  dispose(): void {
+    if (this.lentBy) this.lentBy.release!(this.block as Float32Array);
   }
 }
 
-/** vs.A ← head h's intra-chunk block (L×L, zero above the diagonal, τ included). */
-function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
-  const { H, K, scale } = p;
-  const { sub, a, Qu, Kt, blk, A, x } = vs;
-  const { q, k } = p;
-  const W = H * K;
-  const hk = h * K;
+/** The chunk's factors and A's diagonal sub-blocks (head h, rows r0 … r0+L−1 of the flattened [B·T] rows). */
+function prepare(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number, r0: number, L: number): void {
+  const { H, K } = p;
+  kern.gateChunkPrepare({ K, L, scale: p.scale, q: p.q, k: p.k, g: p.g!, offset: r0 * H * K + h * K, stride: H * K, s: vs });
+}
+
+/** vs.A ← head h's intra-chunk block (L×L, zero above the diagonal, τ included); its diagonal blocks are `prepare`'s. */
+function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, L: number): void {
+  const { K } = p;
+  const { sub, Qu, Kt, blk, A } = vs;
   const nb = Math.ceil(L / sub);
-  A.fill(0, 0, L * L);
   for (let i = 1, ko = 0; i < nb; i++) {
     const st = i * sub;
     const m = Math.min(sub, L - st);
@@ -227,32 +158,6 @@ function buildIntra(p: DecayProblem, kern: Kernels, vs: VectorScratch, h: number
       for (let s = 0; s < st; s++) A[dst + s] = blk[src + s]!;
     }
     ko += st * K;
-  }
-  // diagonal blocks: the running product x = τ k_s ⊙ Π_{s<j≤r} a_j, A[r,s] = q_r · x
-  for (let i = 0; i < nb; i++) {
-    const st = i * sub;
-    const end = Math.min(st + sub, L);
-    for (let s = st; s < end; s++) {
-      const ks = (r0 + s) * W + hk;
-      let acc = 0;
-      for (let d = 0; d < K; d++) {
-        const y = scale * k[ks + d]!;
-        x[d] = y;
-        acc += q[ks + d]! * y;
-      }
-      A[s * L + s] = acc;
-      for (let r = s + 1; r < end; r++) {
-        const qr = (r0 + r) * W + hk;
-        const ar = r * K;
-        acc = 0;
-        for (let d = 0; d < K; d++) {
-          const y = x[d]! * a[ar + d]!;
-          x[d] = y;
-          acc += q[qr + d]! * y;
-        }
-        A[r * L + s] = acc;
-      }
-    }
   }
 }
 
@@ -280,31 +185,35 @@ const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
   const KV = K * V;
   const Wv = H * V;
   const kern = getKernels();
-  const vs = new VectorScratch(p);
+  const vs = new VectorScratch(p, kern);
   const { tmp, A } = vs;
-  for (let bh = next(); bh >= 0; bh = next()) {
-    const b = Math.floor(bh / H);
-    const h = bh - b * H;
-    // the head's state, carried through the chunks in state[bh] itself
-    const sh = bh * KV;
-    if (p.s0) state.set(p.s0.subarray(sh, sh + KV), sh);
-    else state.fill(0, sh, sh + KV);
-    for (let n = 0; n < N; n++) {
-      const t0 = n * C;
-      const L = Math.min(C, T - t0);
-      const r0 = b * T + t0;
-      prepare(p, vs, h, r0, L);
-      if (saved) saved.set(state.subarray(sh, sh + KV), (bh * N + n) * KV);
-      const vo = r0 * Wv + h * V;
-      // O = (τ q ⊙ Γ) S₀ + A V
-      mm(kern, L, V, K, vs.Qg, 0, K, 1, state, sh, V, 1, tmp, 0, false);
-      buildIntra(p, kern, vs, h, r0, L);
-      mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
-      copyRows(tmp, 0, V, o, vo, Wv, L, V);
-      // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
-      decayKeyRows(state, sh, vs.gamLast, K, V);
-      mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
+  try {
+    for (let bh = next(); bh >= 0; bh = next()) {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
+      // the head's state, carried through the chunks in state[bh] itself
+      const sh = bh * KV;
+      if (p.s0) state.set(p.s0.subarray(sh, sh + KV), sh);
+      else state.fill(0, sh, sh + KV);
+      for (let n = 0; n < N; n++) {
+        const t0 = n * C;
+        const L = Math.min(C, T - t0);
+        const r0 = b * T + t0;
+        prepare(p, kern, vs, h, r0, L);
+        if (saved) saved.set(state.subarray(sh, sh + KV), (bh * N + n) * KV);
+        const vo = r0 * Wv + h * V;
+        // O = (τ q ⊙ Γ) S₀ + A V
+        mm(kern, L, V, K, vs.Qg, 0, K, 1, state, sh, V, 1, tmp, 0, false);
+        buildIntra(p, kern, vs, L);
+        mm(kern, L, V, L, A, 0, L, 1, p.v, vo, Wv, 1, tmp, 0, true);
+        copyRows(tmp, 0, V, o, vo, Wv, L, V);
+        // S ← Diag(Γ_{L−1}) S + (K ⊙ e)ᵀ V
+        decayKeyRows(state, sh, vs.gamLast, K, V);
+        mm(kern, K, V, L, vs.Ke, 0, 1, K, p.v, vo, Wv, 1, state, sh, true);
+      }
     }
+  } finally {
+    vs.dispose();
   }
 };
 
@@ -324,139 +233,70 @@ function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO
   const { T, H, K, V, C } = p;
   const N = Math.ceil(T / C);
   const KV = K * V;
-  const W = H * K;
   const kern = getKernels();
   const { dq, dk, dv, ds0 } = grads;
   const dg = grads.dg!;
-  const vs = new VectorScratch(p);
+  const vs = new VectorScratch(p, kern);
   const { running } = vs;
-  const { q, k } = p;
-  for (let bh = next(); bh >= 0; bh = next()) {
-    const b = Math.floor(bh / H);
-    const h = bh - b * H;
-    const hk = h * K;
-    // the head's dS, carried backwards through the chunks in ds0[bh] itself
-    const sh = bh * KV;
-    ds0.set(dS.subarray(sh, sh + KV), sh);
-    // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
-    for (let d = 0; d < K; d++) {
-      let acc = 0;
-      for (let j = 0; j < V; j++) acc += state[sh + d * V + j]! * dS[sh + d * V + j]!;
-      running[d] = acc;
-    }
-    for (let n = N - 1; n >= 0; n--) {
-      const t0 = n * C;
-      const L = Math.min(C, T - t0);
-      const r0 = b * T + t0;
-      prepare(p, vs, h, r0, L);
-      chunkHeadBackward(p, kern, vs, dq, dk, h, r0, L, saved, (bh * N + n) * KV, dO, dv, ds0, sh);
-      // gate: ∂L/∂B_t = q ⊙ dq − k ⊙ dk (engine.ts header), summed backwards into dg
-      for (let r = L - 1; r >= 0; r--) {
-        const src = (r0 + r) * W + hk;
-        for (let d = 0; d < K; d++) {
-          const acc = running[d]! + q[src + d]! * dq[src + d]! - k[src + d]! * dk[src + d]!;
-          running[d] = acc;
-          dg[src + d] = acc;
-        }
+  try {
+    for (let bh = next(); bh >= 0; bh = next()) {
+      const b = Math.floor(bh / H);
+      const h = bh - b * H;
+      // the head's dS, carried backwards through the chunks in ds0[bh] itself
+      const sh = bh * KV;
+      ds0.set(dS.subarray(sh, sh + KV), sh);
+      // dg_j = Σ_{t ≥ j} ∂L/∂B_t, starting from the final-state term rowsum(S_T ⊙ dS_T)
+      for (let d = 0; d < K; d++) {
+        let acc = 0;
+        for (let j = 0; j < V; j++) acc += state[sh + d * V + j]! * dS[sh + d * V + j]!;
+        running[d] = acc;
+      }
+      for (let n = N - 1; n >= 0; n--) {
+        const t0 = n * C;
+        const L = Math.min(C, T - t0);
+        const r0 = b * T + t0;
+        prepare(p, kern, vs, h, r0, L);
+        chunkHeadBackward(p, kern, vs, dq, dk, dg, h, r0, L, saved, (bh * N + n) * KV, dO, dv, ds0, sh);
       }
     }
+  } finally {
+    vs.dispose();
   }
 }
 
 /**
  * Head h of one chunk of the backward pass (engine.ts, "Backward"). On entry dSh[dso..] is the head's ∂L/∂S
- * at the chunk's end and saved[s0o..] its incoming state; writes the head's entries of the chunk's rows of dq,
- * dk and dv, and leaves ∂L/∂S₀ in dSh[dso..].
+ * at the chunk's end, saved[s0o..] its incoming state and vs.running the gate gradient's sum over the later
+ * rows; writes the head's entries of the chunk's rows of dq, dk, dv and dg, and leaves ∂L/∂S₀ in dSh[dso..].
  */
 function chunkHeadBackward(
-  p: DecayProblem, kern: Kernels, vs: VectorScratch, dq: FloatArray, dk: FloatArray, h: number, r0: number, L: number,
+  p: DecayProblem, kern: Kernels, vs: VectorScratch, dq: FloatArray, dk: FloatArray, dg: FloatArray, h: number, r0: number, L: number,
   saved: FloatArray, s0o: number, dO: FloatArray, dv: FloatArray, dSh: FloatArray, dso: number,
 ): void {
-  const { H, K, V, scale } = p;
-  const { sub, u, w, G, Ehat, A, dA, tmp } = vs;
-  const W = H * K;
+  const { H, K, V } = p;
+  const { sub, A, dA, tmp, Kt, Qu, xq, xk } = vs;
   const Wv = H * V;
-  const hk = h * K;
   const vo = r0 * Wv + h * V;
-  buildIntra(p, kern, vs, h, r0, L);
+  buildIntra(p, kern, vs, L);
   // dV = Aᵀ dO + (K ⊙ e) dS
   mm(kern, L, V, L, A, 0, 1, L, dO, vo, Wv, 1, tmp, 0, false);
   mm(kern, L, V, K, vs.Ke, 0, K, 1, dSh, dso, V, 1, tmp, 0, true);
   copyRows(tmp, 0, V, dv, vo, Wv, L, V);
   // dA = dO Vᵀ (only s ≤ r is read below)
   mm(kern, L, L, V, dO, vo, Wv, 1, p.v, vo, 1, Wv, dA, 0, false);
-  // inter-chunk terms: dq_r = τ Γ_r ⊙ (dO S₀ᵀ)_r,  dk_s = e_s ⊙ (V dSᵀ)_s, with Γ_r = u_r G_i, e_s = w_s Ê_i
-  mm(kern, L, K, V, dO, vo, Wv, 1, saved, s0o, 1, V, tmp, 0, false);
-  for (let r = 0; r < L; r++) {
-    const oi = (r0 + r) * W + hk;
-    const ri = r * K;
-    const io = Math.floor(r / sub) * K;
-    for (let d = 0; d < K; d++) dq[oi + d] = tmp[ri + d]! * scale * u[ri + d]! * G[io + d]!;
+  // the products of the inter-chunk terms: dO S₀ᵀ (tq, in tmp) and V dSᵀ
+  mm(kern, L, K, V, dO, vo, Wv, 1, saved, s0o, 1, V, vs.tq, 0, false);
+  mm(kern, L, K, V, p.v, vo, Wv, 1, dSh, dso, 1, V, vs.tk, 0, false);
+  // the pivoted blocks', with X = dA[block i, s < st_i] read in place (row stride L): X K̃ and Xᵀ Qu_i
+  for (let i = 1, ko = 0, nb = Math.ceil(L / sub); i < nb; i++) {
+    const st = i * sub;
+    const m = Math.min(sub, L - st);
+    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko, K, 1, xq, st * K, false);
+    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * K, K, 1, xk, ko, false);
+    ko += st * K;
   }
-  mm(kern, L, K, V, p.v, vo, Wv, 1, dSh, dso, 1, V, tmp, 0, false);
-  for (let r = 0; r < L; r++) {
-    const oi = (r0 + r) * W + hk;
-    const ri = r * K;
-    const io = Math.floor(r / sub) * K;
-    for (let d = 0; d < K; d++) dk[oi + d] = tmp[ri + d]! * w[ri + d]! * Ehat[io + d]!;
-  }
-  intraBackward(p, kern, vs, dq, dk, h, r0, L);
+  kern.gateChunkBackward({ K, L, scale: p.scale, q: p.q, k: p.k, offset: r0 * H * K + h * K, stride: H * K, dq, dk, dg, running: vs.running, s: vs });
   // dS₀ = Diag(Γ_{L−1}) dS + (τ q ⊙ Γ)ᵀ dO
   decayKeyRows(dSh, dso, vs.gamLast, K, V);
   mm(kern, K, V, L, vs.Qg, 0, 1, K, dO, vo, Wv, 1, dSh, dso, true);
-}
-
-/** Head h's intra-chunk gradients, added into the chunk's rows of dq and dk (vs.dA holds dO Vᵀ, vs.Kt every K̃). */
-function intraBackward(p: DecayProblem, kern: Kernels, vs: VectorScratch, dq: FloatArray, dk: FloatArray, h: number, r0: number, L: number): void {
-  const { H, K, scale } = p;
-  const { sub, nbMax, a, u, w, M, Qu, Kt, tmp, dA, x } = vs;
-  const { q, k } = p;
-  const W = H * K;
-  const hk = h * K;
-  const nb = Math.ceil(L / sub);
-  for (let i = 1, ko = 0; i < nb; i++) {
-    const st = i * sub;
-    const m = Math.min(sub, L - st);
-    // X = dA[st.., 0..st] read in place (row stride L)
-    // dq_r += τ u_r ⊙ (X K̃)_r
-    mm(kern, m, K, st, dA, st * L, L, 1, Kt, ko, K, 1, tmp, 0, false);
-    for (let r = 0; r < m; r++) {
-      const oi = (r0 + st + r) * W + hk;
-      const ri = (st + r) * K;
-      const ti = r * K;
-      for (let d = 0; d < K; d++) dq[oi + d] = dq[oi + d]! + scale * u[ri + d]! * tmp[ti + d]!;
-    }
-    // dk_s += w_s ⊙ M_{i,j(s)} ⊙ (Xᵀ Qu_i)_s
-    mm(kern, st, K, m, dA, st * L, 1, L, Qu, st * K, K, 1, tmp, 0, false);
-    for (let j = 0; j < i; j++) {
-      const mo = (i * nbMax + j) * K;
-      for (let s = j * sub; s < j * sub + sub; s++) {
-        const oi = (r0 + s) * W + hk;
-        const si = s * K;
-        for (let d = 0; d < K; d++) dk[oi + d] = dk[oi + d]! + w[si + d]! * M[mo + d]! * tmp[si + d]!;
-      }
-    }
-    ko += st * K;
-  }
-  // diagonal blocks, with the running product x = Π_{s<j≤r} a_j
-  for (let i = 0; i < nb; i++) {
-    const st = i * sub;
-    const end = Math.min(st + sub, L);
-    for (let s = st; s < end; s++) {
-      const ks = (r0 + s) * W + hk;
-      for (let r = s; r < end; r++) {
-        const ar = r * K;
-        if (r === s) x.fill(1);
-        else for (let d = 0; d < K; d++) x[d] = x[d]! * a[ar + d]!;
-        const c = scale * dA[r * L + s]!;
-        if (c === 0) continue;
-        const qr = (r0 + r) * W + hk;
-        for (let d = 0; d < K; d++) {
-          const cx = c * x[d]!;
-          dq[qr + d] = dq[qr + d]! + cx * k[ks + d]!;
-          dk[ks + d] = dk[ks + d]! + cx * q[qr + d]!;
-        }
-      }
-    }
-  }
 }
