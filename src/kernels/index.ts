@@ -9,6 +9,7 @@ import { checkThreads, createWasmKernels, type WasmKernels } from "./wasm/index.
 import { nodeProcess } from "./wasm/features.js";
 
 export type { ElementwiseMap, FloatArray, Kernels, MatmulArgs, Operand, ScanBackwardArgs, ScanForwardArgs, ScanUnit } from "./types.js";
+export type { ShortConvBackwardArgs, ShortConvForwardArgs, ShortConvRow } from "./types.js";
 export { checkMatmulArgs } from "./check.js";
 export { jsKernels } from "./js/index.js";
 export { createWasmKernels, hasRelaxedSimd, hasSimd128, type WasmKernelOptions, type WasmKernels } from "./wasm/index.js";

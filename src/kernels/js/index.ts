@@ -3,6 +3,7 @@ import type { Kernels } from "../types.js";
 import { matmulFast } from "./matmul.js";
 import { mapJs } from "./maps.js";
 import { scanBackwardJs, scanForwardJs } from "./scan.js";
+import { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 
 export { matmulFast } from "./matmul.js";
@@ -10,6 +11,7 @@ export { matmulNaive } from "./naive.js";
 export { logSumExpRows, softmaxRows } from "./rows.js";
 export { mapJs } from "./maps.js";
 export { scanBackwardJs, scanForwardJs } from "./scan.js";
+export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -20,4 +22,6 @@ export const jsKernels: Kernels = {
   map: mapJs,
   scanForward: scanForwardJs,
   scanBackward: scanBackwardJs,
+  shortConvForward: shortConvForwardJs,
+  shortConvBackward: shortConvBackwardJs,
 };

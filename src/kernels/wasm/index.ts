@@ -15,6 +15,7 @@ import { WasmTaskRunner } from "./task_runner.js";
 import { WasmMaps } from "./vmath.js";
 import { WasmRows } from "./rows.js";
 import { WasmScan } from "./scan.js";
+import { WasmShortConv } from "./short_conv.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -73,6 +74,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const maps = new WasmMaps(rt);
   const rows = new WasmRows(rt);
   const scan = new WasmScan(rt);
+  const shortConv = new WasmShortConv(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -87,6 +89,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     zero: (array) => rt.zero(array),
     scanForward: (args) => scan.forward(args),
     scanBackward: (args) => scan.backward(args),
+    shortConvForward: (args) => shortConv.forward(args),
+    shortConvBackward: (args) => shortConv.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },
