@@ -8,7 +8,7 @@ import type { Kernels } from "./types.js";
 import { checkThreads, createWasmKernels, type WasmKernels } from "./wasm/index.js";
 import { nodeProcess } from "./wasm/features.js";
 
-export type { ElementwiseMap, FloatArray, Kernels, MatmulArgs, Operand, ScanBackwardArgs, ScanForwardArgs, ScanUnit } from "./types.js";
+export type { ElementwiseMap, FloatArray, Kernels, MatmulArgs, Operand, RmsNormBackwardRowsArgs, RmsNormRowsArgs, ScanBackwardArgs, ScanForwardArgs, ScanUnit, UnitLowerInverseArgs } from "./types.js";
 export type { ShortConvBackwardArgs, ShortConvForwardArgs, ShortConvRow } from "./types.js";
 export { checkMatmulArgs } from "./check.js";
 export { jsKernels } from "./js/index.js";

@@ -49,6 +49,8 @@ export interface MatmulArgs<T extends FloatArray> {
  *   (f′ = σ(x)(1 + x(1 − σ(x))), σ(x) and σ(−x))
  * - "swiglu": (a, u) → (a·σ(a)·u, σ(a)); the second output may be null
  * - "swigluGrad": (g, a, u, s = σ(a)) → (g·u·s(1 + a(1 − s)), g·a·s), SwiGLU's backward; either output may be null
+ * - "add", "sub", "mul", "div": (a, b) → (a + b), (a − b), (a·b), (a / b). For f32 operands every backend gives
+ *   the same bits: the correctly rounded f32 result (an f64 result rounded to f32 is that, since 53 ≥ 2·24 + 2).
  */
 export type ElementwiseMap =
   | "exp"
@@ -60,7 +62,11 @@ export type ElementwiseMap =
   | "softplusGrad"
   | "logsigmoidGrad"
   | "swiglu"
-  | "swigluGrad";
+  | "swigluGrad"
+  | "add"
+  | "sub"
+  | "mul"
+  | "div";
 
 /** A contiguous run of elements: `data[offset]`, `data[offset + 1]`, … */
 export interface Operand {
@@ -118,6 +124,20 @@ export interface Kernels {
   /** The selective scan's backward over one unit (see `ScanBackwardArgs`), on the backends as `scanForward`. */
   scanBackward(args: ScanBackwardArgs): void;
   /**
+   * RMSNorm's forward over rows [r0, r1) (see `RmsNormRowsArgs`). Both backends compute in f64 and round each
+   * result once (the wasm backend runs all-f32 calls in f64x2 SIMD: its sums of squares are added in another
+   * order, so a result may differ from the JS backend's by one f32 rounding).
+   */
+  rmsNormRows(args: RmsNormRowsArgs): void;
+  /** RMSNorm's backward over rows [r0, r1) (see `RmsNormBackwardRowsArgs`), on the backends as `rmsNormRows`. */
+  rmsNormBackwardRows(args: RmsNormBackwardRowsArgs): void;
+  /**
+   * The delta rule's T = (I + A)⁻¹ (see `UnitLowerInverseArgs`), by forward substitution in f64 with one
+   * rounding per stored entry. The wasm backend runs the same f64 operations in the same order (f64x2 SIMD), so
+   * both backends give the same bits.
+   */
+  unitLowerInverse(args: UnitLowerInverseArgs): void;
+  /**
    * The delta layers' short conv – SiLU – L2 norm branch (layers/delta_branch.ts) forward over one batch row
    * (see `ShortConvForwardArgs`). The JS backend computes each sum in f64 and rounds once; the wasm backend runs
    * f32 calls in f32 SIMD (four channels per vector; bounds in wasm/short_conv_code.ts) and f64 calls as the JS one.
@@ -125,6 +145,54 @@ export interface Kernels {
   shortConvForward(args: ShortConvForwardArgs): void;
   /** That branch's backward over one batch row (see `ShortConvBackwardArgs`), on the backends as `shortConvForward`. */
   shortConvBackward(args: ShortConvBackwardArgs): void;
+}
+
+/**
+ * out[r,c] = ((I + A)⁻¹)[r,c] for the L×L unit lower triangular I + A with A[r,c] = β_r·kk[r,c]·d[r,c] for c < r
+ * (d absent: 1), all row-major with row stride L: kk from kkOffset (only c < r read), β from betaOffset, d from
+ * 0, out from outOffset (written in full, zeros above the diagonal).
+ */
+export interface UnitLowerInverseArgs<T extends FloatArray = FloatArray> {
+  kk: T;
+  kkOffset: number;
+  beta: Float64Array;
+  betaOffset: number;
+  d: Float64Array | null;
+  L: number;
+  out: T;
+  outOffset: number;
+}
+
+/**
+ * RMSNorm over rows r0 … r1−1 of the row-major [rows, width] arrays x and out (row r at r·width):
+ * out[r,j] = x[r,j]·inv[r]·weight[j] (no weight: 1), with inv[r] = 1/√(Σ_j x[r,j]²/width + eps) written too.
+ */
+export interface RmsNormRowsArgs<T extends FloatArray = FloatArray> {
+  x: T;
+  weight: T | null;
+  out: T;
+  inv: Float64Array;
+  r0: number;
+  r1: number;
+  width: number;
+  eps: number;
+}
+
+/**
+ * RMSNorm's backward over rows r0 … r1−1, from the forward's inv and the upstream gradient g: with x̂ = x·inv and
+ * u = g·weight (no weight: g), dx[r,j] = inv[r]·(u[r,j] − x̂[r,j]·Σ_k u[r,k]x̂[r,k]/width), and when dw is given
+ * dw[j] += Σ_r g[r,j]·x̂[r,j] (the weight's gradient, accumulated in f64).
+ */
+export interface RmsNormBackwardRowsArgs<T extends FloatArray = FloatArray> {
+  x: T;
+  g: T;
+  weight: T | null;
+  inv: Float64Array;
+  dx: T;
+  dw: Float64Array | null;
+  r0: number;
+  r1: number;
+  width: number;
 }
 
 /**

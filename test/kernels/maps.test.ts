@@ -199,3 +199,42 @@ test("maps: bad arguments are errors that say what is wrong", () => {
     assert.throws(() => kernels.map("tanh" as ElementwiseMap, [op(x)], [op(x)], 8), /unknown map "tanh"/);
   }
 });
+
+test("maps: add, sub, mul, div give the correctly rounded f32 result on every backend, lent operands or not", () => {
+  const backends: Kernels[] = [jsKernels];
+  const wasm = createWasmKernels({ threads: 1 });
+  if (wasm) backends.push(wasm);
+  const n = 2 * 4096 + 7; // two staging blocks and a partial vector
+  const a = inputs(n + 5, 11);
+  const b = inputs(n + 5, 12).reverse();
+  const f: Record<"add" | "sub" | "mul" | "div", (x: number, y: number) => number> = {
+    add: (x, y) => x + y, sub: (x, y) => x - y, mul: (x, y) => x * y, div: (x, y) => x / y,
+  };
+  for (const k of backends) {
+    // ordinary arrays; then each operand in turn, and all of them, in memory the backend lent (used in place)
+    const lend = (v: Float32Array): Float32Array => {
+      const l = k.lend?.(v.length) ?? null;
+      if (!l) return v;
+      l.set(v);
+      return l;
+    };
+    const layouts: Array<[string, Float32Array, Float32Array, () => Float32Array]> = [
+      ["plain", a, b, () => new Float32Array(n + 9)],
+      ["a lent", lend(a), b, () => new Float32Array(n + 9)],
+      ["out lent", a, b, () => lend(new Float32Array(n + 9))],
+      ["all lent", lend(a), lend(b), () => lend(new Float32Array(n + 9))],
+    ];
+    for (const [layout, x, y, makeOut] of layouts) {
+      for (const name of ["add", "sub", "mul", "div"] as const) {
+        const out = makeOut();
+        out.fill(7);
+        k.map(name, [op(x, 3), op(y, 5)], [op(out, 2)], n);
+        for (let i = 0; i < n; i++) {
+          const want = Math.fround(f[name](a[3 + i]!, b[5 + i]!));
+          assert.ok(Object.is(out[2 + i], want) || (Number.isNaN(want) && Number.isNaN(out[2 + i]!)), `${k.name} ${layout} ${name}(${a[3 + i]}, ${b[5 + i]}): got ${out[2 + i]}, want ${want}`);
+        }
+        assert.deepEqual([out[0], out[1], out[n + 2], out[n + 8]], [7, 7, 7, 7], `${k.name} ${layout} ${name}: wrote outside the output`);
+      }
+    }
+  }
+});

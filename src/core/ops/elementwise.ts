@@ -173,10 +173,28 @@ function mapTernaryFlat(op: string, a: Tensor, b: Tensor, c: Tensor, f: Ternary,
   return new Tensor(out, a.shape);
 }
 
-const addLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! + b[bo + i]!; };
-const subLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! - b[bo + i]!; };
-const mulLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! * b[bo + i]!; };
-const divLoop: FlatBinary = (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! / b[bo + i]!; };
+/**
+ * Runs of at least this many f32 elements go to the kernel backend's arithmetic maps (SIMD on the wasm backend,
+ * the same bits: kernels/types.ts "add"); shorter ones, f64 and mixed dtypes stay in the JS loop (a kernel call
+ * costs about a microsecond).
+ */
+const KERNEL_MIN = 1024;
+
+/** The flat loop of one arithmetic map: `js` (f64 arithmetic, rounded once), or the kernel map for long f32 runs. */
+function arithmeticLoop(name: "add" | "sub" | "mul" | "div", js: FlatBinary): FlatBinary {
+  return (a, ao, b, bo, o, oo, n) => {
+    if (n >= KERNEL_MIN && a instanceof Float32Array && b instanceof Float32Array && o instanceof Float32Array) {
+      getKernels().map(name, [{ data: a, offset: ao }, { data: b, offset: bo }], [{ data: o, offset: oo }], n);
+    } else {
+      js(a, ao, b, bo, o, oo, n);
+    }
+  };
+}
+
+const addLoop = arithmeticLoop("add", (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! + b[bo + i]!; });
+const subLoop = arithmeticLoop("sub", (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! - b[bo + i]!; });
+const mulLoop = arithmeticLoop("mul", (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! * b[bo + i]!; });
+const divLoop = arithmeticLoop("div", (a, ao, b, bo, o, oo, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i]! / b[bo + i]!; });
 
 /**
  * out = x ∘ s (or s ∘ x when `bigIsLeft` is false) for the loop at `code` in FLAT_BINARY, with the same

@@ -1,12 +1,14 @@
 /**
  * The row loops of RMSNorm (forward and backward; the math is in nn.ts `rmsNorm`), as tasks over blocks of
- * ROWS_PER_UNIT rows (kernels/parallel.ts). They are memory-bound, so they use the second core only when their
+ * ROWS_PER_UNIT rows (kernels/parallel.ts), each block one call of the kernel backend's `rmsNormRows` /
+ * `rmsNormBackwardRows` (f64x2 SIMD on the wasm backend). They are memory-bound, so they use the second core only when their
  * large buffers already live in the backend's shared memory (the buffer arena's do); otherwise they run on the
  * calling thread. The weight gradient Σ_rows g·x̂ is summed per unit in f64 and the units' sums are added in
  * order, so the result does not depend on the thread count.
  */
 import type { FloatArray } from "../dtype.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
+import { getKernels } from "../../kernels/index.js";
 
 const ROWS_PER_UNIT = 64;
 
@@ -14,22 +16,12 @@ const units = (rows: number): number => Math.ceil(rows / ROWS_PER_UNIT);
 
 /** Buffers: x [rows·width], weight [width] or empty → out [rows·width], inv [rows] (f64). Args: rows, width, eps. */
 const forwardTask = defineTask("core.rmsNorm.forward", (buffers, args, next) => {
-  const [xv, wv, out, inv] = buffers as [FloatArray, FloatArray, FloatArray, Float64Array];
+  const [x, wv, out, inv] = buffers as [FloatArray, FloatArray, FloatArray, Float64Array];
   const [rows, width, eps] = args as [number, number, number];
-  const weighted = wv.length > 0;
+  const weight = wv.length > 0 ? wv : null;
+  const kernels = getKernels();
   for (let u = next(); u >= 0; u = next()) {
-    const r1 = Math.min(rows, (u + 1) * ROWS_PER_UNIT);
-    for (let r = u * ROWS_PER_UNIT, base = r * width; r < r1; r++, base += width) {
-      let ss = 0;
-      for (let j = 0; j < width; j++) {
-        const v = xv[base + j]!;
-        ss += v * v;
-      }
-      const ir = 1 / Math.sqrt(ss / width + eps);
-      inv[r] = ir;
-      if (!weighted) for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir;
-      else for (let j = 0; j < width; j++) out[base + j] = xv[base + j]! * ir * wv[j]!;
-    }
+    kernels.rmsNormRows({ x, weight, out, inv, r0: u * ROWS_PER_UNIT, r1: Math.min(rows, (u + 1) * ROWS_PER_UNIT), width, eps });
   }
 });
 
@@ -38,30 +30,13 @@ const forwardTask = defineTask("core.rmsNorm.forward", (buffers, args, next) => 
  * empty without a weight). Args: rows, width.
  */
 const backwardTask = defineTask("core.rmsNorm.backward", (buffers, args, next) => {
-  const [xv, gv, wv, inv, dx, dwParts] = buffers as [FloatArray, FloatArray, FloatArray, Float64Array, FloatArray, Float64Array];
+  const [x, g, wv, inv, dx, dwParts] = buffers as [FloatArray, FloatArray, FloatArray, Float64Array, FloatArray, Float64Array];
   const [rows, width] = args as [number, number];
-  const weighted = wv.length > 0;
+  const weight = wv.length > 0 ? wv : null;
+  const kernels = getKernels();
   for (let u = next(); u >= 0; u = next()) {
-    const r1 = Math.min(rows, (u + 1) * ROWS_PER_UNIT);
-    const dwo = u * width;
-    for (let r = u * ROWS_PER_UNIT, base = r * width; r < r1; r++, base += width) {
-      const ir = inv[r]!;
-      let dot = 0; // Σ_j u_j · x̂_j with u = g·w
-      if (weighted) {
-        for (let j = 0; j < width; j++) {
-          const gj = gv[base + j]!;
-          const xh = xv[base + j]! * ir;
-          dot += gj * wv[j]! * xh;
-          dwParts[dwo + j] += gj * xh;
-        }
-        dot /= width;
-        for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! * wv[j]! - xv[base + j]! * ir * dot);
-      } else {
-        for (let j = 0; j < width; j++) dot += gv[base + j]! * (xv[base + j]! * ir);
-        dot /= width;
-        for (let j = 0; j < width; j++) dx[base + j] = ir * (gv[base + j]! - xv[base + j]! * ir * dot);
-      }
-    }
+    const dw = weight ? dwParts.subarray(u * width, (u + 1) * width) : null;
+    kernels.rmsNormBackwardRows({ x, g, weight, inv, dx, dw, r0: u * ROWS_PER_UNIT, r1: Math.min(rows, (u + 1) * ROWS_PER_UNIT), width });
   }
 });
 

@@ -5,12 +5,16 @@ import { mapJs } from "./maps.js";
 import { scanBackwardJs, scanForwardJs } from "./scan.js";
 import { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
+import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
+import { unitLowerInverseJs } from "./tri.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
 export { logSumExpRows, softmaxRows } from "./rows.js";
 export { mapJs } from "./maps.js";
 export { scanBackwardJs, scanForwardJs } from "./scan.js";
+export { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
+export { unitLowerInverseJs } from "./tri.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 
 export const jsKernels: Kernels = {
@@ -22,6 +26,9 @@ export const jsKernels: Kernels = {
   map: mapJs,
   scanForward: scanForwardJs,
   scanBackward: scanBackwardJs,
+  rmsNormRows: rmsNormRowsJs,
+  rmsNormBackwardRows: rmsNormBackwardRowsJs,
+  unitLowerInverse: unitLowerInverseJs,
   shortConvForward: shortConvForwardJs,
   shortConvBackward: shortConvBackwardJs,
 };

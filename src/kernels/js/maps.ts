@@ -20,6 +20,10 @@ export const MAP_ARITY: Record<ElementwiseMap, readonly [number, number]> = {
   logsigmoidGrad: [2, 1],
   swiglu: [2, 2],
   swigluGrad: [4, 2],
+  add: [2, 1],
+  sub: [2, 1],
+  mul: [2, 1],
+  div: [2, 1],
 };
 
 /** Outputs that may be null (not computed). */
@@ -38,6 +42,14 @@ function sigmoidTimes(sign: 1 | -1): Loop {
       const e = Math.exp(-Math.abs(v));
       yd[yo + i] = gd[go + i]! * (v >= 0 ? 1 / (1 + e) : e / (1 + e));
     }
+  };
+}
+
+/** out = a ∘ b for one arithmetic operation (`f` is inlined into each map's own loop by V8). */
+function arithmetic(f: (a: number, b: number) => number): Loop {
+  return ([a, b], [y], n) => {
+    const ad = a!.data, bd = b!.data, yd = y!.data;
+    for (let i = 0, ao = a!.offset, bo = b!.offset, yo = y!.offset; i < n; i++) yd[yo + i] = f(ad[ao + i]!, bd[bo + i]!);
   };
 }
 
@@ -113,6 +125,10 @@ const LOOPS: Record<ElementwiseMap, Loop> = {
       for (let i = 0; i < n; i++) out[oo + i] = gd[go + i]! * (ad[ao + i]! * sd[so + i]!);
     }
   },
+  add: arithmetic((a, b) => a + b),
+  sub: arithmetic((a, b) => a - b),
+  mul: arithmetic((a, b) => a * b),
+  div: arithmetic((a, b) => a / b),
 };
 
 /** Checks a `map` call: a known name, its arity, n, and that every operand holds n elements. */

@@ -7,9 +7,9 @@
  * 7 export, 10 code); SIMD opcodes from the fixed-width SIMD proposal, `f32x4.relaxed_madd` from relaxed SIMD.
  */
 
-export type ValType = "i32" | "f32" | "v128";
+export type ValType = "i32" | "f32" | "f64" | "v128";
 
-const VAL_TYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+const VAL_TYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
 /** Block type of a structured instruction that yields nothing. */
 const EMPTY_BLOCK = 0x40;
 
@@ -126,6 +126,7 @@ export class Code {
   i32Mul(): this { return this.op(0x6c); }
   i32And(): this { return this.op(0x71); }
   i32Shl(): this { return this.op(0x74); }
+  i32ShrS(): this { return this.op(0x75); }
 
   f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
   f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
@@ -136,12 +137,40 @@ export class Code {
   f32Max(): this { return this.op(0x97); }
   f32Eq(): this { return this.op(0x5b); }
 
+  f64(value: number): this {
+    const b = new Uint8Array(new Float64Array([value]).buffer);
+    return this.op(0x44, ...b);
+  }
+  f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }
+  f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
+  f64Ne(): this { return this.op(0x62); }
+  f64Add(): this { return this.op(0xa0); }
+  f64Sub(): this { return this.op(0xa1); }
+  f64Mul(): this { return this.op(0xa2); }
+  f64Div(): this { return this.op(0xa3); }
+  f64Sqrt(): this { return this.op(0x9f); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f32DemoteF64(): this { return this.op(0xb6); }
+  f64ConvertI32S(): this { return this.op(0xb7); }
+
   v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
   /** Loads one f32 and splats it to all four lanes. */
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
   v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
   v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
   f32x4Splat(): this { return this.simd(0x13); }
+  f64x2Splat(): this { return this.simd(0x14); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  /** [a, b] → the 16 bytes picked by `lanes` from the 32 bytes of a then b (each index 0…31). */
+  i8x16Shuffle(lanes: readonly number[]): this { return this.simd(0x0d, ...lanes); }
+  /** f64x2 → f32x4 [round(a0), round(a1), 0, 0]. */
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+  /** f32x4 → f64x2 of its lanes 0 and 1 (exact). */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Sub(): this { return this.simd(0xf1); }
+  f64x2Mul(): this { return this.simd(0xf2); }
+  f64x2Div(): this { return this.simd(0xf3); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }

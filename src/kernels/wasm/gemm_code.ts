@@ -49,7 +49,8 @@ function packB(): Code {
   const c = new Code(["i32", "i32", "i32", "i32", "i32", "i32"]);
   const [src, rs, cs, kc, ncb, dst] = c.params as [Local, Local, Local, Local, Local, Local];
   const rs4 = c.local("i32"), cs4 = c.local("i32"), j0 = c.local("i32"), w = c.local("i32");
-  const row = c.local("i32"), p = c.local("i32"), col = c.local("i32");
+  const row = c.local("i32"), p = c.local("i32"), col = c.local("i32"), quad = c.local("i32");
+  const cols = Array.from({ length: NR }, () => c.local("i32"));
   c.get(rs).i32(2).i32Shl().set(rs4);
   c.get(cs).i32(2).i32Shl().set(cs4);
   c.loop(() => {
@@ -63,21 +64,86 @@ function packB(): Code {
         bump(c, dst, 4 * NR);
         bump(c, row, rs4);
       }),
-      () => countdown(c, p, () => {
-        c.get(row).set(col);
-        for (let j = 0; j < NR; j++) {
-          c.i32(j).get(w).i32LtS();
-          c.ifElse(() => c.get(dst).get(col).f32Load().f32Store(4 * j), () => c.get(dst).f32(0).f32Store(4 * j));
-          bump(c, col, cs4);
-        }
-        bump(c, dst, 4 * NR);
-        bump(c, row, rs4);
-      }),
+      () => {
+        // full strip of a transposed B (unit row stride): each column's values are adjacent
+        c.get(w).i32(NR).i32GeS().get(rs).i32(1).i32Eq().i32And();
+        c.ifElse(
+          () => {
+            for (let j = 0; j < NR; j++) c.get(row).i32(j).get(cs4).i32Mul().i32Add().set(cols[j]!);
+            packAdjacentStrip(c, cols, p, dst, quad);
+          },
+          () => countdown(c, p, () => {
+            c.get(row).set(col);
+            for (let j = 0; j < NR; j++) {
+              c.i32(j).get(w).i32LtS();
+              c.ifElse(() => c.get(dst).get(col).f32Load().f32Store(4 * j), () => c.get(dst).f32(0).f32Store(4 * j));
+              bump(c, col, cs4);
+            }
+            bump(c, dst, 4 * NR);
+            bump(c, row, rs4);
+          }),
+        );
+      },
     );
     bump(c, j0, NR);
     c.get(j0).get(ncb).i32LtS().brIf(0);
   });
   return c;
+}
+
+/** i8x16.shuffle byte indices of f32 lanes (0–3 from the first operand, 4–7 from the second). */
+const lanes = (...ls: number[]): number[] => ls.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+
+/**
+ * Four vectors of four consecutive floats, one from each of the pointers `from` (each moved on by 16 bytes),
+ * transposed in registers (two rounds of shuffles) and stored as four vectors at dst + offset + q·pStride,
+ * q = 0…3: vector q holds the q-th float of every pointer. `r`, `t`: four v128 scratch locals each.
+ */
+function transpose4(c: Code, from: Local[], r: Local[], t: Local[], dst: Local, offset: number, pStride: number): void {
+  for (let i = 0; i < 4; i++) {
+    c.get(from[i]!).v128Load().set(r[i]!);
+    bump(c, from[i]!, 16);
+  }
+  // t0 = [r0₀ r1₀ r0₁ r1₁], t1 = [r2₀ r3₀ r2₁ r3₁], t2 and t3 the same for floats 2 and 3
+  c.get(r[0]!).get(r[1]!).i8x16Shuffle(lanes(0, 4, 1, 5)).set(t[0]!);
+  c.get(r[2]!).get(r[3]!).i8x16Shuffle(lanes(0, 4, 1, 5)).set(t[1]!);
+  c.get(r[0]!).get(r[1]!).i8x16Shuffle(lanes(2, 6, 3, 7)).set(t[2]!);
+  c.get(r[2]!).get(r[3]!).i8x16Shuffle(lanes(2, 6, 3, 7)).set(t[3]!);
+  c.get(dst).get(t[0]!).get(t[1]!).i8x16Shuffle(lanes(0, 1, 4, 5)).v128Store(offset);
+  c.get(dst).get(t[0]!).get(t[1]!).i8x16Shuffle(lanes(2, 3, 6, 7)).v128Store(offset + pStride);
+  c.get(dst).get(t[2]!).get(t[3]!).i8x16Shuffle(lanes(0, 1, 4, 5)).v128Store(offset + 2 * pStride);
+  c.get(dst).get(t[2]!).get(t[3]!).i8x16Shuffle(lanes(2, 3, 6, 7)).v128Store(offset + 3 * pStride);
+}
+
+/**
+ * One full strip of `ptrs.length` (MR or NR, a multiple of 4) lines, each with its kc = `p` values adjacent
+ * in memory (row-major A, or a transposed B), into dst as [p][line]: four p at a time by 4×4 transposes, the
+ * last kc mod 4 one value at a time. Leaves dst past the strip. `quad` is scratch.
+ */
+function packAdjacentStrip(c: Code, ptrs: Local[], p: Local, dst: Local, quad: Local): void {
+  const width = ptrs.length;
+  if (width % 4 !== 0) throw new Error("packAdjacentStrip transposes 4×4 blocks: the strip width must be a multiple of 4");
+  const r = [0, 1, 2, 3].map(() => c.local("v128"));
+  const t = [0, 1, 2, 3].map(() => c.local("v128"));
+  c.get(p).i32(2).i32ShrS().set(quad);
+  c.block(() => {
+    c.get(quad).i32Eqz().brIf(0);
+    countdown(c, quad, () => {
+      for (let g = 0; g < width; g += 4) transpose4(c, ptrs.slice(g, g + 4), r, t, dst, 4 * g, 4 * width);
+      bump(c, dst, 16 * width);
+    });
+  });
+  c.get(p).i32(3).i32And().set(p);
+  c.block(() => {
+    c.get(p).i32Eqz().brIf(0);
+    countdown(c, p, () => {
+      for (let i = 0; i < width; i++) {
+        c.get(dst).get(ptrs[i]!).f32Load().f32Store(4 * i);
+        bump(c, ptrs[i]!, 4);
+      }
+      bump(c, dst, 4 * width);
+    });
+  });
 }
 
 /** packA(src, rowStride, colStride, mcb, kc, dst): packs the mcb×kc block of A at src. */
@@ -87,6 +153,7 @@ function packA(): Code {
   const rs4 = c.local("i32"), cs4 = c.local("i32"), i0 = c.local("i32"), h = c.local("i32");
   const base = c.local("i32"), p = c.local("i32");
   const rows = Array.from({ length: MR }, () => c.local("i32"));
+  const quad = c.local("i32");
   c.get(rs).i32(2).i32Shl().set(rs4);
   c.get(cs).i32(2).i32Shl().set(cs4);
   c.loop(() => {
@@ -97,13 +164,31 @@ function packA(): Code {
     for (let i = 0; i < MR; i++) c.get(base).i32(i).get(rs4).i32Mul().i32Add().set(rows[i]!);
     c.get(h).i32(MR).i32GeS();
     c.ifElse(
-      () => countdown(c, p, () => {
-        for (let i = 0; i < MR; i++) {
-          c.get(dst).get(rows[i]!).f32Load().f32Store(4 * i);
-          bump(c, rows[i]!, cs4);
-        }
-        bump(c, dst, 4 * MR);
-      }),
+      () => {
+        c.get(rs).i32(1).i32Eq();
+        c.ifElse(
+          // the strip's MR values of each p are adjacent (A is a transposed row-major matrix): one vector
+          () => countdown(c, p, () => {
+            c.get(dst).get(rows[0]!).v128Load().v128Store();
+            bump(c, rows[0]!, cs4);
+            bump(c, dst, 4 * MR);
+          }),
+          () => {
+            c.get(cs).i32(1).i32Eq();
+            c.ifElse(
+              // each row's values are adjacent (row-major A): 4×4 blocks transposed in registers, then the rest
+              () => packAdjacentStrip(c, rows, p, dst, quad),
+              () => countdown(c, p, () => {
+                for (let i = 0; i < MR; i++) {
+                  c.get(dst).get(rows[i]!).f32Load().f32Store(4 * i);
+                  bump(c, rows[i]!, cs4);
+                }
+                bump(c, dst, 4 * MR);
+              }),
+            );
+          },
+        );
+      },
       () => countdown(c, p, () => {
         for (let i = 0; i < MR; i++) {
           c.i32(i).get(h).i32LtS();

@@ -15,6 +15,8 @@ import { WasmTaskRunner } from "./task_runner.js";
 import { WasmMaps } from "./vmath.js";
 import { WasmRows } from "./rows.js";
 import { WasmScan } from "./scan.js";
+import { WasmNorm } from "./norm.js";
+import { WasmTri } from "./tri.js";
 import { WasmShortConv } from "./short_conv.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
@@ -74,6 +76,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const maps = new WasmMaps(rt);
   const rows = new WasmRows(rt);
   const scan = new WasmScan(rt);
+  const norm = new WasmNorm(rt);
+  const tri = new WasmTri(rt);
   const shortConv = new WasmShortConv(rt);
   mm.threads = threads;
   tasks.threads = threads;
@@ -89,6 +93,9 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     zero: (array) => rt.zero(array),
     scanForward: (args) => scan.forward(args),
     scanBackward: (args) => scan.backward(args),
+    rmsNormRows: (args) => norm.forward(args),
+    rmsNormBackwardRows: (args) => norm.backward(args),
+    unitLowerInverse: (args) => tri.unitLowerInverse(args),
     shortConvForward: (args) => shortConv.forward(args),
     shortConvBackward: (args) => shortConv.backward(args),
     get threads() { return mm.threads; },

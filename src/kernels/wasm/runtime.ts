@@ -11,6 +11,8 @@ import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
 import { SCAN_FUNCTIONS, scanCodes, type ScanExports } from "./scan_code.js";
 import { SHORT_CONV_FUNCTIONS, shortConvCodes, type ShortConvExports } from "./short_conv_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
+import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
+import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
 
 const PAGE = 65536;
 /**
@@ -55,6 +57,10 @@ export class WasmRuntime {
   readonly rows: RowsExports;
   /** The selective scan's block kernels (scan_code.ts). */
   readonly scan: ScanExports;
+  /** RMSNorm's row loops (norm_code.ts). */
+  readonly norm: NormExports;
+  /** The delta rule's triangular inverse (tri_code.ts). */
+  readonly tri: TriExports;
   /** The delta layers' short conv – SiLU – L2 norm rows (short_conv_code.ts). */
   readonly shortConv: ShortConvExports;
   private f32View: Float32Array;
@@ -75,13 +81,15 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...SHORT_CONV_FUNCTIONS]) {
+    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS, ...SHORT_CONV_FUNCTIONS]) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
     this.vmath = exports as unknown as VmathExports;
     this.rows = exports as unknown as RowsExports;
     this.scan = exports as unknown as ScanExports;
+    this.norm = exports as unknown as NormExports;
+    this.tri = exports as unknown as TriExports;
     this.shortConv = exports as unknown as ShortConvExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
@@ -92,7 +100,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...shortConvCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(), ...shortConvCodes()]));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }

@@ -1,8 +1,10 @@
 /**
  * `Kernels.map` on the wasm backend: all-f32 calls run the SIMD maps of vmath_code.ts, the rest (f64, mixed
- * dtypes) the JS loops. Operands that all live in the module's memory (lent by the runtime) are used in place;
- * otherwise they are staged through it in blocks of BLOCK elements, so the copies stay in cache: copy a block of each input in, run the map over it (padded to a multiple of 4;
- * the padding lanes compute on stale values and are never copied out), copy each output block back.
+ * dtypes) the JS loops. Operands that live in the module's memory (lent by the runtime) are used in place; the
+ * others are staged through it in blocks of BLOCK elements, so the copies stay in cache: copy a block of each
+ * such input in, run the map over it, copy each such output block back. The last block, when n is not a
+ * multiple of 4, is staged for every operand and padded (the padding lanes compute on stale values and are
+ * never copied out).
  */
 import { checkMapArgs, mapJs } from "../js/maps.js";
 import type { ElementwiseMap, Operand } from "../types.js";
@@ -23,14 +25,18 @@ export class WasmMaps {
       return;
     }
     const fn = this.rt.vmath[VMATH_EXPORT[name]];
-    // Operands that all live in this memory (lent by the runtime) are used in place for whole vectors.
+    // Operands that live in this memory (lent by the runtime) are used in place for whole vectors; the others
+    // are staged in blocks. A last partial vector is staged for every operand (its padding lanes must not
+    // touch memory past an operand's end).
     const all = [...inputs, ...outputs];
-    const direct = all.every((o) => o !== null && this.rt.addressOf(o.data) >= 0);
+    const homes = all.map((o) => (o === null ? -1 : this.rt.addressOf(o.data)));
+    const staged = homes.map((h, i) => h < 0 || all[i] === null);
+    const whole = n & ~3;
     let start = 0;
-    if (direct) {
-      start = n & ~3;
-      if (start > 0) fn(...all.map((o) => this.rt.addressOf(o!.data) + 4 * o!.offset), start);
-      if (start === n) return;
+    if (!staged.includes(true)) {
+      if (whole > 0) fn(...all.map((o, i) => homes[i]! + 4 * o!.offset), whole);
+      if (whole === n) return;
+      start = whole;
     }
     const operands = all.length;
     const base = alignUp(this.rt.heapBase, 16);
@@ -39,15 +45,20 @@ export class WasmMaps {
       return;
     }
     const heap = this.rt.f32;
-    const at = Array.from({ length: operands }, (_, i) => base + 4 * BLOCK * i);
+    const area = Array.from({ length: operands }, (_, i) => base + 4 * BLOCK * i);
     for (; start < n; start += BLOCK) {
       const len = Math.min(BLOCK, n - start);
-      inputs.forEach((o, i) => heap.set(o.data.subarray(o.offset + start, o.offset + start + len), at[i]! >> 2));
+      // whole vectors: in place where possible; a block with a partial vector is staged for every operand
+      const stageAll = (len & 3) !== 0;
+      const at = all.map((o, i) => (staged[i] || stageAll ? area[i]! : homes[i]! + 4 * (o!.offset + start)));
+      inputs.forEach((o, i) => {
+        if (staged[i] || stageAll) heap.set(o.data.subarray(o.offset + start, o.offset + start + len), area[i]! >> 2);
+      });
       fn(...at, (len + 3) & ~3);
-      outputs.forEach((o, i) => {
-        if (o === null) return;
-        const from = at[inputs.length + i]! >> 2;
-        o.data.set(heap.subarray(from, from + len), o.offset + start);
+      outputs.forEach((o, j) => {
+        const i = inputs.length + j;
+        if (o === null || !(staged[i] || stageAll)) return;
+        o.data.set(heap.subarray(area[i]! >> 2, (area[i]! >> 2) + len), o.offset + start);
       });
     }
   }

@@ -1,6 +1,6 @@
 /**
- * The WebAssembly code of the elementwise transcendental maps (exp, σ, SiLU, softplus, log σ, their
- * gradients and the SwiGLU gate), four f32 lanes at a time, emitted with `encoder.ts`. The driver that stages
+ * The WebAssembly code of the elementwise maps (exp, σ, SiLU, softplus, log σ, their gradients, the SwiGLU
+ * gate, and + − × ÷ — each one correctly rounded f32 operation), four f32 lanes at a time, emitted with `encoder.ts`. The driver that stages
  * arrays into the module's memory and calls these is `vmath.ts`.
  *
  * Every exported function has the form f(in₀, …, out₀, …, n): byte addresses of its input and output arrays
@@ -34,6 +34,10 @@ export const VMATH_FUNCTIONS = [
   "vLogsigmoidGrad",
   "vSwiglu",
   "vSwigluGrad",
+  "vAdd",
+  "vSub",
+  "vMul",
+  "vDiv",
 ] as const;
 export type VmathFunction = (typeof VMATH_FUNCTIONS)[number];
 
@@ -49,6 +53,10 @@ export const VMATH_EXPORT: Record<ElementwiseMap, VmathFunction> = {
   logsigmoidGrad: "vLogsigmoidGrad",
   swiglu: "vSwiglu",
   swigluGrad: "vSwigluGrad",
+  add: "vAdd",
+  sub: "vSub",
+  mul: "vMul",
+  div: "vDiv",
 };
 
 const LOG2E = 1.4426950408889634;
@@ -200,6 +208,10 @@ const BODIES: Record<VmathFunction, Body> = {
     c.f32x4Mul().set(dA!);
     c.get(g!).get(a!).get(s!).f32x4Mul().f32x4Mul().set(dU!);
   },
+  vAdd: (c, _t, [a, b], [y]) => c.get(a!).get(b!).f32x4Add().set(y!),
+  vSub: (c, _t, [a, b], [y]) => c.get(a!).get(b!).f32x4Sub().set(y!),
+  vMul: (c, _t, [a, b], [y]) => c.get(a!).get(b!).f32x4Mul().set(y!),
+  vDiv: (c, _t, [a, b], [y]) => c.get(a!).get(b!).f32x4Div().set(y!),
 };
 
 /** The function bodies, in VMATH_FUNCTIONS order. */

@@ -115,8 +115,6 @@ class Workspace {
   readonly e: Float64Array;
   /** D (L×L, lower with the diagonal), gated only */
   readonly D: Float64Array;
-  /** Tm in f64 while it is being solved for */
-  readonly Tm: Float64Array;
   /** [KKᵀ; QKᵀ], 2L×L */
   readonly KQK: FloatArray;
   /** [−Kb | Vb] and then [−W | Ũ], L×(K+V) */
@@ -158,7 +156,6 @@ class Workspace {
     const bw = backward ? 1 : 0;
     this.bc = f64(C); this.gam = f64(C); this.e = f64(C);
     this.D = f64(gated ? C * C : 0);
-    this.Tm = f64(bw ? 0 : C * C);
     this.KQK = w(2 * C * C);
     this.KbVb = w(bw ? 0 : C * (K + V));
     this.WU = w(bw ? 0 : C * (K + V));
@@ -206,30 +203,6 @@ function decays(ws: Workspace, g: Float64Array | null, t0: number, L: number): v
     const row = r * L;
     const br = bc[r]!;
     for (let c = 0; c <= r; c++) D[row + c] = Math.exp(br - bc[c]!);
-  }
-}
-
-/**
- * Tm = (I + A)⁻¹ for A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (row r of (I + A) Tm
- * = I gives Tm_r = e_r − Σ_{c<r} A[r,c] Tm_c), rounded once into tm from offset `to`.
- */
-function solveTm(ws: Workspace, beta: Float64Array, t0: number, L: number, gated: boolean, tm: FloatArray, to: number): void {
-  const { Tm, KQK: KK, D } = ws;
-  for (let r = 0; r < L; r++) {
-    const row = r * L;
-    Tm.fill(0, row, row + L);
-    Tm[row + r] = 1;
-    const br = beta[t0 + r]!;
-    if (br !== 0) {
-      for (let c = 0; c < r; c++) {
-        const a = br * KK[row + c]! * (gated ? D[row + c]! : 1);
-        if (a === 0) continue;
-        const crow = c * L;
-        for (let j = 0; j <= c; j++) Tm[row + j] -= a * Tm[crow + j]!;
-      }
-    }
-    for (let j = 0; j <= r; j++) tm[to + row + j] = Tm[row + j]!;
-    for (let j = r + 1; j < L; j++) tm[to + row + j] = 0;
   }
 }
 
@@ -314,7 +287,8 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
         decays(ws, hd.g, t0, L);
         // [KKᵀ; QKᵀ] = [K; Q] Kᵀ
         mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
-        solveTm(ws, beta, t0, L, gated, tm, tmOff);
+        // Tm = (I + A)⁻¹, A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (kernels/js/tri.ts)
+        kern.unitLowerInverse({ kk: KQK, kkOffset: 0, beta, betaOffset: t0, d: gated ? D : null, L, out: tm, outOffset: tmOff });
         // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K
         for (let r = 0; r < L; r++) {
           const bt = beta[t0 + r]!;
