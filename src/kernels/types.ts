@@ -153,6 +153,14 @@ export interface Kernels {
   gateChunkPrepare(args: GateChunkPrepareArgs): void;
   /** The vector-gate decay's per-chunk dq, dk, dg (see `GateChunkBackwardArgs`), on the backends as `gateChunkPrepare`. */
   gateChunkBackward(args: GateChunkBackwardArgs): void;
+  /**
+   * The delta layers' short conv – SiLU – L2 norm branch (layers/delta_branch.ts) forward over one batch row
+   * (see `ShortConvForwardArgs`). The JS backend computes each sum in f64 and rounds once; the wasm backend runs
+   * f32 calls in f32 SIMD (four channels per vector; bounds in wasm/short_conv_code.ts) and f64 calls as the JS one.
+   */
+  shortConvForward(args: ShortConvForwardArgs): void;
+  /** That branch's backward over one batch row (see `ShortConvBackwardArgs`), on the backends as `shortConvForward`. */
+  shortConvBackward(args: ShortConvBackwardArgs): void;
 }
 
 /**
@@ -387,4 +395,45 @@ export interface GateChunkBackwardArgs<T extends FloatArray = FloatArray> extend
   dk: T;
   dg: T;
   running: Float64Array;
+}
+
+/**
+ * One batch row `b` of the delta layers' branch (math in layers/delta_branch.ts): z [B,T,C], the conv weight
+ * [C,W] (null: no conv, c = z), state [B,W−1,C] (null: zeros), the L2 norm over groups of `normWidth` channels
+ * (0: none). Arrays are the whole problem arrays; a routine reads and writes only row b's entries.
+ */
+export interface ShortConvRow<T extends FloatArray = FloatArray> {
+  b: number;
+  T: number;
+  C: number;
+  W: number;
+  normWidth: number;
+  z: T;
+  weight: T | null;
+  state: T | null;
+}
+
+/** The forward: a = SiLU(c), sig = σ(c) [B,T,C]; with a norm, y [B,T,C] and rinv [B, T·C/normWidth] (else null). */
+export interface ShortConvForwardArgs<T extends FloatArray = FloatArray> extends ShortConvRow<T> {
+  bias: T | null;
+  a: T;
+  sig: T;
+  y: T | null;
+  rinv: Float64Array | null;
+}
+
+/**
+ * The backward: gc [B,T,C] holds the upstream gradient and is overwritten with the gradient of the conv's output
+ * c (of z without a conv); with a conv, writes gz [B,T,C], gs [B,W−1,C] (when given) and adds the row's partial
+ * sums of the weight and bias gradients into gw [B,C·W] at b·C·W and gb [B,C] at b·C (f64).
+ */
+export interface ShortConvBackwardArgs<T extends FloatArray = FloatArray> extends ShortConvRow<T> {
+  a: T;
+  sig: T;
+  rinv: Float64Array | null;
+  gc: T;
+  gz: T | null;
+  gs: T | null;
+  gw: Float64Array | null;
+  gb: Float64Array | null;
 }

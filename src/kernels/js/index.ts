@@ -3,6 +3,7 @@ import type { Kernels } from "../types.js";
 import { matmulFast } from "./matmul.js";
 import { mapJs } from "./maps.js";
 import { scanBackwardJs, scanForwardJs } from "./scan.js";
+import { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 import { logSumExpRows, softmaxRows } from "./rows.js";
 import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
@@ -18,6 +19,7 @@ export { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 export { unitLowerInverseJs } from "./tri.js";
 export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
+export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -35,4 +37,6 @@ export const jsKernels: Kernels = {
   softmaxTileBackward: softmaxTileBackwardJs,
   gateChunkPrepare: gateChunkPrepareJs,
   gateChunkBackward: gateChunkBackwardJs,
+  shortConvForward: shortConvForwardJs,
+  shortConvBackward: shortConvBackwardJs,
 };

@@ -19,6 +19,7 @@ import { WasmNorm } from "./norm.js";
 import { WasmTri } from "./tri.js";
 import { WasmSoftmaxTile } from "./softmax_tile.js";
 import { WasmGateChunk } from "./gate_chunk.js";
+import { WasmShortConv } from "./short_conv.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -81,6 +82,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const tri = new WasmTri(rt);
   const softmaxTile = new WasmSoftmaxTile(rt);
   const gateChunk = new WasmGateChunk(rt);
+  const shortConv = new WasmShortConv(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -102,6 +104,8 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     softmaxTileBackward: (args) => softmaxTile.backward(args),
     gateChunkPrepare: (args) => gateChunk.prepare(args),
     gateChunkBackward: (args) => gateChunk.backward(args),
+    shortConvForward: (args) => shortConv.forward(args),
+    shortConvBackward: (args) => shortConv.backward(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

@@ -10,10 +10,24 @@ import type { GemmExports } from "./gemm.js";
 import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
 import { SCAN_FUNCTIONS, scanCodes, type ScanExports } from "./scan_code.js";
 import { SOFTMAX_TILE_FUNCTIONS, softmaxTileCodes, type SoftmaxTileExports } from "./softmax_tile_code.js";
+import { SHORT_CONV_FUNCTIONS, shortConvCodes, type ShortConvExports } from "./short_conv_code.js";
 import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js";
 import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
 import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
 import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
+
+/**
+ * The module's kernel families, in module order: their function bodies (built once per module) and their export
+ * names (checked in every instance). The gemm functions come first: `macro` calls `kernel` by its index.
+ */
+const allCodes = (fma: boolean) => [
+  ...gemmCodes({ fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(),
+  ...softmaxTileCodes(), ...gateChunkCodes(), ...shortConvCodes(),
+];
+const ALL_FUNCTIONS: readonly string[] = [
+  ...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS,
+  ...SOFTMAX_TILE_FUNCTIONS, ...GATE_CHUNK_FUNCTIONS, ...SHORT_CONV_FUNCTIONS,
+];
 
 const PAGE = 65536;
 /**
@@ -66,6 +80,8 @@ export class WasmRuntime {
   readonly softmaxTile: SoftmaxTileExports;
   /** The vector-gate decay's chunk kernels (gate_chunk_code.ts). */
   readonly gateChunk: GateChunkExports;
+  /** The delta layers' short conv – SiLU – L2 norm rows (short_conv_code.ts). */
+  readonly shortConv: ShortConvExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -84,7 +100,7 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of [...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS, ...SOFTMAX_TILE_FUNCTIONS, ...GATE_CHUNK_FUNCTIONS]) {
+    for (const name of ALL_FUNCTIONS) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
@@ -95,6 +111,7 @@ export class WasmRuntime {
     this.tri = exports as unknown as TriExports;
     this.softmaxTile = exports as unknown as SoftmaxTileExports;
     this.gateChunk = exports as unknown as GateChunkExports;
+    this.shortConv = exports as unknown as ShortConvExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }
@@ -104,7 +121,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, [...gemmCodes({ fma: options.fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(), ...softmaxTileCodes(), ...gateChunkCodes()]));
+    const module = new WebAssembly.Module(encodeModule(limits, allCodes(options.fma)));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }

@@ -1,0 +1,153 @@
+/**
+ * `Kernels.shortConvForward` / `shortConvBackward` on the wasm backend: f32 batch rows run the SIMD kernels of
+ * short_conv_code.ts, f64 rows (and any row that does not fit in the module's memory) the JS loops.
+ *
+ * A row's [T,C] arrays that already live in the module's memory (lent by the runtime: the arena's activations and
+ * gradients) are used in place when C is a multiple of 4; the others are staged whole into [T][Cp] areas (C
+ * padded to Cp = 4·⌈C/4⌉; padded lanes hold whatever was there — lanes never interact, and they are never copied
+ * out). The small per-call arrays (weight transposed to [W][Cp], bias, state, rinv) are always staged. The
+ * backward runs in blocks of ROW_BLOCK rows and adds each block's f32 sums of gw and gbias into the row's f64
+ * partial sums.
+ */
+import { shortConvBackwardJs, shortConvForwardJs } from "../js/short_conv.js";
+import type { FloatArray, ShortConvBackwardArgs, ShortConvForwardArgs } from "../types.js";
+import { alignUp, type WasmRuntime } from "./runtime.js";
+import { SHORT_CONV_FLAGS } from "./short_conv_code.js";
+
+/** Rows per block of the backward's f32 gw / gbias sums (the accuracy bound in short_conv_code.ts scales with it). */
+export const ROW_BLOCK = 64;
+
+/** Bump allocator of 16-byte-aligned f32 areas from `base` on. */
+class Layout {
+  end: number;
+  constructor(base: number) {
+    this.end = alignUp(base, 16);
+  }
+  take(floats: number): number {
+    const a = this.end;
+    this.end += alignUp(4 * floats, 16);
+    return a;
+  }
+}
+
+/** A row array [T,C] of batch row b: in place (its byte address) or staged (an area to copy through). */
+interface RowArea {
+  addr: number;
+  staged: boolean;
+}
+
+/** rows × C entries of src from `from` into [rows][Cp] at float index `to`. */
+function stage(src: FloatArray, from: number, rows: number, C: number, Cp: number, heap: Float32Array, to: number): void {
+  if (C === Cp) {
+    heap.set(src.subarray(from, from + rows * C), to);
+    return;
+  }
+  for (let r = 0; r < rows; r++) heap.set(src.subarray(from + r * C, from + r * C + C), to + r * Cp);
+}
+
+/** The inverse of `stage`. */
+function unstage(heap: Float32Array, from: number, rows: number, C: number, Cp: number, dst: FloatArray, to: number): void {
+  if (C === Cp) {
+    dst.set(heap.subarray(from, from + rows * C), to);
+    return;
+  }
+  for (let r = 0; r < rows; r++) dst.set(heap.subarray(from + r * Cp, from + r * Cp + C), to + r * C);
+}
+
+export class WasmShortConv {
+  constructor(private readonly rt: WasmRuntime) {}
+
+  /** Where row b of `x` goes: in place when it lives in this memory and rows need no padding, else a staging area. */
+  private area(x: FloatArray, off: number, C: number, Cp: number, m: Layout, T: number): RowArea {
+    const own = C === Cp ? this.rt.addressOf(x) : -1;
+    if (own >= 0) return { addr: own + 4 * off, staged: false };
+    return { addr: m.take(T * Cp), staged: true };
+  }
+
+  /** The per-call constants: weight transposed to [W][Cp], bias, state [P][Cp] (zeros where absent). */
+  private stageConv(heap: Float32Array, wT: number, bias: number, state: number, p: ShortConvForwardArgs | ShortConvBackwardArgs, Cp: number, withBias: FloatArray | null): void {
+    const { b, C, W } = p;
+    const P = W - 1;
+    const f = (addr: number): number => addr >> 2;
+    heap.fill(0, f(wT), f(wT) + W * Cp);
+    heap.fill(0, f(bias), f(bias) + Cp);
+    heap.fill(0, f(state), f(state) + P * Cp);
+    const w = p.weight!;
+    for (let ch = 0; ch < C; ch++) for (let j = 0; j < W; j++) heap[f(wT) + j * Cp + ch] = w[ch * W + j]!;
+    if (withBias) heap.set(withBias.subarray(0, C), f(bias));
+    if (p.state) stage(p.state, b * P * C, P, C, Cp, heap, f(state));
+  }
+
+  forward(p: ShortConvForwardArgs): void {
+    if (!(p.z instanceof Float32Array)) return shortConvForwardJs(p);
+    const { b, T, C, normWidth } = p;
+    const conv = p.weight !== null;
+    const W = conv ? p.W : 1, P = W - 1;
+    const Cq = Math.ceil(C / 4), Cp = 4 * Cq, off = b * T * C;
+    const heads = normWidth > 0 ? C / normWidth : 0;
+    const m = new Layout(this.rt.heapBase);
+    const wT = m.take(W * Cp), bias = m.take(Cp), state = m.take(P * Cp), rinv = m.take(T * heads);
+    const z = this.area(p.z, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
+    const y = heads > 0 ? this.area(p.y!, off, C, Cp, m, T) : { addr: 0, staged: false };
+    if (!this.rt.reserve(m.end)) return shortConvForwardJs(p);
+    const heap = this.rt.f32;
+    const f = (addr: number): number => addr >> 2;
+    if (conv) this.stageConv(heap, wT, bias, state, p, Cp, p.bias);
+    if (z.staged) stage(p.z, off, T, C, Cp, heap, f(z.addr));
+    const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
+    this.rt.shortConv.shortConvForwardRows(z.addr, state, wT, bias, a.addr, sig.addr, y.addr, rinv, T, Cq, W, normWidth, heads, flags);
+    if (a.staged) unstage(heap, f(a.addr), T, C, Cp, p.a, off);
+    if (sig.staged) unstage(heap, f(sig.addr), T, C, Cp, p.sig, off);
+    if (heads > 0) {
+      if (y.staged) unstage(heap, f(y.addr), T, C, Cp, p.y!, off);
+      const to = b * T * heads;
+      const rv = p.rinv!;
+      for (let i = 0, from = f(rinv); i < T * heads; i++) rv[to + i] = heap[from + i]!;
+    }
+  }
+
+  backward(p: ShortConvBackwardArgs): void {
+    if (!(p.z instanceof Float32Array)) return shortConvBackwardJs(p);
+    const { b, T, C, normWidth } = p;
+    const conv = p.weight !== null;
+    const W = conv ? p.W : 1, P = W - 1;
+    const Cq = Math.ceil(C / 4), Cp = 4 * Cq, off = b * T * C;
+    const heads = normWidth > 0 ? C / normWidth : 0;
+    const m = new Layout(this.rt.heapBase);
+    const wT = m.take(W * Cp), bias = m.take(Cp), state = m.take(P * Cp), rinv = m.take(T * heads);
+    const gs = m.take(P * Cp), gw = m.take(W * Cp), gb = m.take(Cp);
+    const g = this.area(p.gc, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
+    const none: RowArea = { addr: 0, staged: false };
+    const z = conv ? this.area(p.z, off, C, Cp, m, T) : none;
+    const gz = conv ? this.area(p.gz!, off, C, Cp, m, T) : none;
+    if (!this.rt.reserve(m.end)) return shortConvBackwardJs(p);
+    const heap = this.rt.f32;
+    const f = (addr: number): number => addr >> 2;
+    if (conv) this.stageConv(heap, wT, bias, state, p, Cp, null);
+    if (g.staged) stage(p.gc, off, T, C, Cp, heap, f(g.addr));
+    if (a.staged) stage(p.a, off, T, C, Cp, heap, f(a.addr));
+    if (sig.staged) stage(p.sig, off, T, C, Cp, heap, f(sig.addr));
+    if (z.staged) stage(p.z, off, T, C, Cp, heap, f(z.addr));
+    if (heads > 0) {
+      const from = b * T * heads;
+      const rv = p.rinv!;
+      for (let i = 0, to = f(rinv); i < T * heads; i++) heap[to + i] = rv[from + i]!;
+    }
+    const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
+    const gwP = p.gw, gbP = p.gb;
+    for (let t0 = 0; t0 < T; t0 += ROW_BLOCK) {
+      const t1 = Math.min(T, t0 + ROW_BLOCK);
+      if (conv) heap.fill(0, f(gw), f(gb) + Cp); // gw and gb are adjacent: the block sums start from zero
+      this.rt.shortConv.shortConvBackwardRows(g.addr, a.addr, sig.addr, rinv, z.addr, state, wT, gz.addr, gs, gw, gb, t0, t1, T, Cq, W, normWidth, heads, flags);
+      if (!conv) continue;
+      const gwTo = b * C * W, gbTo = b * C;
+      for (let ch = 0; ch < C; ch++) {
+        for (let j = 0; j < W; j++) gwP![gwTo + ch * W + j] += heap[f(gw) + j * Cp + ch]!;
+        gbP![gbTo + ch] += heap[f(gb) + ch]!;
+      }
+    }
+    if (g.staged) unstage(heap, f(g.addr), T, C, Cp, p.gc, off);
+    if (gz.staged) unstage(heap, f(gz.addr), T, C, Cp, p.gz!, off);
+    if (conv && p.gs && P > 0) unstage(heap, f(gs), P, C, Cp, p.gs, b * P * C);
+  }
+}
