@@ -11,16 +11,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type GateChunkScratch, type Kernels } from "../../src/kernels/index.js";
 import { backwardBounds, prepareBounds } from "./gate_chunk_bounds.js";
+import { makeRng } from "./rng.js";
 
 const wasm = createWasmKernels({ threads: 1 });
-
-function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-}
 
 /** A chunk of L rows (sub-blocks of `sub`) of head h of H, K channels, inside an array of L + 3 rows (starting at row 2). */
 interface Case {

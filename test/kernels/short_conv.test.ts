@@ -11,16 +11,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type Kernels, type ShortConvBackwardArgs, type ShortConvForwardArgs } from "../../src/kernels/index.js";
 import { backwardBounds, forwardBounds, type Problem } from "./short_conv_bounds.js";
+import { makeRng } from "./rng.js";
 
 const wasm = createWasmKernels({ threads: 1 });
-
-function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-}
 
 interface Case {
   B: number;

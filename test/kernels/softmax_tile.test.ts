@@ -12,16 +12,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type Kernels } from "../../src/kernels/index.js";
 import { backwardBounds, forwardBounds } from "./softmax_tile_bounds.js";
+import { makeRng } from "./rng.js";
 
 const wasm = createWasmKernels({ threads: 1 });
-
-function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-}
 
 const SIZES = [1, 3, 5, 17, 64];
 /** Bands (lo, hi) as the op makes them: causal with δ = first − j0, window W (lo = δ − W + 1, hi = δ + 1), or none. */

@@ -11,21 +11,9 @@
  */
 import { scanBackwardJs, scanForwardJs } from "../js/scan.js";
 import type { FloatArray, ScanBackwardArgs, ScanForwardArgs } from "../types.js";
-import { alignUp, type WasmRuntime } from "./runtime.js";
+import type { WasmRuntime } from "./runtime.js";
 import { SCAN_FLAGS } from "./scan_code.js";
-
-/** Bump allocator of 16-byte-aligned f32 areas from `base` on; `at` gives each area's byte address. */
-class Layout {
-  end: number;
-  constructor(base: number) {
-    this.end = alignUp(base, 16);
-  }
-  take(floats: number): number {
-    const a = this.end;
-    this.end += alignUp(4 * floats, 16);
-    return a;
-  }
-}
+import { Layout } from "./layout.js";
 
 /** Copies rows [t0, t0+len) of a [·,T,D] array's channels [c0, c0+w) of batch row b into [len][Wp] at `to` (float index). */
 function stageRows(src: FloatArray, rowStart: number, D: number, c0: number, w: number, len: number, heap: Float32Array, to: number, Wp: number): void {

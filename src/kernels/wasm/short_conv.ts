@@ -10,25 +10,13 @@
  * partial sums.
  */
 import { shortConvBackwardJs, shortConvForwardJs } from "../js/short_conv.js";
-import type { FloatArray, ShortConvBackwardArgs, ShortConvForwardArgs } from "../types.js";
-import { alignUp, type WasmRuntime } from "./runtime.js";
+import type { FloatArray, ShortConvBackwardArgs, ShortConvForwardArgs, ShortConvRow } from "../types.js";
+import type { WasmRuntime } from "./runtime.js";
 import { SHORT_CONV_FLAGS } from "./short_conv_code.js";
+import { Layout } from "./layout.js";
 
 /** Rows per block of the backward's f32 gw / gbias sums (the accuracy bound in short_conv_code.ts scales with it). */
 export const ROW_BLOCK = 64;
-
-/** Bump allocator of 16-byte-aligned f32 areas from `base` on. */
-class Layout {
-  end: number;
-  constructor(base: number) {
-    this.end = alignUp(base, 16);
-  }
-  take(floats: number): number {
-    const a = this.end;
-    this.end += alignUp(4 * floats, 16);
-    return a;
-  }
-}
 
 /** A row array [T,C] of batch row b: in place (its byte address) or staged (an area to copy through). */
 interface RowArea {
@@ -78,8 +66,8 @@ export class WasmShortConv {
     if (p.state) stage(p.state, b * P * C, P, C, Cp, heap, f(state));
   }
 
-  forward(p: ShortConvForwardArgs): void {
-    if (!(p.z instanceof Float32Array)) return shortConvForwardJs(p);
+  /** A row's sizes, and the staging plan of the areas both directions use (the transposed weight, bias, state, rinv). */
+  private plan(p: ShortConvRow) {
     const { b, T, C, normWidth } = p;
     const conv = p.weight !== null;
     const W = conv ? p.W : 1, P = W - 1;
@@ -87,6 +75,12 @@ export class WasmShortConv {
     const heads = normWidth > 0 ? C / normWidth : 0;
     const m = new Layout(this.rt.heapBase);
     const wT = m.take(W * Cp), bias = m.take(Cp), state = m.take(P * Cp), rinv = m.take(T * heads);
+    return { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv };
+  }
+
+  forward(p: ShortConvForwardArgs): void {
+    if (!(p.z instanceof Float32Array)) return shortConvForwardJs(p);
+    const { b, T, C, normWidth, conv, W, Cq, Cp, off, heads, m, wT, bias, state, rinv } = this.plan(p);
     const z = this.area(p.z, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
     const y = heads > 0 ? this.area(p.y!, off, C, Cp, m, T) : { addr: 0, staged: false };
     if (!this.rt.reserve(m.end)) return shortConvForwardJs(p);
@@ -108,13 +102,7 @@ export class WasmShortConv {
 
   backward(p: ShortConvBackwardArgs): void {
     if (!(p.z instanceof Float32Array)) return shortConvBackwardJs(p);
-    const { b, T, C, normWidth } = p;
-    const conv = p.weight !== null;
-    const W = conv ? p.W : 1, P = W - 1;
-    const Cq = Math.ceil(C / 4), Cp = 4 * Cq, off = b * T * C;
-    const heads = normWidth > 0 ? C / normWidth : 0;
-    const m = new Layout(this.rt.heapBase);
-    const wT = m.take(W * Cp), bias = m.take(Cp), state = m.take(P * Cp), rinv = m.take(T * heads);
+    const { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv } = this.plan(p);
     const gs = m.take(P * Cp), gw = m.take(W * Cp), gb = m.take(Cp);
     const g = this.area(p.gc, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
     const none: RowArea = { addr: 0, staged: false };
