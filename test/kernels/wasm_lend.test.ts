@@ -9,7 +9,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BufferArena } from "../../src/core/arena.js";
 import { allocate } from "../../src/core/dtype.js";
-import { rmsNorm } from "../../src/core/ops/nn.js";
+import { rmsNorm, swiglu } from "../../src/core/ops/nn.js";
+import { exp, sigmoid, silu } from "../../src/core/ops/elementwise.js";
 import { tensor } from "../../src/core/create.js";
 import { convSiluNorm } from "../../src/layers/delta_branch.js";
 import { createWasmKernels, getKernels, setKernels, type Kernels, type MatmulArgs } from "../../src/kernels/index.js";
@@ -271,5 +272,23 @@ test("large flat add / sub / mul / div on arena buffers run on two threads and e
   });
   assert.equal(threaded[0], 0);
   assert.ok(threaded[1] >= 4, `the four ops ran on both threads (threaded calls: ${threaded[1]})`);
+  assert.deepEqual(two, one);
+});
+
+test("large elementwise maps (σ, SiLU, exp, SwiGLU and their gradients) on arena buffers run on two threads and equal one thread bit for bit", { skip: !canLend }, async () => {
+  const n = (1 << 18) + 4099; // above the split threshold, not a whole number of blocks, not a multiple of 4
+  const a0 = tensor(randomArray(n, 21).map((v) => 8 * v - 4), [n], { requiresGrad: true });
+  const u0 = tensor(randomArray(n, 22), [n], { requiresGrad: true });
+  const { one, two, threaded } = await atOneAndTwoThreads(() => {
+    a0.grad = u0.grad = null;
+    const a = a0.mul(1);
+    const u = u0.mul(1);
+    const z = swiglu(a, u).add(sigmoid(a)).add(silu(u)).add(exp(u));
+    z.mul(z).sum().backward(); // (not z.sum(): its broadcast gradient is not an arena buffer)
+    return [z.values().slice(), a0.grad!.values().slice(), u0.grad!.values().slice()];
+  });
+  assert.equal(threaded[0], 0);
+  // forward: swiglu, σ, SiLU, exp; backward: the SwiGLU and SiLU gradient maps
+  assert.ok(threaded[1] >= 6, `the maps ran on both threads (threaded calls: ${threaded[1]})`);
   assert.deepEqual(two, one);
 });

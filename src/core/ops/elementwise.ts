@@ -11,6 +11,7 @@ import { erf, normalPdf, sigmoid as sigmoidScalar, softplus as softplusScalar } 
 import { sumTo } from "./reduce.js";
 import { getKernels, type ElementwiseMap } from "../../kernels/index.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
+import { runMap } from "./map_task.js";
 
 type Unary = (x: number) => number;
 type Binary = (a: number, b: number) => number;
@@ -241,11 +242,11 @@ const gyLoop: FlatTernary = (g, go, _x, _xo, y, yo, o, n) => { for (let i = 0; i
 // elementwise maps (kernels/types.ts `ElementwiseMap`): f32 SIMD on the wasm backend, the JS loops otherwise.
 
 function kernelUnary(name: ElementwiseMap): FlatUnary {
-  return (x, xo, o, n) => getKernels().map(name, [{ data: x, offset: xo }], [{ data: o, offset: 0 }], n);
+  return (x, xo, o, n) => runMap(name, [{ data: x, offset: xo }], [{ data: o, offset: 0 }], n);
 }
 /** g·f′(x) by the map `name` over (g, x) (the y operand is not used). */
 function kernelGrad(name: ElementwiseMap): FlatTernary {
-  return (g, go, x, xo, _y, _yo, o, n) => getKernels().map(name, [{ data: g, offset: go }, { data: x, offset: xo }], [{ data: o, offset: 0 }], n);
+  return (g, go, x, xo, _y, _yo, o, n) => runMap(name, [{ data: g, offset: go }, { data: x, offset: xo }], [{ data: o, offset: 0 }], n);
 }
 
 // ---- unary ops: y = f(x), dx = g · f'(x, y) ----

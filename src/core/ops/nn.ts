@@ -11,6 +11,7 @@ import { mapBinary, mul, silu } from "./elementwise.js";
 import { contiguous, type Indices } from "./shape.js";
 import { getKernels } from "../../kernels/index.js";
 import { rmsNormBackwardRows, rmsNormRows } from "./norm_rows.js";
+import { runMap } from "./map_task.js";
 
 function lastAxis(op: string, x: Tensor, weight: Tensor | null, name: string): { rows: number; width: number } {
   if (x.ndim < 1) throw new RangeError(`${op}: x must have at least 1 dimension, got a scalar`);
@@ -196,14 +197,14 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const dgate = gate.requiresGrad ? allocateForOverwrite(gate.dtype, n) : null;
     const dup = up.requiresGrad ? allocateForOverwrite(up.dtype, n) : null;
     const at = (data: FloatArray | null) => data && { data, offset: 0 };
-    getKernels().map("swigluGrad", [at(gv)!, at(av)!, at(uv)!, at(sig)!], [at(dgate), at(dup)], n);
+    runMap("swigluGrad", [at(gv)!, at(av)!, at(uv)!, at(sig)!], [at(dgate), at(dup)], n);
     return [dgate === null ? null : new Tensor(dgate, gate.shape), dup === null ? null : new Tensor(dup, up.shape)];
   });
 }
 
 /** out = a·σ(a)·u elementwise, σ(a) into sig when given (the kernel backend's "swiglu" map). */
 function swigluForward(av: FloatArray, uv: FloatArray, out: FloatArray, sig: FloatArray | null, n: number): void {
-  getKernels().map("swiglu", [{ data: av, offset: 0 }, { data: uv, offset: 0 }], [{ data: out, offset: 0 }, sig && { data: sig, offset: 0 }], n);
+  runMap("swiglu", [{ data: av, offset: 0 }, { data: uv, offset: 0 }], [{ data: out, offset: 0 }, sig && { data: sig, offset: 0 }], n);
 }
 
 /**

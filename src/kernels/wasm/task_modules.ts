@@ -11,4 +11,5 @@ import "../../ops/decay_chunk/engine.js";
 import "../../ops/decay_chunk/vector_gate.js";
 import "../../core/ops/norm_rows.js";
 import "../../core/ops/elementwise.js";
+import "../../core/ops/map_task.js";
 import "../../layers/delta_branch.js";
