@@ -29,38 +29,11 @@
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitExp } from "./vmath_code.js";
+import { at, forDown, forRange } from "./loops.js";
 
 export const GATE_CHUNK_FUNCTIONS = ["gateChunkPrepare", "gateChunkBackward"] as const;
 export type GateChunkFunction = (typeof GATE_CHUNK_FUNCTIONS)[number];
 
-/** for (i = from; i < to; i++) body(); `from` pushes the start (evaluated once). */
-function forRange(c: Code, i: Local, from: () => void, to: Local, body: () => void): void {
-  from();
-  c.set(i);
-  c.block(() => {
-    c.get(i).get(to).i32GeS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(1).i32Add().tee(i).get(to).i32LtS().brIf(0);
-    });
-  });
-}
-
-/** for (i = from; i ≥ to; i--) body(). */
-function forDown(c: Code, i: Local, from: () => void, to: Local, body: () => void): void {
-  from();
-  c.set(i);
-  c.block(() => {
-    c.get(i).get(to).i32LtS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(1).i32Sub().tee(i).get(to).i32GeS().brIf(0);
-    });
-  });
-}
-
-/** Pushes base + off. */
-const at = (c: Code, base: Local, off: Local): Code => c.get(base).get(off).i32Add();
 /** Pushes the vector at base + off. */
 const load = (c: Code, base: Local, off: Local): Code => at(c, base, off).v128Load();
 /** Stores the vector `value` pushes at base + off. */

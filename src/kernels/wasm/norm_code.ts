@@ -12,6 +12,7 @@
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec } from "./vmath_code.js";
+import { at, forStep } from "./loops.js";
 
 export const NORM_FUNCTIONS = ["rmsForwardRows", "rmsBackwardRows"] as const;
 
@@ -27,19 +28,19 @@ const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /** lo, hi ← the f32x4 at address base + off widened to two f64x2. */
 function loadWide(c: Code, base: Local, off: Local, tmp: Local, lo: Local, hi: Local): void {
-  c.get(base).get(off).i32Add().v128Load().tee(tmp).f64x2PromoteLowF32x4().set(lo);
+  at(c, base, off).v128Load().tee(tmp).f64x2PromoteLowF32x4().set(lo);
   c.get(tmp).get(tmp).i8x16Shuffle(HIGH_PAIR).f64x2PromoteLowF32x4().set(hi);
 }
 
 /** Stores the two f64x2 halves lo, hi, rounded to f32, as one f32x4 at base + off. */
 function storeNarrow(c: Code, base: Local, off: Local, lo: Local, hi: Local): void {
-  c.get(base).get(off).i32Add();
+  at(c, base, off);
   c.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN);
   c.v128Store();
 }
 
 /** The f32 at base + off, widened to f64, pushed. */
-const loadScalar = (c: Code, base: Local, off: Local): Code => c.get(base).get(off).i32Add().f32Load().f64PromoteF32();
+const loadScalar = (c: Code, base: Local, off: Local): Code => at(c, base, off).f32Load().f64PromoteF32();
 
 /** Sum of the lanes of two f64x2, pushed as one f64: (a0 + a1) + (b0 + b1). */
 function pushLaneSum(c: Code, a: Local, b: Local): void {
@@ -48,16 +49,6 @@ function pushLaneSum(c: Code, a: Local, b: Local): void {
   c.f64Add();
 }
 
-/** for (j = 0; j < end; j += step) body() over byte offsets; nothing when end ≤ 0. */
-function forBytes(c: Code, j: Local, end: Local, step: number, body: () => void): void {
-  c.block(() => {
-    c.get(j).get(end).i32GeS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(j).i32(step).i32Add().tee(j).get(end).i32LtS().brIf(0);
-    });
-  });
-}
 
 /** for each of `rows` rows: body(), then every row pointer in `advance` moves on by rowBytes. */
 function forRows(c: Code, rows: Local, rowBytes: Local, advance: Local[], body: () => void): void {
@@ -86,15 +77,14 @@ function forwardRows(): Code {
     // ss = Σ x², in two f64x2 accumulators and then the tail
     c.v128Zero().set(a0);
     c.v128Zero().set(a1);
-    c.i32(0).set(j);
-    forBytes(c, j, vend, 16, () => {
+    forStep(c, j, 0, vend, 16, () => {
       loadWide(c, x, j, v, lo, hi);
       c.get(a0).get(lo).get(lo).f64x2Mul().f64x2Add().set(a0);
       c.get(a1).get(hi).get(hi).f64x2Mul().f64x2Add().set(a1);
     });
     pushLaneSum(c, a0, a1);
     c.set(ss);
-    forBytes(c, j, end, 4, () => {
+    forStep(c, j, j, end, 4, () => {
       loadScalar(c, x, j).tee(wf).get(wf).f64Mul().get(ss).f64Add().set(ss);
     });
     // ir = 1/√(ss/width + eps)
@@ -103,30 +93,29 @@ function forwardRows(): Code {
     c.get(invAt).i32(8).i32Add().set(invAt);
     c.get(ir).f64x2Splat().set(irv);
     // out = x·ir (·w)
-    c.i32(0).set(j);
     c.get(weighted).ifElse(
       () => {
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadWide(c, x, j, v, lo, hi);
           loadWide(c, w, j, v, wlo, whi);
           c.get(lo).get(irv).f64x2Mul().get(wlo).f64x2Mul().set(lo);
           c.get(hi).get(irv).f64x2Mul().get(whi).f64x2Mul().set(hi);
           storeNarrow(c, out, j, lo, hi);
         });
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           c.get(out).get(j).i32Add();
           loadScalar(c, x, j).get(ir).f64Mul();
           loadScalar(c, w, j).f64Mul().f32DemoteF64().f32Store();
         });
       },
       () => {
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadWide(c, x, j, v, lo, hi);
           c.get(lo).get(irv).f64x2Mul().set(lo);
           c.get(hi).get(irv).f64x2Mul().set(hi);
           storeNarrow(c, out, j, lo, hi);
         });
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           c.get(out).get(j).i32Add();
           loadScalar(c, x, j).get(ir).f64Mul().f32DemoteF64().f32Store();
         });
@@ -163,8 +152,7 @@ function backwardRows(): Code {
     c.get(weighted).ifElse(
       () => {
         // dot = Σ (g·w)·x̂ ; dw += g·x̂
-        c.i32(0).set(j);
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadRow(true);
           c.get(a0).get(gl).get(wl).f64x2Mul().get(xl).f64x2Mul().f64x2Add().set(a0);
           c.get(a1).get(gh).get(wh).f64x2Mul().get(xh).f64x2Mul().f64x2Add().set(a1);
@@ -175,7 +163,7 @@ function backwardRows(): Code {
         });
         pushLaneSum(c, a0, a1);
         c.set(dot);
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           loadScalar(c, x, j).get(ir).f64Mul().set(xs);
           loadScalar(c, g, j).set(gs);
           c.get(gs);
@@ -185,14 +173,13 @@ function backwardRows(): Code {
         });
         c.get(dot).get(width).f64ConvertI32S().f64Div().tee(dot).f64x2Splat().set(dotv);
         // dx = ir·(g·w − x̂·dot)
-        c.i32(0).set(j);
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadRow(true);
           c.get(irv).get(gl).get(wl).f64x2Mul().get(xl).get(dotv).f64x2Mul().f64x2Sub().f64x2Mul().set(gl);
           c.get(irv).get(gh).get(wh).f64x2Mul().get(xh).get(dotv).f64x2Mul().f64x2Sub().f64x2Mul().set(gh);
           storeNarrow(c, dx, j, gl, gh);
         });
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           c.get(dx).get(j).i32Add();
           c.get(ir);
           loadScalar(c, g, j);
@@ -203,28 +190,26 @@ function backwardRows(): Code {
       },
       () => {
         // dot = Σ g·x̂
-        c.i32(0).set(j);
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadRow(false);
           c.get(a0).get(gl).get(xl).f64x2Mul().f64x2Add().set(a0);
           c.get(a1).get(gh).get(xh).f64x2Mul().f64x2Add().set(a1);
         });
         pushLaneSum(c, a0, a1);
         c.set(dot);
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           loadScalar(c, g, j);
           loadScalar(c, x, j).get(ir).f64Mul().f64Mul().get(dot).f64Add().set(dot);
         });
         c.get(dot).get(width).f64ConvertI32S().f64Div().tee(dot).f64x2Splat().set(dotv);
         // dx = ir·(g − x̂·dot)
-        c.i32(0).set(j);
-        forBytes(c, j, vend, 16, () => {
+        forStep(c, j, 0, vend, 16, () => {
           loadRow(false);
           c.get(irv).get(gl).get(xl).get(dotv).f64x2Mul().f64x2Sub().f64x2Mul().set(gl);
           c.get(irv).get(gh).get(xh).get(dotv).f64x2Mul().f64x2Sub().f64x2Mul().set(gh);
           storeNarrow(c, dx, j, gl, gh);
         });
-        forBytes(c, j, end, 4, () => {
+        forStep(c, j, j, end, 4, () => {
           c.get(dx).get(j).i32Add();
           c.get(ir);
           loadScalar(c, g, j);

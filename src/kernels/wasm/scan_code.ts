@@ -22,6 +22,7 @@
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitExp, emitSigmoid, emitSoftTail } from "./vmath_code.js";
+import { at, forDown, forRange, ifFlag } from "./loops.js";
 
 export const SCAN_FUNCTIONS = ["scanForwardBlock", "scanBackwardBlock"] as const;
 export type ScanFunction = (typeof SCAN_FUNCTIONS)[number];
@@ -29,37 +30,6 @@ export type ScanFunction = (typeof SCAN_FUNCTIONS)[number];
 /** Flags of both functions (bits of the last argument). */
 export const SCAN_FLAGS = { softplus: 1, z: 2, pre: 4, dskip: 8 } as const;
 
-/** for (i = 0; i < n; i++) body() — nothing when n ≤ 0. */
-function forUp(c: Code, i: Local, n: Local, body: () => void): void {
-  c.i32(0).set(i);
-  c.block(() => {
-    c.get(n).i32(0).i32LeS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(1).i32Add().tee(i).get(n).i32LtS().brIf(0);
-    });
-  });
-}
-
-/** for (i = n − 1; i ≥ 0; i--) body(). */
-function forDown(c: Code, i: Local, n: Local, body: () => void): void {
-  c.get(n).i32(1).i32Sub().set(i);
-  c.block(() => {
-    c.get(i).i32(0).i32LtS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(1).i32Sub().tee(i).i32(0).i32GeS().brIf(0);
-    });
-  });
-}
-
-/** if (flags & bit) then() else otherwise(). */
-function ifFlag(c: Code, flags: Local, bit: number, then: () => void, otherwise?: () => void): void {
-  c.get(flags).i32(bit).i32And().ifElse(then, otherwise);
-}
-
-/** Pushes base + off (i32). */
-const at = (c: Code, base: Local, off: Local): Code => c.get(base).get(off).i32Add();
 
 /** out = softplus(x) = max(x, 0) + log1p(e^(−|x|)). */
 function emitSoftplus(c: Code, t: Vec, x: Local, out: Local): void {
@@ -85,12 +55,12 @@ function forwardBlock(): Code {
   const a = t.v("a"), hv = t.v("h"), zv = t.v("z"), sg = t.v("sg");
   c.get(Wq).i32(4).i32Shl().set(rowBytes);
   c.get(N).i32(4).i32Shl().set(quadBytes);
-  forUp(c, q, Wq, () => {
+  forRange(c, q, 0, Wq, () => {
     c.get(q).i32(4).i32Shl().set(qOff);
     c.get(q).get(quadBytes).i32Mul().set(qN);
     at(c, bias, qOff).v128Load().set(biasV);
     at(c, dskip, qOff).v128Load().set(skipV);
-    forUp(c, r, L, () => {
+    forRange(c, r, 0, L, () => {
       c.get(r).get(rowBytes).i32Mul().get(qOff).i32Add().set(ch);
       c.get(r).get(N).i32Mul().i32(2).i32Shl().set(rowN);
       at(c, delta, ch).v128Load().get(biasV).f32x4Add().set(v);
@@ -98,7 +68,7 @@ function forwardBlock(): Code {
       at(c, dt, ch).get(d).v128Store();
       at(c, u, ch).v128Load().tee(uv).get(d).f32x4Mul().set(x);
       c.v128Zero().set(acc);
-      forUp(c, n, N, () => {
+      forRange(c, n, 0, N, () => {
         c.get(n).i32(4).i32Shl().get(qN).i32Add().set(o16);
         c.get(n).i32(2).i32Shl().get(rowN).i32Add().set(o4);
         c.get(d);
@@ -152,25 +122,25 @@ function backwardBlock(): Code {
   const zv = t.v("z"), sg = t.v("sg"), du = t.v("du"), qv = t.v("q"), dl = t.v("dl"), g = t.v("g"), gl = t.v("gl"), dd = t.v("dd");
   c.get(Wq).i32(4).i32Shl().set(rowBytes);
   c.get(N).i32(4).i32Shl().set(quadBytes);
-  forUp(c, q, Wq, () => {
+  forRange(c, q, 0, Wq, () => {
     c.get(q).i32(4).i32Shl().set(qOff);
     c.get(q).get(quadBytes).i32Mul().set(qN);
     at(c, bias, qOff).v128Load().set(biasV);
     at(c, dskip, qOff).v128Load().set(skipV);
     // hs[0] = the checkpoint's quad
-    forUp(c, n, N, () => {
+    forRange(c, n, 0, N, () => {
       c.get(n).i32(4).i32Shl().set(o16);
       at(c, hs, o16);
       c.get(cp).get(qN).i32Add().get(o16).i32Add().v128Load().v128Store();
     });
     // recompute: as[r] = exp(Δ·A), hs[r+1] = as[r]·hs[r] + Δ·u·Bm[r]
-    forUp(c, r, L, () => {
+    forRange(c, r, 0, L, () => {
       c.get(r).get(rowBytes).i32Mul().get(qOff).i32Add().set(ch);
       c.get(r).get(N).i32Mul().i32(2).i32Shl().set(rowN);
       c.get(r).get(quadBytes).i32Mul().set(prev);
       at(c, dt, ch).v128Load().tee(d);
       at(c, u, ch).v128Load().f32x4Mul().set(x);
-      forUp(c, n, N, () => {
+      forRange(c, n, 0, N, () => {
         c.get(n).i32(4).i32Shl().set(s16);
         c.get(s16).get(qN).i32Add().set(o16);
         c.get(n).i32(2).i32Shl().get(rowN).i32Add().set(o4);
@@ -189,7 +159,7 @@ function backwardBlock(): Code {
       });
     });
     // reverse scan
-    forDown(c, r, L, () => {
+    forDown(c, r, () => c.get(L).i32(1).i32Sub(), 0, () => {
       c.get(r).get(rowBytes).i32Mul().get(qOff).i32Add().set(ch);
       c.get(r).get(N).i32Mul().i32(2).i32Shl().set(rowN);
       c.get(r).get(quadBytes).i32Mul().set(prev);
@@ -216,7 +186,7 @@ function backwardBlock(): Code {
       });
       c.v128Zero().set(qv);
       c.v128Zero().set(dl);
-      forUp(c, n, N, () => {
+      forRange(c, n, 0, N, () => {
         c.get(n).i32(4).i32Shl().set(s16);
         c.get(s16).get(qN).i32Add().set(o16); // (quad, n) in G, A, dA
         c.get(n).i32(2).i32Shl().get(rowN).i32Add().set(o4); // (r, n) in Bm, Cm

@@ -32,6 +32,7 @@
 import { L2_EPS } from "../js/short_conv.js";
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitSigmoid } from "./vmath_code.js";
+import { at, forStep, ifFlag } from "./loops.js";
 
 export const SHORT_CONV_FUNCTIONS = ["shortConvForwardRows", "shortConvBackwardRows"] as const;
 export type ShortConvFunction = (typeof SHORT_CONV_FUNCTIONS)[number];
@@ -39,26 +40,6 @@ export type ShortConvFunction = (typeof SHORT_CONV_FUNCTIONS)[number];
 /** Flags of both functions (bits of the last argument). */
 export const SHORT_CONV_FLAGS = { conv: 1, norm: 2, normVec: 4 } as const;
 
-/** for (i = from; i < to; i += step) body() — nothing when from ≥ to. `from` is pushed by the callback. */
-function forRange(c: Code, i: Local, from: () => void, to: Local, step: number, body: () => void): void {
-  from();
-  c.set(i);
-  c.block(() => {
-    c.get(i).get(to).i32GeS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(step).i32Add().tee(i).get(to).i32LtS().brIf(0);
-    });
-  });
-}
-
-/** if (flags & bit) then() else otherwise(). */
-function ifFlag(c: Code, flags: Local, bit: number, then: () => void, otherwise?: () => void): void {
-  c.get(flags).i32(bit).i32And().ifElse(then, otherwise);
-}
-
-/** Pushes base + off (i32). */
-const at = (c: Code, base: Local, off: Local): Code => c.get(base).get(off).i32Add();
 
 /** Pushes the byte address of x̂ row s: state + s·rs when s < P, else z + (s − P)·rs. */
 function xhatRow(c: Code, s: Local, P: Local, rs: Local, state: Local, z: Local): void {
@@ -92,20 +73,20 @@ function forwardRows(): Code {
   c.get(Cq).i32(4).i32Shl().set(rs);
   c.get(W).i32(1).i32Sub().set(P);
   c.get(normWidth).i32(2).i32Shl().set(hb);
-  forRange(c, r, () => c.i32(0), T, 1, () => {
+  forStep(c, r, () => c.i32(0), T, 1, () => {
     c.get(r).get(rs).i32Mul().set(ro);
     at(c, a, ro).set(aRow);
     ifFlag(c, flags, SHORT_CONV_FLAGS.conv, () => {
-      forRange(c, off, () => c.i32(0), rs, 16, () => {
+      forStep(c, off, () => c.i32(0), rs, 16, () => {
         at(c, aRow, off);
         at(c, bias, off).v128Load().v128Store();
       });
-      forRange(c, j, () => c.i32(0), W, 1, () => {
+      forStep(c, j, () => c.i32(0), W, 1, () => {
         c.get(r).get(j).i32Add().set(s);
         xhatRow(c, s, P, rs, state, z);
         c.set(src);
         c.get(wT).get(j).get(rs).i32Mul().i32Add().set(wRow);
-        forRange(c, off, () => c.i32(0), rs, 16, () => {
+        forStep(c, off, () => c.i32(0), rs, 16, () => {
           at(c, aRow, off);
           at(c, aRow, off).v128Load();
           at(c, wRow, off).v128Load();
@@ -118,7 +99,7 @@ function forwardRows(): Code {
       at(c, z, ro).set(cRow);
     });
     // σ and a = c·σ
-    forRange(c, off, () => c.i32(0), rs, 16, () => {
+    forStep(c, off, () => c.i32(0), rs, 16, () => {
       at(c, cRow, off).v128Load().set(cv);
       emitSigmoid(c, t, cv, sg);
       c.get(sig).get(ro).i32Add().get(off).i32Add().get(sg).v128Store();
@@ -126,11 +107,11 @@ function forwardRows(): Code {
     });
     ifFlag(c, flags, SHORT_CONV_FLAGS.norm, () => {
       at(c, y, ro).set(yRow);
-      forRange(c, h, () => c.i32(0), heads, 1, () => {
+      forStep(c, h, () => c.i32(0), heads, 1, () => {
         c.get(h).get(hb).i32Mul().tee(h0).get(hb).i32Add().set(h1);
         ifFlag(c, flags, SHORT_CONV_FLAGS.normVec, () => {
           c.v128Zero().set(acc);
-          forRange(c, off, () => c.get(h0), h1, 16, () => {
+          forStep(c, off, () => c.get(h0), h1, 16, () => {
             at(c, aRow, off).v128Load().set(v);
             c.get(acc).get(v).get(v).f32x4Mul().f32x4Add().set(acc);
           });
@@ -138,7 +119,7 @@ function forwardRows(): Code {
           c.set(ss);
         }, () => {
           c.f32(0).set(ss);
-          forRange(c, off, () => c.get(h0), h1, 4, () => {
+          forStep(c, off, () => c.get(h0), h1, 4, () => {
             c.get(ss);
             at(c, aRow, off).f32Load();
             at(c, aRow, off).f32Load();
@@ -150,13 +131,13 @@ function forwardRows(): Code {
         c.get(rinv).get(r).get(heads).i32Mul().get(h).i32Add().i32(2).i32Shl().i32Add();
         c.get(rv).f32x4ExtractLane(0).f32Store();
         ifFlag(c, flags, SHORT_CONV_FLAGS.normVec, () => {
-          forRange(c, off, () => c.get(h0), h1, 16, () => {
+          forStep(c, off, () => c.get(h0), h1, 16, () => {
             at(c, yRow, off);
             at(c, aRow, off).v128Load().get(rv).f32x4Mul().v128Store();
           });
         }, () => {
           c.get(rv).f32x4ExtractLane(0).set(rf);
-          forRange(c, off, () => c.get(h0), h1, 4, () => {
+          forStep(c, off, () => c.get(h0), h1, 4, () => {
             at(c, yRow, off);
             at(c, aRow, off).f32Load().get(rf).f32Mul().f32Store();
           });
@@ -196,18 +177,18 @@ function backwardRows(): Code {
       () => c.get(gs).get(s).get(rs).i32Mul().i32Add().set(out),
       () => c.get(gz).get(s).get(P).i32Sub().get(rs).i32Mul().i32Add().set(out),
     );
-    forRange(c, j, () => c.get(jFirst), jEnd, 1, () => {
+    forStep(c, j, () => c.get(jFirst), jEnd, 1, () => {
       c.get(g).get(s).get(j).i32Sub().get(rs).i32Mul().i32Add().set(gSrc);
       c.get(wT).get(j).get(rs).i32Mul().i32Add().set(wRow);
       c.get(j).get(jFirst).i32Eq().ifElse(() => {
-        forRange(c, off, () => c.i32(0), rs, 16, () => {
+        forStep(c, off, () => c.i32(0), rs, 16, () => {
           at(c, out, off);
           at(c, gSrc, off).v128Load();
           at(c, wRow, off).v128Load();
           c.f32x4Mul().v128Store();
         });
       }, () => {
-        forRange(c, off, () => c.i32(0), rs, 16, () => {
+        forStep(c, off, () => c.i32(0), rs, 16, () => {
           at(c, out, off);
           at(c, out, off).v128Load();
           at(c, gSrc, off).v128Load();
@@ -218,17 +199,17 @@ function backwardRows(): Code {
     });
   };
 
-  forRange(c, r, () => c.get(t0), t1, 1, () => {
+  forStep(c, r, () => c.get(t0), t1, 1, () => {
     c.get(r).get(rs).i32Mul().set(ro);
     at(c, g, ro).set(gRow);
     at(c, a, ro).set(aRow);
     // the norm's backward: g ← r·(g − a·(⟨a, g⟩·r²)) per head
     ifFlag(c, flags, SHORT_CONV_FLAGS.norm, () => {
-      forRange(c, h, () => c.i32(0), heads, 1, () => {
+      forStep(c, h, () => c.i32(0), heads, 1, () => {
         c.get(h).get(hb).i32Mul().tee(h0).get(hb).i32Add().set(h1);
         ifFlag(c, flags, SHORT_CONV_FLAGS.normVec, () => {
           c.v128Zero().set(acc);
-          forRange(c, off, () => c.get(h0), h1, 16, () => {
+          forStep(c, off, () => c.get(h0), h1, 16, () => {
             c.get(acc);
             at(c, aRow, off).v128Load();
             at(c, gRow, off).v128Load();
@@ -238,7 +219,7 @@ function backwardRows(): Code {
           c.set(dot);
         }, () => {
           c.f32(0).set(dot);
-          forRange(c, off, () => c.get(h0), h1, 4, () => {
+          forStep(c, off, () => c.get(h0), h1, 4, () => {
             c.get(dot);
             at(c, aRow, off).f32Load();
             at(c, gRow, off).f32Load();
@@ -250,7 +231,7 @@ function backwardRows(): Code {
         ifFlag(c, flags, SHORT_CONV_FLAGS.normVec, () => {
           c.get(rf).f32x4Splat().set(rv);
           c.get(df).f32x4Splat().set(dv);
-          forRange(c, off, () => c.get(h0), h1, 16, () => {
+          forStep(c, off, () => c.get(h0), h1, 16, () => {
             at(c, gRow, off);
             c.get(rv);
             at(c, gRow, off).v128Load();
@@ -258,7 +239,7 @@ function backwardRows(): Code {
             c.get(dv).f32x4Mul().f32x4Sub().f32x4Mul().v128Store();
           });
         }, () => {
-          forRange(c, off, () => c.get(h0), h1, 4, () => {
+          forStep(c, off, () => c.get(h0), h1, 4, () => {
             at(c, gRow, off);
             c.get(rf);
             at(c, gRow, off).f32Load();
@@ -269,7 +250,7 @@ function backwardRows(): Code {
       });
     });
     // SiLU's backward: g ← g·(σ + a·(1 − σ))
-    forRange(c, off, () => c.i32(0), rs, 16, () => {
+    forStep(c, off, () => c.i32(0), rs, 16, () => {
       c.get(sig).get(ro).i32Add().get(off).i32Add().v128Load().set(sg);
       at(c, gRow, off);
       at(c, gRow, off).v128Load();
@@ -284,18 +265,18 @@ function backwardRows(): Code {
       c.get(r).get(P).get(r).get(P).i32LtS().select().i32(1).i32Add().set(jEnd);
       gxRow();
       // gb += gc[r]; gw[j] += gc[r]·x̂[r + j]
-      forRange(c, off, () => c.i32(0), rs, 16, () => {
+      forStep(c, off, () => c.i32(0), rs, 16, () => {
         at(c, gb, off);
         at(c, gb, off).v128Load();
         at(c, gRow, off).v128Load();
         c.f32x4Add().v128Store();
       });
-      forRange(c, j, () => c.i32(0), W, 1, () => {
+      forStep(c, j, () => c.i32(0), W, 1, () => {
         c.get(r).get(j).i32Add().set(s);
         xhatRow(c, s, P, rs, state, z);
         c.set(src);
         c.get(gw).get(j).get(rs).i32Mul().i32Add().set(wRow);
-        forRange(c, off, () => c.i32(0), rs, 16, () => {
+        forStep(c, off, () => c.i32(0), rs, 16, () => {
           at(c, gRow, off).v128Load().set(gv);
           at(c, wRow, off);
           at(c, wRow, off).v128Load();
@@ -310,7 +291,7 @@ function backwardRows(): Code {
   ifFlag(c, flags, SHORT_CONV_FLAGS.conv, () => {
     c.get(t1).get(T).i32Eq().ifElse(() => {
       c.get(T).get(P).i32Add().set(end);
-      forRange(c, s, () => c.get(T), end, 1, () => {
+      forStep(c, s, () => c.get(T), end, 1, () => {
         c.get(s).get(T).i32Sub().i32(1).i32Add().set(jFirst);
         c.get(s).get(P).get(s).get(P).i32LtS().select().i32(1).i32Add().set(jEnd);
         gxRow();

@@ -30,6 +30,7 @@
  */
 import { Code, type Local } from "./encoder.js";
 import { Vec, emitExp } from "./vmath_code.js";
+import { forStep } from "./loops.js";
 
 export const SOFTMAX_TILE_FUNCTIONS = ["smTileForward", "smTileBackward"] as const;
 export type SoftmaxTileFunction = (typeof SOFTMAX_TILE_FUNCTIONS)[number];
@@ -39,18 +40,6 @@ export interface SoftmaxTileExports {
   smTileBackward(p: number, ds: number, stats: number, rows: number, ld: number, lo: number, hi: number, cols: number, scale: number): void;
 }
 
-/** for (i = from; i < to; i += step) body() — nothing when from ≥ to. */
-function forStep(c: Code, i: Local, from: Local | number, to: Local, step: number, body: () => void): void {
-  if (typeof from === "number") c.i32(from).set(i);
-  else c.get(from).set(i);
-  c.block(() => {
-    c.get(i).get(to).i32GeS().brIf(0);
-    c.loop(() => {
-      body();
-      c.get(i).i32(step).i32Add().tee(i).get(to).i32LtS().brIf(0);
-    });
-  });
-}
 
 /** x = clamp(x, 0, hi) (i32). */
 function clamp0(c: Code, x: Local, hi: Local): void {
