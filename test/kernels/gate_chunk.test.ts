@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type GateChunkScratch, type Kernels } from "../../src/kernels/index.js";
 import { backwardBounds, prepareBounds } from "./gate_chunk_bounds.js";
 import { makeRng } from "./rng.js";
+import { within } from "./within.js";
 
 const wasm = createWasmKernels({ threads: 1 });
 
@@ -63,18 +64,6 @@ function rows(x: FloatArray, c: Case, offset: number): Float64Array {
   const out = new Float64Array(c.L * c.K);
   for (let r = 0; r < c.L; r++) for (let d = 0; d < c.K; d++) out[r * c.K + d] = x[offset + r * c.H * c.K + d]!;
   return out;
-}
-
-/** Every entry of `got` within `bound` of `ref`; returns the largest |got − ref| / bound. */
-function within(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, bound: ArrayLike<number>, n = ref.length, skip?: (i: number) => boolean): number {
-  let worst = 0;
-  for (let i = 0; i < n; i++) {
-    if (skip?.(i)) continue;
-    const err = Math.abs(got[i]! - ref[i]!);
-    if (!(err <= bound[i]!)) assert.fail(`${what}[${i}]: got ${got[i]}, reference ${ref[i]}, |error| ${err} > bound ${bound[i]}`);
-    if (err > 0) worst = Math.max(worst, err / bound[i]!);
-  }
-  return worst;
 }
 
 interface Problem {

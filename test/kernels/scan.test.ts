@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type ScanBackwardArgs, type ScanForwardArgs } from "../../src/kernels/index.js";
 import { backwardBounds, forwardBounds } from "./scan_bounds.js";
 import { makeRng } from "./rng.js";
+import { within } from "./within.js";
 
 const wasm = createWasmKernels({ threads: 1 });
 
@@ -54,17 +55,6 @@ function units(k: Case): Array<[number, number, number]> {
 
 const f64 = <T extends FloatArray | null>(x: T): T extends null ? null : Float64Array =>
   (x === null ? null : Float64Array.from(x)) as T extends null ? null : Float64Array;
-
-/** Every entry of `got` within `bound` of `ref`; returns the largest |got − ref| / bound. */
-function within(what: string, got: FloatArray, ref: Float64Array, bound: Float64Array): number {
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const err = Math.abs(got[i]! - ref[i]!);
-    if (!(err <= bound[i]!)) assert.fail(`${what}[${i}]: got ${got[i]}, reference ${ref[i]}, |error| ${err} > bound ${bound[i]}`);
-    if (err > 0) worst = Math.max(worst, err / bound[i]!);
-  }
-  return worst;
-}
 
 /** Forward outputs of every unit, in f32 (x = the kernels' inputs) or f64. */
 function runForward(run: (a: ScanForwardArgs) => void, x: Inputs, k: Case, dtype: "f32" | "f64") {

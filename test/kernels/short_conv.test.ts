@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createWasmKernels, jsKernels, type FloatArray, type Kernels, type ShortConvBackwardArgs, type ShortConvForwardArgs } from "../../src/kernels/index.js";
 import { backwardBounds, forwardBounds, type Problem } from "./short_conv_bounds.js";
 import { makeRng } from "./rng.js";
+import { within } from "./within.js";
 
 const wasm = createWasmKernels({ threads: 1 });
 
@@ -105,18 +106,6 @@ function sumRows(parts: Float64Array, count: number, width: number): Float64Arra
   const out = new Float64Array(width);
   for (let i = 0; i < count; i++) for (let j = 0; j < width; j++) out[j] += parts[i * width + j]!;
   return out;
-}
-
-/** Every entry of `got` within `bound` of `ref`; returns the largest |got − ref| / bound. */
-function within(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, bound: Float64Array): number {
-  assert.equal(got.length, ref.length, `${what}: length`);
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const err = Math.abs(got[i]! - ref[i]!);
-    if (!(err <= bound[i]!)) assert.fail(`${what}[${i}]: got ${got[i]}, reference ${ref[i]}, |error| ${err} > bound ${bound[i]}`);
-    if (err > 0) worst = Math.max(worst, err / bound[i]!);
-  }
-  return worst;
 }
 
 for (const [i, k] of CASES.entries()) {

@@ -13,36 +13,9 @@
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "../js/gate_chunk.js";
 import type { FloatArray, GateChunkBackwardArgs, GateChunkPrepareArgs } from "../types.js";
 import { alignUp, type WasmRuntime } from "./runtime.js";
+import { stageRows, unstageRows } from "./layout.js";
 
-/** Below this row width a plain loop beats `set(subarray(…))` per row. */
-const SET_WIDTH = 16;
 
-/** `rows` rows of K elements (row r at src[offset + r·stride]) into [rows][Kp] at heap[to…], padding zeroed. */
-function stageRows(src: Float32Array, offset: number, stride: number, K: number, rows: number, heap: Float32Array, to: number, Kp: number): void {
-  if (K === Kp && stride === K) {
-    heap.set(src.subarray(offset, offset + rows * K), to);
-    return;
-  }
-  for (let r = 0; r < rows; r++) {
-    const s = offset + r * stride, t = to + r * Kp;
-    if (K >= SET_WIDTH) heap.set(src.subarray(s, s + K), t);
-    else for (let d = 0; d < K; d++) heap[t + d] = src[s + d]!;
-    for (let d = K; d < Kp; d++) heap[t + d] = 0;
-  }
-}
-
-/** The inverse of `stageRows` (the padding is dropped). */
-function unstageRows(heap: Float32Array, from: number, Kp: number, dst: FloatArray, offset: number, stride: number, K: number, rows: number): void {
-  if (K === Kp && stride === K) {
-    dst.set(heap.subarray(from, from + rows * K), offset);
-    return;
-  }
-  for (let r = 0; r < rows; r++) {
-    const f = from + r * Kp, t = offset + r * stride;
-    if (K >= SET_WIDTH) dst.set(heap.subarray(f, f + K), t);
-    else for (let d = 0; d < K; d++) dst[t + d] = heap[f + d]!;
-  }
-}
 
 const f32 = (x: FloatArray): x is Float32Array => x instanceof Float32Array;
 

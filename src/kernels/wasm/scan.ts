@@ -13,28 +13,9 @@ import { scanBackwardJs, scanForwardJs } from "../js/scan.js";
 import type { FloatArray, ScanBackwardArgs, ScanForwardArgs } from "../types.js";
 import type { WasmRuntime } from "./runtime.js";
 import { SCAN_FLAGS } from "./scan_code.js";
-import { Layout } from "./layout.js";
+import { Layout, stageRows, unstageRows } from "./layout.js";
 
-/** Copies rows [t0, t0+len) of a [·,T,D] array's channels [c0, c0+w) of batch row b into [len][Wp] at `to` (float index). */
-function stageRows(src: FloatArray, rowStart: number, D: number, c0: number, w: number, len: number, heap: Float32Array, to: number, Wp: number): void {
-  if (w === D && Wp === D) {
-    heap.set(src.subarray(rowStart, rowStart + len * D), to);
-    return;
-  }
-  for (let r = 0; r < len; r++) {
-    const s = rowStart + r * D + c0;
-    heap.set(src.subarray(s, s + w), to + r * Wp);
-  }
-}
 
-/** The inverse of `stageRows`: [len][Wp] at `from` into the array's rows. */
-function unstageRows(heap: Float32Array, from: number, Wp: number, dst: FloatArray, rowStart: number, D: number, c0: number, w: number, len: number): void {
-  if (w === D && Wp === D) {
-    dst.set(heap.subarray(from, from + len * D), rowStart);
-    return;
-  }
-  for (let r = 0; r < len; r++) dst.set(heap.subarray(from + r * Wp, from + r * Wp + w), rowStart + r * D + c0);
-}
 
 /** w channels × N entries, channel-major at src[s…] ([c][n]), into quads [Wq][N][4] at heap[to…] (padding untouched). */
 function toQuads(src: FloatArray, s: number, w: number, N: number, heap: Float32Array, to: number): void {
@@ -78,15 +59,15 @@ export class WasmScan {
       if (p.checkpoints) fromQuads(heap, f(h), w, N, p.checkpoints, (b * blocks + k) * DN + c0 * N);
       const t0 = k * C, len = Math.min(T, t0 + C) - t0;
       const rowD = (b * T + t0) * D, rowN = (b * T + t0) * N;
-      stageRows(p.delta, rowD, D, c0, w, len, heap, f(delta), Wp);
-      stageRows(p.u, rowD, D, c0, w, len, heap, f(u), Wp);
-      if (p.z) stageRows(p.z, rowD, D, c0, w, len, heap, f(z), Wp);
+      stageRows(p.delta, rowD + c0, D, w, len, heap, f(delta), Wp);
+      stageRows(p.u, rowD + c0, D, w, len, heap, f(u), Wp);
+      if (p.z) stageRows(p.z, rowD + c0, D, w, len, heap, f(z), Wp);
       heap.set(p.Bm.subarray(rowN, rowN + len * N), f(Bm));
       heap.set(p.Cm.subarray(rowN, rowN + len * N), f(Cm));
       this.rt.scan.scanForwardBlock(delta, u, z, bias, dskip, A, Bm, Cm, h, dt, o, pre, len, Wq, N, flags);
-      unstageRows(heap, f(dt), Wp, p.dt, rowD, D, c0, w, len);
-      unstageRows(heap, f(o), Wp, p.o, rowD, D, c0, w, len);
-      if (p.pre) unstageRows(heap, f(pre), Wp, p.pre, rowD, D, c0, w, len);
+      unstageRows(heap, f(dt), Wp, p.dt, rowD + c0, D, w, len);
+      unstageRows(heap, f(o), Wp, p.o, rowD + c0, D, w, len);
+      if (p.pre) unstageRows(heap, f(pre), Wp, p.pre, rowD + c0, D, w, len);
     }
     fromQuads(heap, f(h), w, N, p.hT, sBase);
   }
@@ -116,14 +97,14 @@ export class WasmScan {
       const t0 = k * C, len = Math.min(T, t0 + C) - t0;
       const rowD = (b * T + t0) * D, rowN = (b * T + t0) * N;
       toQuads(p.checkpoints, (b * blocks + k) * DN + c0 * N, w, N, heap, f(cp));
-      stageRows(p.dt, rowD, D, c0, w, len, heap, f(dt), Wp);
-      stageRows(p.u, rowD, D, c0, w, len, heap, f(u), Wp);
-      stageRows(p.dO, rowD, D, c0, w, len, heap, f(dO), Wp);
+      stageRows(p.dt, rowD + c0, D, w, len, heap, f(dt), Wp);
+      stageRows(p.u, rowD + c0, D, w, len, heap, f(u), Wp);
+      stageRows(p.dO, rowD + c0, D, w, len, heap, f(dO), Wp);
       if (flags & SCAN_FLAGS.z) {
-        stageRows(p.z!, rowD, D, c0, w, len, heap, f(z), Wp);
-        stageRows(p.pre!, rowD, D, c0, w, len, heap, f(pre), Wp);
+        stageRows(p.z!, rowD + c0, D, w, len, heap, f(z), Wp);
+        stageRows(p.pre!, rowD + c0, D, w, len, heap, f(pre), Wp);
       }
-      if (p.softplus) stageRows(p.delta, rowD, D, c0, w, len, heap, f(delta), Wp);
+      if (p.softplus) stageRows(p.delta, rowD + c0, D, w, len, heap, f(delta), Wp);
       heap.set(p.Bm.subarray(rowN, rowN + len * N), f(Bm));
       heap.set(p.Cm.subarray(rowN, rowN + len * N), f(Cm));
       // the block sums start from zero
@@ -132,9 +113,9 @@ export class WasmScan {
       heap.fill(0, f(dB), f(dB) + 4 * len * N);
       heap.fill(0, f(dC), f(dC) + 4 * len * N);
       this.rt.scan.scanBackwardBlock(dt, u, dO, z, pre, delta, bias, dskip, A, Bm, Cm, cp, G, hs, as, dU, dDelta, dZ, dA, dB, dC, dSkip, dBias, len, Wq, N, flags);
-      unstageRows(heap, f(dU), Wp, p.dU, rowD, D, c0, w, len);
-      unstageRows(heap, f(dDelta), Wp, p.dDelta, rowD, D, c0, w, len);
-      if (flags & SCAN_FLAGS.z) unstageRows(heap, f(dZ), Wp, p.dZ!, rowD, D, c0, w, len);
+      unstageRows(heap, f(dU), Wp, p.dU, rowD + c0, D, w, len);
+      unstageRows(heap, f(dDelta), Wp, p.dDelta, rowD + c0, D, w, len);
+      if (flags & SCAN_FLAGS.z) unstageRows(heap, f(dZ), Wp, p.dZ!, rowD + c0, D, w, len);
       // add the block sums to the f64 partials
       for (let i = 0, lb = f(dB), lc = f(dC), to = partOffset + t0 * N; i < len * N; i++, lb += 4, lc += 4) {
         dBm[to + i] += heap[lb]! + heap[lb + 1]! + heap[lb + 2]! + heap[lb + 3]!;

@@ -13,7 +13,7 @@ import { shortConvBackwardJs, shortConvForwardJs } from "../js/short_conv.js";
 import type { FloatArray, ShortConvBackwardArgs, ShortConvForwardArgs, ShortConvRow } from "../types.js";
 import type { WasmRuntime } from "./runtime.js";
 import { SHORT_CONV_FLAGS } from "./short_conv_code.js";
-import { Layout } from "./layout.js";
+import { Layout, stageRows, unstageRows } from "./layout.js";
 
 /** Rows per block of the backward's f32 gw / gbias sums (the accuracy bound in short_conv_code.ts scales with it). */
 export const ROW_BLOCK = 64;
@@ -24,23 +24,7 @@ interface RowArea {
   staged: boolean;
 }
 
-/** rows × C entries of src from `from` into [rows][Cp] at float index `to`. */
-function stage(src: FloatArray, from: number, rows: number, C: number, Cp: number, heap: Float32Array, to: number): void {
-  if (C === Cp) {
-    heap.set(src.subarray(from, from + rows * C), to);
-    return;
-  }
-  for (let r = 0; r < rows; r++) heap.set(src.subarray(from + r * C, from + r * C + C), to + r * Cp);
-}
 
-/** The inverse of `stage`. */
-function unstage(heap: Float32Array, from: number, rows: number, C: number, Cp: number, dst: FloatArray, to: number): void {
-  if (C === Cp) {
-    dst.set(heap.subarray(from, from + rows * C), to);
-    return;
-  }
-  for (let r = 0; r < rows; r++) dst.set(heap.subarray(from + r * Cp, from + r * Cp + C), to + r * C);
-}
 
 export class WasmShortConv {
   constructor(private readonly rt: WasmRuntime) {}
@@ -63,7 +47,7 @@ export class WasmShortConv {
     const w = p.weight!;
     for (let ch = 0; ch < C; ch++) for (let j = 0; j < W; j++) heap[f(wT) + j * Cp + ch] = w[ch * W + j]!;
     if (withBias) heap.set(withBias.subarray(0, C), f(bias));
-    if (p.state) stage(p.state, b * P * C, P, C, Cp, heap, f(state));
+    if (p.state) stageRows(p.state, b * P * C, C, C, P, heap, f(state), Cp);
   }
 
   /** A row's sizes, and the staging plan of the areas both directions use (the transposed weight, bias, state, rinv). */
@@ -87,13 +71,13 @@ export class WasmShortConv {
     const heap = this.rt.f32;
     const f = (addr: number): number => addr >> 2;
     if (conv) this.stageConv(heap, wT, bias, state, p, Cp, p.bias);
-    if (z.staged) stage(p.z, off, T, C, Cp, heap, f(z.addr));
+    if (z.staged) stageRows(p.z, off, C, C, T, heap, f(z.addr), Cp);
     const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
     this.rt.shortConv.shortConvForwardRows(z.addr, state, wT, bias, a.addr, sig.addr, y.addr, rinv, T, Cq, W, normWidth, heads, flags);
-    if (a.staged) unstage(heap, f(a.addr), T, C, Cp, p.a, off);
-    if (sig.staged) unstage(heap, f(sig.addr), T, C, Cp, p.sig, off);
+    if (a.staged) unstageRows(heap, f(a.addr), Cp, p.a, off, C, C, T);
+    if (sig.staged) unstageRows(heap, f(sig.addr), Cp, p.sig, off, C, C, T);
     if (heads > 0) {
-      if (y.staged) unstage(heap, f(y.addr), T, C, Cp, p.y!, off);
+      if (y.staged) unstageRows(heap, f(y.addr), Cp, p.y!, off, C, C, T);
       const to = b * T * heads;
       const rv = p.rinv!;
       for (let i = 0, from = f(rinv); i < T * heads; i++) rv[to + i] = heap[from + i]!;
@@ -112,10 +96,10 @@ export class WasmShortConv {
     const heap = this.rt.f32;
     const f = (addr: number): number => addr >> 2;
     if (conv) this.stageConv(heap, wT, bias, state, p, Cp, null);
-    if (g.staged) stage(p.gc, off, T, C, Cp, heap, f(g.addr));
-    if (a.staged) stage(p.a, off, T, C, Cp, heap, f(a.addr));
-    if (sig.staged) stage(p.sig, off, T, C, Cp, heap, f(sig.addr));
-    if (z.staged) stage(p.z, off, T, C, Cp, heap, f(z.addr));
+    if (g.staged) stageRows(p.gc, off, C, C, T, heap, f(g.addr), Cp);
+    if (a.staged) stageRows(p.a, off, C, C, T, heap, f(a.addr), Cp);
+    if (sig.staged) stageRows(p.sig, off, C, C, T, heap, f(sig.addr), Cp);
+    if (z.staged) stageRows(p.z, off, C, C, T, heap, f(z.addr), Cp);
     if (heads > 0) {
       const from = b * T * heads;
       const rv = p.rinv!;
@@ -134,8 +118,8 @@ export class WasmShortConv {
         gbP![gbTo + ch] += heap[f(gb) + ch]!;
       }
     }
-    if (g.staged) unstage(heap, f(g.addr), T, C, Cp, p.gc, off);
-    if (gz.staged) unstage(heap, f(gz.addr), T, C, Cp, p.gz!, off);
-    if (conv && p.gs && P > 0) unstage(heap, f(gs), P, C, Cp, p.gs, b * P * C);
+    if (g.staged) unstageRows(heap, f(g.addr), Cp, p.gc, off, C, C, T);
+    if (gz.staged) unstageRows(heap, f(gz.addr), Cp, p.gz!, off, C, C, T);
+    if (conv && p.gs && P > 0) unstageRows(heap, f(gs), Cp, p.gs, b * P * C, C, C, P);
   }
 }

@@ -12,6 +12,7 @@
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "../js/softmax_tile.js";
 import type { SoftmaxTileBackwardArgs, SoftmaxTileForwardArgs } from "../types.js";
 import { alignUp, type WasmRuntime } from "./runtime.js";
+import { stageRows, unstageRows } from "./layout.js";
 
 /** Where a tile is worked on: byte address and row length (a multiple of 4), and whether it was copied there. */
 interface Placed {
@@ -28,19 +29,12 @@ export class WasmSoftmaxTile {
     const own = this.rt.addressOf(tile);
     if (own >= 0 && cols % 4 === 0 && own % 16 === 0) return { at: own, ld: cols, staged: false };
     const ld = alignUp(cols, 4);
-    const heap = this.rt.f32;
-    const f = to >> 2;
-    if (ld === cols) heap.set(tile.subarray(0, rows * cols), f);
-    else for (let r = 0; r < rows; r++) heap.set(tile.subarray(r * cols, (r + 1) * cols), f + r * ld);
+    stageRows(tile, 0, cols, cols, rows, this.rt.f32, to >> 2, ld);
     return { at: to, ld, staged: true };
   }
 
   private unplace(t: Placed, tile: Float32Array, rows: number, cols: number): void {
-    if (!t.staged) return;
-    const heap = this.rt.f32;
-    const f = t.at >> 2;
-    if (t.ld === cols) tile.set(heap.subarray(f, f + rows * cols));
-    else for (let r = 0; r < rows; r++) tile.set(heap.subarray(f + r * t.ld, f + r * t.ld + cols), r * cols);
+    if (t.staged) unstageRows(this.rt.f32, t.at >> 2, t.ld, tile, 0, cols, cols, rows);
   }
 
   /** Staging addresses from heapBase: the stats area, then `tiles` padded tiles; false when out of memory. */
