@@ -4,7 +4,7 @@
  * same module and the same shared memory.
  */
 import { CONTROL_BYTES } from "./control.js";
-import { encodeModule, type MemoryImport } from "./encoder.js";
+import { encodeModule, type ExportedFunction, type MemoryImport } from "./encoder.js";
 import { GEMM_FUNCTIONS, gemmCodes } from "./gemm_code.js";
 import type { GemmExports } from "./gemm.js";
 import { ROWS_FUNCTIONS, rowsCodes, type RowsExports } from "./rows_code.js";
@@ -17,16 +17,19 @@ import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
 import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
 
 /**
- * The module's kernel families, in module order: their function bodies (built once per module) and their export
- * names (checked in every instance). The gemm functions come first: `macro` calls `kernel` by its index.
+ * The module's kernel families, in module order: each family's export names (checked in every instance) and its
+ * function bodies (built once per module). The gemm functions come first: `macro` calls `kernel` by its index.
  */
-const allCodes = (fma: boolean) => [
-  ...gemmCodes({ fma }), ...vmathCodes(), ...rowsCodes(), ...scanCodes(), ...normCodes(), ...triCodes(),
-  ...softmaxTileCodes(), ...gateChunkCodes(), ...shortConvCodes(),
-];
-const ALL_FUNCTIONS: readonly string[] = [
-  ...GEMM_FUNCTIONS, ...VMATH_FUNCTIONS, ...ROWS_FUNCTIONS, ...SCAN_FUNCTIONS, ...NORM_FUNCTIONS, ...TRI_FUNCTIONS,
-  ...SOFTMAX_TILE_FUNCTIONS, ...GATE_CHUNK_FUNCTIONS, ...SHORT_CONV_FUNCTIONS,
+const FAMILIES: ReadonlyArray<{ functions: readonly string[]; codes: (fma: boolean) => ExportedFunction[] }> = [
+  { functions: GEMM_FUNCTIONS, codes: (fma) => gemmCodes({ fma }) },
+  { functions: VMATH_FUNCTIONS, codes: vmathCodes },
+  { functions: ROWS_FUNCTIONS, codes: rowsCodes },
+  { functions: SCAN_FUNCTIONS, codes: scanCodes },
+  { functions: NORM_FUNCTIONS, codes: normCodes },
+  { functions: TRI_FUNCTIONS, codes: triCodes },
+  { functions: SOFTMAX_TILE_FUNCTIONS, codes: softmaxTileCodes },
+  { functions: GATE_CHUNK_FUNCTIONS, codes: gateChunkCodes },
+  { functions: SHORT_CONV_FUNCTIONS, codes: shortConvCodes },
 ];
 
 const PAGE = 65536;
@@ -100,7 +103,7 @@ export class WasmRuntime {
 
   constructor(readonly module: WebAssembly.Module, readonly memory: WebAssembly.Memory, readonly fma: boolean) {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    for (const name of ALL_FUNCTIONS) {
+    for (const name of FAMILIES.flatMap((f) => f.functions)) {
       if (typeof exports[name] !== "function") throw new Error(`wasm kernels: export ${name} is missing`);
     }
     this.gemm = exports as unknown as GemmExports;
@@ -121,7 +124,7 @@ export class WasmRuntime {
     const limits: MemoryImport = options.shared
       ? { initial: 1, maximum: SHARED_MAX_PAGES, shared: true }
       : { initial: 1, shared: false };
-    const module = new WebAssembly.Module(encodeModule(limits, allCodes(options.fma)));
+    const module = new WebAssembly.Module(encodeModule(limits, FAMILIES.flatMap((f) => f.codes(options.fma))));
     const memory = new WebAssembly.Memory(limits);
     return new WasmRuntime(module, memory, options.fma);
   }
