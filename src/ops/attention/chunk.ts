@@ -33,13 +33,14 @@
 import { Tensor } from "../../core/tensor.js";
 import { withGradMulti } from "../../core/multi.js";
 import { record } from "../../core/autograd.js";
-import { allocate, allocateForOverwrite } from "../../core/dtype.js";
+import { allocate, allocateForOverwrite, dtypeOfArray } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import type { OpInputs, OpOutputs } from "../types.js";
 import { attentionDims, cacheLength, type AttentionDims, type AttentionOptions } from "./shared.js";
+import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
 
 type Alloc = (n: number) => FloatArray;
 
@@ -119,29 +120,6 @@ function fromTaskArgs(args: readonly number[]): { d: AttentionDims; C: number } 
   return { d: { B: B!, T: T!, H: H!, Hkv: Hkv!, G: G!, K: K!, V: V!, S: S!, scale: scale!, window: window!, causal: causal === 1 }, C: C! };
 }
 
-const allocLike = (x: FloatArray): Alloc => (x instanceof Float64Array ? (n) => new Float64Array(n) : (n) => new Float32Array(n));
-
-/** Tiles lent by this thread's kernels (to be given back when its share of a task is done). */
-const lentTiles = new WeakSet<FloatArray>();
-
-/**
- * A task thread's score tile of n entries, of x's type: for f32, lent by the thread's kernel backend when it can
- * (the wasm backend lends a block of its memory, so the products that write and read the tile and the softmax
- * kernel use it in place, without staging copies), else an ordinary array.
- */
-function scratchTile(kern: Kernels, x: FloatArray, n: number): FloatArray {
-  const lent = x instanceof Float32Array ? kern.lend?.(n) : null;
-  if (lent) {
-    lentTiles.add(lent);
-    return lent;
-  }
-  return allocLike(x)(n);
-}
-
-function giveBack(kern: Kernels, tile: FloatArray): void {
-  if (lentTiles.delete(tile)) kern.release!(tile as Float32Array);
-}
-
 /** About how many flops the score and value products of one pass over all heads take (causal: about half). */
 function attentionWork(d: AttentionDims): number {
   const keys = Math.min(d.S + d.T, d.window);
@@ -195,13 +173,13 @@ const forwardTask = defineTask("attention.chunk.forward", (buffers, args, next) 
   const [qh, kh, vh, oh, lse] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
   const { d, C } = fromTaskArgs(args);
   const kern = getKernels();
-  const tile = scratchTile(kern, qh, C * C);
+  const tile = borrowScratch(kern, dtypeOfArray(qh), C * C);
   const m = new Float64Array(C);
   const l = new Float64Array(C);
   try {
     for (let u = next(); u >= 0; u = next()) forwardHead(qh, kh, vh, oh, lse, d, C, Math.floor(u / d.H), u % d.H, tile, m, l, kern);
   } finally {
-    giveBack(kern, tile);
+    returnScratch(kern, tile);
   }
 });
 
@@ -264,8 +242,8 @@ const backwardTask = defineTask("attention.chunk.backward", (buffers, args, next
   const [qh, kh, vh, oh, lse, dOh, dqh, dkh, dvh] = buffers as [FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray];
   const { d, C } = fromTaskArgs(args);
   const kern = getKernels();
-  const P = scratchTile(kern, qh, C * C);
-  const dS = scratchTile(kern, qh, C * C);
+  const P = borrowScratch(kern, dtypeOfArray(qh), C * C);
+  const dS = borrowScratch(kern, dtypeOfArray(qh), C * C);
   const D = new Float64Array(C);
   try {
     for (let u = next(); u >= 0; u = next()) {
@@ -274,8 +252,8 @@ const backwardTask = defineTask("attention.chunk.backward", (buffers, args, next
       for (let h = g * d.G; h < (g + 1) * d.G; h++) backwardHead(qh, kh, vh, oh, lse, dOh, d, C, b, h, dqh, dkh, dvh, P, dS, D, kern);
     }
   } finally {
-    giveBack(kern, dS);
-    giveBack(kern, P);
+    returnScratch(kern, dS);
+    returnScratch(kern, P);
   }
 });
 

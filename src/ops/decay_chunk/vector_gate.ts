@@ -43,6 +43,7 @@ import type { FloatArray, GateChunkScratch, Kernels } from "../../kernels/types.
 import { copyRows, f64Array, workType } from "./buffers.js";
 import { backwardTaskBody, forwardTaskBody, forwardWork, runBackward, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { mm } from "../products.js";
+import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
 
 /**
  * Rows per sub-block when the problem does not say. Smaller blocks shrink the direct diagonal blocks (their
@@ -94,7 +95,7 @@ class VectorScratch implements GateChunkScratch {
 
   /** the working-precision arrays' one block (lent by the kernels when they can: then they use it in place) */
   private readonly block: FloatArray;
-  private readonly lentBy: Kernels | null;
+  private readonly kern: Kernels;
 
   constructor(p: DecayProblem, kern: Kernels) {
     const { C, K, V } = p;
@@ -107,9 +108,8 @@ class VectorScratch implements GateChunkScratch {
     const sizes = [C * K, nb * K, nb * nb * K, pivoted, C * C, sub * C, C * Math.max(K, V)];
     const pad = (n: number): number => Math.ceil(n / 16) * 16;
     const total = pad(sizes[0]!) * 9 + pad(sizes[1]!) * 2 + pad(sizes[2]!) + pad(sizes[3]!) * 2 + pad(sizes[4]!) * 2 + pad(sizes[5]!) + pad(sizes[6]!);
-    const lent = dt === "f32" && kern.lend ? kern.lend(total) : null;
-    this.block = lent ?? allocate(dt, total);
-    this.lentBy = lent ? kern : null;
+    this.kern = kern;
+    this.block = borrowScratch(kern, dt, total);
     let at = 0;
     const rows = (n: number): FloatArray => {
       const view = this.block.subarray(at, at + n);
@@ -132,7 +132,7 @@ class VectorScratch implements GateChunkScratch {
 
   /** Gives the block back to the kernels that lent it (the arrays must not be used afterwards). */
   dispose(): void {
-    if (this.lentBy) this.lentBy.release!(this.block as Float32Array);
+    returnScratch(this.kern, this.block);
   }
 }
 

@@ -1,0 +1,26 @@
+/**
+ * Scratch arrays for one thread's share of a task, taken from the kernel backend where it lends memory: an f32
+ * array the wasm backend lends lives in its memory, so the products and kernels that read and write it use it
+ * in place, without staging copies. Otherwise (f64, nothing to lend) the array comes from `allocate`: the active
+ * buffer arena's, which may itself be in the backend's memory, or a new one.
+ */
+import { allocate, type DType } from "../core/dtype.js";
+import type { FloatArray, Kernels } from "./types.js";
+
+/** Arrays lent by a backend through `borrowScratch` (to be given back with `returnScratch`). */
+const lent = new WeakSet<FloatArray>();
+
+/** A zeroed scratch array of n elements of `dtype`, lent by `kern` when it can. */
+export function borrowScratch(kern: Kernels, dtype: DType, n: number): FloatArray {
+  const block = dtype === "f32" ? kern.lend?.(n) : null;
+  if (block) {
+    lent.add(block);
+    return block;
+  }
+  return allocate(dtype, n);
+}
+
+/** Gives back an array from `borrowScratch` to the backend that lent it (nothing for an ordinary array); it must not be used afterwards. */
+export function returnScratch(kern: Kernels, array: FloatArray): void {
+  if (lent.delete(array)) kern.release!(array as Float32Array);
+}
