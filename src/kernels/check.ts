@@ -3,7 +3,7 @@
  * extreme indices each operand is read or written at, so a bad view fails loudly instead of reading
  * `undefined` (NaN) past the end of a typed array.
  */
-import type { FloatArray, MatmulArgs } from "./types.js";
+import type { CopyRowsArgs, FloatArray, MatmulArgs } from "./types.js";
 
 function checkCount(name: string, what: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) throw new RangeError(`${name}: ${what} must be a non-negative integer, got ${v}`);
@@ -32,4 +32,16 @@ export function checkMatmulArgs(name: string, args: MatmulArgs<FloatArray>): voi
   checkExtent(name, "a", a, args.aOffset, m, args.aRowStride, k, args.aColStride);
   checkExtent(name, "b", b, args.bOffset, k, args.bRowStride, n, args.bColStride);
   checkExtent(name, "c", c, args.cOffset, m, n, n, 1);
+}
+
+/** Throws a RangeError / TypeError if `args` do not describe a valid row copy. */
+export function checkCopyRowsArgs(args: CopyRowsArgs): void {
+  const name = "copyRows";
+  checkCount(name, "rows", args.rows);
+  checkCount(name, "cols", args.cols);
+  if (args.src.constructor !== args.dst.constructor) {
+    throw new TypeError(`${name}: src and dst must have the same element type, got ${args.src.constructor.name} and ${args.dst.constructor.name}`);
+  }
+  checkExtent(name, "src", args.src, args.srcOffset, args.rows, args.srcStride, args.cols, 1);
+  checkExtent(name, "dst", args.dst, args.dstOffset, args.rows, args.dstStride, args.cols, 1);
 }

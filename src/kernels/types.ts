@@ -116,6 +116,11 @@ export interface Kernels {
   /** Sets an array from `lend` to zeros (faster than `fill(0)` on shared memory). */
   zero?(array: Float32Array): void;
   /**
+   * dst rows = src rows (see `CopyRowsArgs`): a strided block copy, exact on every backend. The wasm backend
+   * copies in its memory (one call for all rows) when both arrays live there; otherwise it runs the JS loop.
+   */
+  copyRows(args: CopyRowsArgs): void;
+  /**
    * The selective scan's forward over one unit (see `ScanForwardArgs`). The JS backend computes in the arrays'
    * type with f64 intermediates; the wasm backend runs f32 calls in f32 SIMD (four channels per vector; bounds
    * in wasm/scan_code.ts) and f64 calls as the JS backend.
@@ -436,4 +441,20 @@ export interface ShortConvBackwardArgs<T extends FloatArray = FloatArray> extend
   gs: T | null;
   gw: Float64Array | null;
   gb: Float64Array | null;
+}
+
+/**
+ * `copyRows`: for r < rows, dst[dstOffset + r·dstStride + j] = src[srcOffset + r·srcStride + j], j < cols. Both
+ * arrays have the same element type; the rows must not overlap each other's (a gather or scatter between
+ * layouts, e.g. one head's rows of a [B,T,H,D] tensor to dense rows and back).
+ */
+export interface CopyRowsArgs<T extends FloatArray = FloatArray> {
+  src: T;
+  srcOffset: number;
+  srcStride: number;
+  dst: T;
+  dstOffset: number;
+  dstStride: number;
+  rows: number;
+  cols: number;
 }

@@ -9,6 +9,7 @@ import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
+import { copyRowsJs } from "./copy_rows.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -20,6 +21,7 @@ export { unitLowerInverseJs } from "./tri.js";
 export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
+export { copyRowsJs } from "./copy_rows.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -28,6 +30,7 @@ export const jsKernels: Kernels = {
   softmaxRows,
   logSumExpRows,
   map: mapJs,
+  copyRows: copyRowsJs,
   scanForward: scanForwardJs,
   scanBackward: scanBackwardJs,
   rmsNormRows: rmsNormRowsJs,

@@ -182,6 +182,8 @@ export class Code {
 
   /** Bulk memory `memory.fill` of memory 0: [dest, value, bytes] → sets `bytes` bytes at dest to value. */
   memoryFill(): this { return this.op(0xfc, ...unsignedLeb(11), 0x00); }
+  /** memory.copy [dst, src, n] (overlap-safe, a memmove) */
+  memoryCopy(): this { return this.op(0xfc, ...unsignedLeb(10), 0x00, 0x00); }
 
   /** A v128 constant with `value` in all four f32 lanes. */
   f32x4Const(value: number): this {

@@ -95,6 +95,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     lend: (length) => rt.lend(length),
     release: (array) => rt.release(array),
     zero: (array) => rt.zero(array),
+    copyRows: (args) => rows.copyRows(args),
     scanForward: (args) => scan.forward(args),
     scanBackward: (args) => scan.backward(args),
     rmsNormRows: (args) => norm.forward(args),

@@ -1,6 +1,7 @@
 /**
  * The WebAssembly code of the row-wise softmax (four f32 lanes at a time), emitted with `encoder.ts`; the
- * driver that stages rows and applies the contract's special cases is `rows.ts`. Also `zeroBytes`, a memset.
+ * driver that stages rows and applies the contract's special cases is `rows.ts`. Also `zeroBytes`, a memset, and
+ * `copyRowsBytes`, a strided block copy (the driver of `Kernels.copyRows` is in `index.ts`).
  *
  * vSoftmaxRows(x, out, stats, rows, ld): for each of `rows` rows of `ld` floats (ld a multiple of 4; the
  * driver pads each row with −∞, which adds exp(−∞) = 0):
@@ -15,19 +16,37 @@
 import { Code, type Local } from "./encoder.js";
 import { emitExp, Vec } from "./vmath_code.js";
 
-export const ROWS_FUNCTIONS = ["vSoftmaxRows", "zeroBytes"] as const;
+export const ROWS_FUNCTIONS = ["vSoftmaxRows", "zeroBytes", "copyRowsBytes"] as const;
 
 export interface RowsExports {
   vSoftmaxRows(x: number, out: number, stats: number, rows: number, ld: number): void;
   /** Sets `bytes` bytes from byte address `at` to zero (bulk `memory.fill`: a memset; a JS fill of a shared
    * memory's view is ~5× slower). */
   zeroBytes(at: number, bytes: number): void;
+  /** For r < rows: `bytes` bytes from src + r·srcStride to dst + r·dstStride (byte addresses and strides; one
+   * bulk `memory.copy` per row). */
+  copyRowsBytes(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 
 function zeroBytes(): Code {
   const c = new Code(["i32", "i32"]);
   const [at, bytes] = c.params as [Local, Local];
   c.get(at).i32(0).get(bytes).memoryFill();
+  return c;
+}
+
+function copyRowsBytes(): Code {
+  const c = new Code(["i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [src, srcStride, dst, dstStride, rows, bytes] = c.params as [Local, Local, Local, Local, Local, Local];
+  c.block(() => {
+    c.get(rows).i32Eqz().brIf(0);
+    c.loop(() => {
+      c.get(dst).get(src).get(bytes).memoryCopy();
+      c.get(src).get(srcStride).i32Add().set(src);
+      c.get(dst).get(dstStride).i32Add().set(dst);
+      c.get(rows).i32(1).i32Sub().tee(rows).brIf(0);
+    });
+  });
   return c;
 }
 
@@ -86,5 +105,5 @@ function softmaxRows(): Code {
 
 /** The function bodies, in ROWS_FUNCTIONS order. */
 export function rowsCodes(): Array<{ name: string; code: Code }> {
-  return [{ name: "vSoftmaxRows", code: softmaxRows() }, { name: "zeroBytes", code: zeroBytes() }];
+  return [{ name: "vSoftmaxRows", code: softmaxRows() }, { name: "zeroBytes", code: zeroBytes() }, { name: "copyRowsBytes", code: copyRowsBytes() }];
 }

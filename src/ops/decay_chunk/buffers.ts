@@ -4,13 +4,19 @@
  * `allocate`, in the working precision unless it must be f64.
  */
 import { allocate, type DType } from "../../core/dtype.js";
-import type { FloatArray } from "../../kernels/types.js";
+import { getKernels } from "../../kernels/index.js";
+import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { gateWidth, type DecayProblem } from "./problem.js";
 
 export const workType = (p: DecayProblem): DType => (p.f64 ? "f64" : "f32");
 export const f64Array = (n: number): Float64Array => allocate("f64", n) as Float64Array;
 
-/** One (batch, head)'s rows gathered densely: [T,K], [T,V], gates [T,G]. Reused for every head. */
+/**
+ * One (batch, head)'s rows gathered densely: [T,K], [T,V], gates [T,G]. Reused for every head. The
+ * working-precision rows are borrowed from the kernels (in their memory, so the row copies and products use
+ * them in place) and given back by `release`.
+ */
 export class HeadRows {
   readonly q: FloatArray;
   readonly k: FloatArray;
@@ -24,19 +30,31 @@ export class HeadRows {
   /** ∂L/∂B_t per row (backward) */
   readonly db: Float64Array;
 
-  constructor(p: DecayProblem, backward: boolean) {
+  private readonly borrowed: FloatArray[] = [];
+
+  constructor(private readonly kern: Kernels, p: DecayProblem, backward: boolean) {
     const { T, K, V } = p;
     const G = gateWidth(p);
     const dt = workType(p);
-    this.q = allocate(dt, T * K);
-    this.k = allocate(dt, T * K);
-    this.v = allocate(dt, T * V);
-    this.o = allocate(dt, T * V);
+    const take = (n: number): FloatArray => {
+      const array = borrowScratch(kern, dt, n);
+      this.borrowed.push(array);
+      return array;
+    };
+    this.q = take(T * K);
+    this.k = take(T * K);
+    this.v = take(T * V);
+    this.o = take(T * V);
     this.g = f64Array(p.gate === "none" ? 0 : T * G);
-    this.dq = allocate(dt, backward ? T * K : 0);
-    this.dk = allocate(dt, backward ? T * K : 0);
-    this.dv = allocate(dt, backward ? T * V : 0);
+    this.dq = take(backward ? T * K : 0);
+    this.dk = take(backward ? T * K : 0);
+    this.dv = take(backward ? T * V : 0);
     this.db = f64Array(backward && p.gate !== "none" ? T * G : 0);
+  }
+
+  /** Gives the borrowed rows back; they must not be used afterwards. */
+  release(): void {
+    for (const array of this.borrowed.splice(0)) returnScratch(this.kern, array);
   }
 }
 
@@ -75,29 +93,17 @@ export class Workspace {
 }
 
 /**
- * `rows` rows of `width` elements from src (row i at so + i·ss) to dst (row i at dO + i·ds). One loop per
- * pair of array types, so that each loop's element accesses (and `subarray` calls) stay monomorphic: one
- * generic routine fed every pair cost ~10 ns per element.
+ * `rows` rows of `width` elements from src (row i at so + i·ss) to dst (row i at dO + i·ds). Arrays of one type
+ * go through the kernels' `copyRows` (in the wasm memory when both live there); the f32 → f64 copies of gates
+ * use a loop of their own (a generic loop fed every pair of types cost ~10 ns per element).
  */
 export function copyRows(src: FloatArray, so: number, ss: number, dst: FloatArray, dO: number, ds: number, rows: number, width: number): void {
-  if (src instanceof Float32Array) {
-    if (dst instanceof Float32Array) copy32(src, so, ss, dst, dO, ds, rows, width);
-    else copy32to64(src, so, ss, dst, dO, ds, rows, width);
-  } else if (dst instanceof Float64Array) copy64(src, so, ss, dst, dO, ds, rows, width);
-  else copy64to32(src, so, ss, dst, dO, ds, rows, width);
+  if (src.constructor === dst.constructor) {
+    getKernels().copyRows({ src, srcOffset: so, srcStride: ss, dst, dstOffset: dO, dstStride: ds, rows, cols: width });
+  } else if (src instanceof Float32Array) copy32to64(src, so, ss, dst as Float64Array, dO, ds, rows, width);
+  else copy64to32(src, so, ss, dst as Float32Array, dO, ds, rows, width);
 }
 
-/** Below this row width an element loop beats `set(subarray(…))` (measured: at 64, set is ~2× faster). */
-const SET_WIDTH = 16;
-
-function copy32(src: Float32Array, so: number, ss: number, dst: Float32Array, dO: number, ds: number, rows: number, width: number): void {
-  if (width >= SET_WIDTH) for (let i = 0; i < rows; i++) dst.set(src.subarray(so + i * ss, so + i * ss + width), dO + i * ds);
-  else for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
-}
-function copy64(src: Float64Array, so: number, ss: number, dst: Float64Array, dO: number, ds: number, rows: number, width: number): void {
-  if (width >= SET_WIDTH) for (let i = 0; i < rows; i++) dst.set(src.subarray(so + i * ss, so + i * ss + width), dO + i * ds);
-  else for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
-}
 function copy32to64(src: Float32Array, so: number, ss: number, dst: Float64Array, dO: number, ds: number, rows: number, width: number): void {
   for (let i = 0; i < rows; i++) for (let d = 0, s = so + i * ss, t = dO + i * ds; d < width; d++) dst[t + d] = src[s + d]!;
 }

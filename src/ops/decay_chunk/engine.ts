@@ -211,7 +211,7 @@ const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
   const N = Math.ceil(T / C);
   const kern = getKernels();
   const ws = new Workspace(p);
-  const rows = new HeadRows(p, false);
+  const rows = new HeadRows(kern, p, false);
   const KV = K * V;
   for (let bh = next(); bh >= 0; bh = next()) {
     const b = Math.floor(bh / H);
@@ -228,6 +228,7 @@ const forwardUnits: ForwardUnits = (p, o, state, saved, next) => {
     state.set(ws.S, bh * KV);
     scatterRows(rows.o, o, b, h, T, H, V);
   }
+  rows.release();
 };
 
 const forwardTask = defineTask("decay_chunk.forward", forwardTaskBody(forwardUnits));
@@ -251,7 +252,7 @@ function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO
   const kern = getKernels();
   const { dq, dk, dv, dg, ds0 } = grads;
   const ws = new Workspace(p);
-  const rows = new HeadRows(p, true);
+  const rows = new HeadRows(kern, p, true);
   const KV = K * V;
   for (let bh = next(); bh >= 0; bh = next()) {
     const b = Math.floor(bh / H);
@@ -279,4 +280,5 @@ function backwardUnits(p: DecayProblem, saved: FloatArray, state: FloatArray, dO
       scatterRows(rows.db, dg, b, h, T, H, 1);
     }
   }
+  rows.release();
 }

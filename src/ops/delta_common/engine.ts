@@ -52,8 +52,9 @@ import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
-import type { FloatArray } from "../../kernels/types.js";
-import { gatherRows, loadHead, newHead, scatterRows, type HeadInputs } from "./head.js";
+import type { FloatArray, Kernels } from "../../kernels/types.js";
+import { gatherRows, loadHead, newHead, releaseHead, scatterRows, type HeadInputs } from "./head.js";
+import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
 
 /** One call's sizes and inputs, all contiguous in the op's layouts. */
 export interface DeltaProblem {
@@ -107,7 +108,11 @@ export interface DeltaGrads {
 
 const f64 = (n: number): Float64Array => allocate("f64", n) as Float64Array;
 
-/** Scratch for one chunk (at most Cw rows), reused across chunks and heads. */
+/**
+ * Scratch for one chunk (at most Cw rows), reused across chunks and heads. The working-precision arrays are
+ * borrowed from the kernels (in their memory, so the products and kernels use them in place), and given back
+ * by `release`.
+ */
 class Workspace {
   // per-row decays (f64): chunk-local cumulative log decay, Γ, e
   readonly bc: Float64Array;
@@ -151,8 +156,14 @@ class Workspace {
   readonly rowM: Float64Array;
   readonly colM: Float64Array;
 
-  constructor(dtype: DType, C: number, K: number, V: number, gated: boolean, backward: boolean) {
-    const w = (n: number) => allocate(dtype, n);
+  private readonly borrowed: FloatArray[] = [];
+
+  constructor(private readonly kern: Kernels, dtype: DType, C: number, K: number, V: number, gated: boolean, backward: boolean) {
+    const w = (n: number): FloatArray => {
+      const array = borrowScratch(kern, dtype, n);
+      this.borrowed.push(array);
+      return array;
+    };
     const bw = backward ? 1 : 0;
     this.bc = f64(C); this.gam = f64(C); this.e = f64(C);
     this.D = f64(gated ? C * C : 0);
@@ -175,6 +186,11 @@ class Workspace {
     this.dV = w(bw * C * V);
     this.tmpKV = w(bw * K * V);
     this.dGam = f64(bw * C); this.de = f64(bw * C); this.rowM = f64(bw * C); this.colM = f64(bw * C);
+  }
+
+  /** Gives the borrowed arrays back; the workspace must not be used afterwards. */
+  release(): void {
+    for (const array of this.borrowed.splice(0)) returnScratch(this.kern, array);
   }
 }
 
@@ -265,15 +281,15 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
   // without saving, one chunk's worth of each, rewritten every chunk
   const su = saved ? saved.su : allocate(dtype, (K + Cw) * V);
   const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
-  const ws = new Workspace(dtype, Cw, K, V, gated, false);
-  const hd = newHead(dtype, T, K, V, gated);
+  const ws = new Workspace(kern, dtype, Cw, K, V, gated, false);
+  const hd = newHead(kern, dtype, T, K, V, gated);
   const S = allocate(dtype, KV);
   const { gam, e, D, KQK, KbVb, WU, U, QP, Kd, O } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
     {
       const b = Math.floor(bh / H);
       const h = bh - b * H;
-      loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+      loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
       const { kq, v: vh, beta } = hd;
       if (p.s0) for (let i = 0; i < KV; i++) S[i] = p.s0[bh * KV + i]!;
       else S.fill(0);
@@ -325,7 +341,7 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
           for (let c = r + 1; c < L; c++) QP[row + K + c] = 0;
         }
         mm(kern, L, V, KpL, QP, 0, KpL, 1, su, suOff, V, 1, O, 0, false);
-        scatterRows(O, 0, o, b, h, t0, L, T, H, V);
+        scatterRows(kern, O, 0, o, b, h, t0, L, T, H, V);
         // S_L = Γ_{L−1} S₀ + (Diag(e) K)ᵀ U
         if (gated) {
           const gl = gam[L - 1]!;
@@ -337,6 +353,8 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
       for (let i = 0; i < KV; i++) state[bh * KV + i] = S[i]!;
     }
   }
+  ws.release();
+  releaseHead(kern, hd);
 }
 
 /** Backward over all chunks, in reverse, from what the forward pass saved. dO [B,T,H,V], dState [B,H,K,V]. */
@@ -378,15 +396,15 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
   const KV = K * V;
   const SUS = suStride(T, N, K, V);
   const { dq, dk, dv, dbeta, dg, ds0 } = grads;
-  const ws = new Workspace(dtype, Cw, K, V, gated, true);
-  const hd: HeadInputs = newHead(dtype, T, K, V, gated);
+  const ws = new Workspace(kern, dtype, Cw, K, V, gated, true);
+  const hd: HeadInputs = newHead(kern, dtype, T, K, V, gated);
   const { su, wn, tm } = saved;
   const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
     {
       const b = Math.floor(bh / H);
       const h = bh - b * H;
-      loadHead(hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+      loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
       const { kq, v: vh, beta } = hd;
       for (let i = 0; i < KV; i++) dSOU[i] = dState[bh * KV + i]!;
       for (let n = N - 1; n >= 0; n--) {
@@ -414,8 +432,8 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
           if (gated) for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]! * D[c * L + r]!;
           else for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]!;
         }
-        gatherRows(dO, dSOU, KV, b, h, t0, L, T, H, V);
-        gatherRows(dO, dOVb, 0, b, h, t0, L, T, H, V);
+        gatherRows(kern, dO, dSOU, KV, b, h, t0, L, T, H, V);
+        gatherRows(kern, dO, dOVb, 0, b, h, t0, L, T, H, V);
         mm(kern, L, V, KpL, QP, 0, KpL, 1, dSOU, 0, V, 1, dU, 0, false);
         for (let i = 0, at = KV + L * V; i < L * V; i++) dSOU[at + i] = dU[i]!;
         // dVb = Tmᵀ dU, below dO
@@ -465,7 +483,7 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
         }
         // d(QKᵀ)[i,p] = dKQ[p, L+i]
         mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
-        scatterRows(dQc, 0, dq, b, h, t0, L, T, H, K);
+        scatterRows(kern, dQc, 0, dq, b, h, t0, L, T, H, K);
         // per row: Z = dVb S₀ᵀ (= −dKb), Y = U dSᵀ, dVb; then dA = −(dVb Uᵀ) below the diagonal
         const dVb = dOVb;
         for (let r = 0; r < L; r++) {
@@ -515,10 +533,10 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
           dbeta[(b * T + t0 + r) * H + h] = vd - gr * kz + sb;
           dGam[r] = dGam[r]! - bt * kz;
         }
-        scatterRows(ws.dV, 0, dv, b, h, t0, L, T, H, V);
+        scatterRows(kern, ws.dV, 0, dv, b, h, t0, L, T, H, V);
         // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
         mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
-        scatterRows(dKc, 0, dk, b, h, t0, L, T, H, K);
+        scatterRows(kern, dKc, 0, dk, b, h, t0, L, T, H, K);
         // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
         for (let r = 0; r < L; r++) {
           const f = scale * gam[r]!;
@@ -553,4 +571,6 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
       for (let i = 0; i < KV; i++) ds0[bh * KV + i] = dSOU[i]!;
     }
   }
+  ws.release();
+  releaseHead(kern, hd);
 }

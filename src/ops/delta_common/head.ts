@@ -1,14 +1,16 @@
 /**
  * Moving one (batch, head) of the delta-rule engine between the op's [B,T,H,·] layouts and the dense blocks the
- * chunk products read: rows of 32 or more with `set` (measured faster from there), shorter ones with plain loops
- * (a typed-array view per row costs more than a short copy).
+ * chunk products read, with the kernels' strided row copy (in the wasm memory, one call per block, when both
+ * sides live there). The head's rows are scratch borrowed from the kernels (`borrowScratch`), given back with
+ * `releaseHead`.
  *
  * Keys and queries are stored chunk-stacked: for the chunk starting at t0 with L rows, the L key rows and then
  * the L query rows sit at 2·t0·K, so [K; Q] of one chunk is a dense 2L×K block (one product gives KKᵀ and QKᵀ,
  * and one gives dQKᵀ-and-dKK times [Q; K]).
  */
 import { allocate, type DType } from "../../core/dtype.js";
-import type { FloatArray } from "../../kernels/types.js";
+import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import type { FloatArray, Kernels } from "../../kernels/types.js";
 
 /** One (batch, head)'s sequences, gathered to dense rows. */
 export interface HeadInputs {
@@ -22,13 +24,19 @@ export interface HeadInputs {
   g: Float64Array | null;
 }
 
-export function newHead(dtype: DType, T: number, K: number, V: number, gated: boolean): HeadInputs {
+export function newHead(kern: Kernels, dtype: DType, T: number, K: number, V: number, gated: boolean): HeadInputs {
   return {
-    kq: allocate(dtype, 2 * T * K),
-    v: allocate(dtype, T * V),
+    kq: borrowScratch(kern, dtype, 2 * T * K),
+    v: borrowScratch(kern, dtype, T * V),
     beta: allocate("f64", T) as Float64Array,
     g: gated ? (allocate("f64", T) as Float64Array) : null,
   };
+}
+
+/** Gives the head's rows back to `kern` (which lent them in `newHead`). */
+export function releaseHead(kern: Kernels, hd: HeadInputs): void {
+  returnScratch(kern, hd.kq);
+  returnScratch(kern, hd.v);
 }
 
 /**
@@ -36,21 +44,16 @@ export function newHead(dtype: DType, T: number, K: number, V: number, gated: bo
  * chunk-stacked with chunk length C.
  */
 export function loadHead(
-  hd: HeadInputs, q: FloatArray, k: FloatArray, v: FloatArray, beta: FloatArray, g: FloatArray | null,
+  kern: Kernels, hd: HeadInputs, q: FloatArray, k: FloatArray, v: FloatArray, beta: FloatArray, g: FloatArray | null,
   b: number, h: number, T: number, H: number, K: number, V: number, C: number,
 ): void {
   const kq = hd.kq;
   for (let t0 = 0; t0 < T; t0 += C) {
     const L = Math.min(C, T - t0);
-    for (let r = 0; r < L; r++) {
-      const src = ((b * T + t0 + r) * H + h) * K;
-      const kd = (2 * t0 + r) * K;
-      const qd = kd + L * K;
-      copyRow(k, src, kq, kd, K);
-      copyRow(q, src, kq, qd, K);
-    }
+    gatherRows(kern, k, kq, 2 * t0 * K, b, h, t0, L, T, H, K);
+    gatherRows(kern, q, kq, (2 * t0 + L) * K, b, h, t0, L, T, H, K);
   }
-  gatherRows(v, hd.v, 0, b, h, 0, T, T, H, V);
+  gatherRows(kern, v, hd.v, 0, b, h, 0, T, T, H, V);
   const hb = hd.beta;
   for (let t = 0; t < T; t++) hb[t] = beta[(b * T + t) * H + h]!;
   const hg = hd.g;
@@ -58,26 +61,11 @@ export function loadHead(
 }
 
 /** Rows t0 … t0+L−1 of head (b, h) of x [B,T,H,D] into `out` from offset `at`, densely. */
-export function gatherRows(x: FloatArray, out: FloatArray, at: number, b: number, h: number, t0: number, L: number, T: number, H: number, D: number): void {
-  for (let r = 0; r < L; r++) {
-    const src = ((b * T + t0 + r) * H + h) * D;
-    copyRow(x, src, out, at + r * D, D);
-  }
+export function gatherRows(kern: Kernels, x: FloatArray, out: FloatArray, at: number, b: number, h: number, t0: number, L: number, T: number, H: number, D: number): void {
+  kern.copyRows({ src: x, srcOffset: ((b * T + t0) * H + h) * D, srcStride: H * D, dst: out, dstOffset: at, dstStride: D, rows: L, cols: D });
 }
 
 /** The reverse of gatherRows: L dense rows of `src` from offset `at` into rows t0 … of head (b, h) of x. */
-export function scatterRows(src: FloatArray, at: number, x: FloatArray, b: number, h: number, t0: number, L: number, T: number, H: number, D: number): void {
-  for (let r = 0; r < L; r++) {
-    const dst = ((b * T + t0 + r) * H + h) * D;
-    copyRow(src, at + r * D, x, dst, D);
-  }
-}
-
-/** Rows at least this long are copied with `set` (a memcpy, when the types match); shorter ones by a loop. */
-const SET_MIN = 32;
-
-/** to[at … at+n) = from[src … src+n). */
-function copyRow(from: FloatArray, src: number, to: FloatArray, at: number, n: number): void {
-  if (n >= SET_MIN) to.set(from.subarray(src, src + n), at);
-  else for (let j = 0; j < n; j++) to[at + j] = from[src + j]!;
+export function scatterRows(kern: Kernels, src: FloatArray, at: number, x: FloatArray, b: number, h: number, t0: number, L: number, T: number, H: number, D: number): void {
+  kern.copyRows({ src, srcOffset: at, srcStride: D, dst: x, dstOffset: ((b * T + t0) * H + h) * D, dstStride: H * D, rows: L, cols: D });
 }
