@@ -9,6 +9,7 @@ import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
+import { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -20,6 +21,7 @@ export { unitLowerInverseJs } from "./tri.js";
 export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
+export { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -39,4 +41,7 @@ export const jsKernels: Kernels = {
   gateChunkBackward: gateChunkBackwardJs,
   shortConvForward: shortConvForwardJs,
   shortConvBackward: shortConvBackwardJs,
+  deltaChunkBackwardPrep: deltaChunkBackwardPrepJs,
+  deltaChunkBackwardMiddle: deltaChunkBackwardMiddleJs,
+  deltaChunkStateGrad: deltaChunkStateGradJs,
 };
