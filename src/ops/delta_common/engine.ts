@@ -46,7 +46,9 @@
  *             dK += [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q],  dS₀ = [Diag(τΓ)Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS      (8 products)
  * The forward pass saves, per chunk, [S₀; U], −W and Tm (the backward pass recomputes only KKᵀ, QKᵀ and the
  * decays). Tm is found by forward substitution in f64 and rounded once to the working precision; the small
- * triangular and elementwise work runs in JS numbers with f64 scratch. Every buffer comes from `allocate`.
+ * triangular and elementwise work runs in JS numbers with f64 scratch, except the backward's elementwise work
+ * between its products, which is the kernels' (`deltaChunkBackwardPrep` / `Middle` / `StateGrad`; the JS routines in
+ * kernels/js/delta_chunk_backward.ts, f32 SIMD on the wasm backend). Every buffer comes from `allocate`.
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
