@@ -166,6 +166,17 @@ export interface Kernels {
   shortConvForward(args: ShortConvForwardArgs): void;
   /** That branch's backward over one batch row (see `ShortConvBackwardArgs`), on the backends as `shortConvForward`. */
   shortConvBackward(args: ShortConvBackwardArgs): void;
+  /**
+   * The delta-rule chunk engine's backward, per chunk (ops/delta_common/engine.ts): the left operand
+   * [Diag(e)K | Pᵀ] of dU (see `DeltaChunkBackwardPrepArgs`). The JS backend computes in JS numbers and rounds
+   * once per stored entry; the wasm backend runs f32 calls in f32 SIMD (bounds in wasm/delta_chunk_backward_code.ts)
+   * and f64 calls as the JS backend.
+   */
+  deltaChunkBackwardPrep(args: DeltaChunkBackwardPrepArgs): void;
+  /** The elementwise work between the backward's products (see `DeltaChunkBackwardMiddleArgs`), on the backends as `deltaChunkBackwardPrep`. */
+  deltaChunkBackwardMiddle(args: DeltaChunkBackwardMiddleArgs): void;
+  /** dS₀'s last step and ⟨S₀, dS⟩ (see `DeltaChunkStateGradArgs`), on the backends as `deltaChunkBackwardPrep`. */
+  deltaChunkStateGrad(args: DeltaChunkStateGradArgs): number;
 }
 
 /**
@@ -457,4 +468,87 @@ export interface CopyRowsArgs<T extends FloatArray = FloatArray> {
   dstStride: number;
   rows: number;
   cols: number;
+}
+
+/** Rows of a matrix inside an array: element j of row r is `data[offset + r·stride + j]`. */
+export interface StridedRows<T extends FloatArray = FloatArray> {
+  data: T;
+  offset: number;
+  stride: number;
+}
+
+/**
+ * `deltaChunkBackwardPrep`, one chunk of L rows of the delta-rule engine's backward (notation of
+ * ops/delta_common/engine.ts): out = [Diag(e) K | Pᵀ] (L rows of K + L), Pᵀ[r,c] = τ QKᵀ[c,r] D[c,r] for c ≥ r,
+ * 0 for c < r. Gated iff d is given (D[r,c] at d[r·L + c], e_r at e[r]); else e is not read and D = 1.
+ */
+export interface DeltaChunkBackwardPrepArgs<T extends FloatArray = FloatArray> {
+  L: number;
+  K: number;
+  /** τ */
+  scale: number;
+  /** L rows of K */
+  k: StridedRows<T>;
+  /** QKᵀ, L rows of L (entries c ≤ r read) */
+  qk: StridedRows<T>;
+  e: Float64Array;
+  d: Float64Array | null;
+  out: StridedRows<T>;
+}
+
+/**
+ * `deltaChunkBackwardMiddle`, one chunk of L rows (notation of ops/delta_common/engine.ts), from the products
+ * R = [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ (2L rows of K + L), kk = [KKᵀ; QKᵀ] (2L rows of L), Y = U dSᵀ:
+ *   dkq = [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] (L rows of 2L, written in full), d(QKᵀ) = τ dP ⊙ D (with the diagonal),
+ *     d(KKᵀ)[r,c] = dA[r,c] β_r D[r,c] (c < r);
+ *   dq = Diag(τΓ) G (the caller adds d(QKᵀ) K);  dk = Diag(e) Y − Diag(βΓ) Z (the caller adds dkq [K; Q]);
+ *   dv = Diag(β) dVb;  qg = Diag(τΓ) Q;
+ *   dGam_r = τ q_r·G_r − β_r k_r·Z_r,  de_r = k_r·Y_r,
+ *   dbeta_r = v_r·dVb_r − Γ_r k_r·Z_r + Σ_{c<r} dA[r,c] KKᵀ[r,c] D[r,c];
+ *   gated (d given): rowM, colM = the row and column sums of M = dD ⊙ D (strictly lower), from
+ *     d(QKᵀ) ⊙ QKᵀ and dA ⊙ A (else rowM, colM are not touched).
+ * β_r at beta[betaOffset + r], Γ_r, e_r at gam[r], e[r], D[r,c] at d[r·L + c]; dbeta is L rows of width 1.
+ */
+export interface DeltaChunkBackwardMiddleArgs<T extends FloatArray = FloatArray> {
+  L: number;
+  K: number;
+  V: number;
+  scale: number;
+  r: StridedRows<T>;
+  kk: StridedRows<T>;
+  k: StridedRows<T>;
+  q: StridedRows<T>;
+  v: StridedRows<T>;
+  y: StridedRows<T>;
+  dvb: StridedRows<T>;
+  beta: Float64Array;
+  betaOffset: number;
+  gam: Float64Array;
+  e: Float64Array;
+  d: Float64Array | null;
+  dkq: StridedRows<T>;
+  dq: StridedRows<T>;
+  dk: StridedRows<T>;
+  dv: StridedRows<T>;
+  qg: StridedRows<T>;
+  dbeta: StridedRows<T>;
+  dGam: Float64Array;
+  de: Float64Array;
+  rowM: Float64Array;
+  colM: Float64Array;
+}
+
+/**
+ * `deltaChunkStateGrad`: with ds = dS (K rows of V), upd = the product [Diag(τΓ)Q; −W]ᵀ [dO; dU] and s0 = S₀,
+ * ds ← upd + gl·ds and returns ⟨S₀, dS⟩ (the old ds) when gated; ds ← upd + ds and returns 0 when not.
+ */
+export interface DeltaChunkStateGradArgs<T extends FloatArray = FloatArray> {
+  K: number;
+  V: number;
+  gated: boolean;
+  /** Γ_{L−1} */
+  gl: number;
+  ds: StridedRows<T>;
+  upd: StridedRows<T>;
+  s0: StridedRows<T>;
 }

@@ -10,6 +10,7 @@ import { unitLowerInverseJs } from "./tri.js";
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 import { copyRowsJs } from "./copy_rows.js";
+import { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -22,6 +23,7 @@ export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 export { copyRowsJs } from "./copy_rows.js";
+export { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -42,4 +44,7 @@ export const jsKernels: Kernels = {
   gateChunkBackward: gateChunkBackwardJs,
   shortConvForward: shortConvForwardJs,
   shortConvBackward: shortConvBackwardJs,
+  deltaChunkBackwardPrep: deltaChunkBackwardPrepJs,
+  deltaChunkBackwardMiddle: deltaChunkBackwardMiddleJs,
+  deltaChunkStateGrad: deltaChunkStateGradJs,
 };

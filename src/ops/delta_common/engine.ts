@@ -46,13 +46,15 @@
  *             dK += [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q],  dS₀ = [Diag(τΓ)Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS      (8 products)
  * The forward pass saves, per chunk, [S₀; U], −W and Tm (the backward pass recomputes only KKᵀ, QKᵀ and the
  * decays). Tm is found by forward substitution in f64 and rounded once to the working precision; the small
- * triangular and elementwise work runs in JS numbers with f64 scratch. Every buffer comes from `allocate`.
+ * triangular and elementwise work runs in JS numbers with f64 scratch, except the backward's elementwise work
+ * between its products, which is the kernels' (`deltaChunkBackwardPrep` / `Middle` / `StateGrad`; the JS routines in
+ * kernels/js/delta_chunk_backward.ts, f32 SIMD on the wasm backend). Every buffer comes from `allocate`.
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
-import type { FloatArray, Kernels } from "../../kernels/types.js";
+import type { FloatArray, Kernels, StridedRows } from "../../kernels/types.js";
 import { gatherRows, loadHead, newHead, releaseHead, scatterRows, type HeadInputs } from "./head.js";
 import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
 
@@ -228,6 +230,9 @@ function decays(ws: Workspace, g: Float64Array | null, t0: number, L: number): v
 // the number of threads.
 
 const EMPTY = new Float64Array(0);
+
+/** Rows of `data` from `offset` on, `stride` apart (a kernel argument). */
+const rows = (data: FloatArray, offset: number, stride: number): StridedRows => ({ data, offset, stride });
 
 /** The numeric task arguments of a problem. */
 const problemArgs = (p: DeltaProblem): number[] => [p.B, p.T, p.H, p.K, p.V, p.C, p.scale, p.f64 ? 1 : 0];
@@ -419,142 +424,38 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
         decays(ws, hd.g, t0, L);
         mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
         // dU = [Diag(e) K | Pᵀ] [dS; dO]
-        for (let r = 0; r < L; r++) {
-          const row = r * KpL;
-          const src = kOff + r * K;
-          if (gated) {
-            const er = e[r]!;
-            for (let j = 0; j < K; j++) QP[row + j] = er * kq[src + j]!;
-          } else {
-            for (let j = 0; j < K; j++) QP[row + j] = kq[src + j]!;
-          }
-          for (let c = 0; c < r; c++) QP[row + K + c] = 0;
-          if (gated) for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]! * D[c * L + r]!;
-          else for (let c = r; c < L; c++) QP[row + K + c] = scale * KQK[(L + c) * L + r]!;
-        }
+        const kRows = rows(kq, kOff, K);
+        kern.deltaChunkBackwardPrep({ L, K, scale, k: kRows, qk: rows(KQK, L * L, L), e, d: gated ? D : null, out: rows(QP, 0, KpL) });
         gatherRows(kern, dO, dSOU, KV, b, h, t0, L, T, H, V);
         gatherRows(kern, dO, dOVb, 0, b, h, t0, L, T, H, V);
         mm(kern, L, V, KpL, QP, 0, KpL, 1, dSOU, 0, V, 1, dU, 0, false);
-        for (let i = 0, at = KV + L * V; i < L * V; i++) dSOU[at + i] = dU[i]!;
+        dSOU.set(dU.subarray(0, L * V), KV + L * V);
         // dVb = Tmᵀ dU, below dO
         mm(kern, L, V, L, tm, tmOff, 1, L, dU, 0, V, 1, dOVb, L * V, false);
         // [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ  and  Y = U dSᵀ
         mm(kern, 2 * L, KpL, V, dOVb, 0, V, 1, su, suOff, 1, V, R, 0, false);
         mm(kern, L, K, V, su, suOff + KV, V, 1, dSOU, 0, 1, V, Y, 0, false);
-        // d(QKᵀ) = τ dP ⊙ D (lower with the diagonal), written transposed into the right half of
-        // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] (L×2L, zero elsewhere); M = dD ⊙ D gets dQK ⊙ QKᵀ below the diagonal
+        // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ], the row parts of dQ, dK, dV, dΓ, de, dβ, M's row and column sums, and
+        // QbW's top Diag(τΓ)Q (kernels/js/delta_chunk_backward.ts)
         const L2 = 2 * L;
-        dKQ.fill(0, 0, L * L2);
-        if (gated) {
-          rowM.fill(0, 0, L);
-          colM.fill(0, 0, L);
-        }
-        for (let r = 0; r < L; r++) {
-          const row = r * L;
-          const rr = r * KpL + K;
-          const qk = (L + r) * L;
-          if (gated) {
-            let rs = 0;
-            for (let c = 0; c < r; c++) {
-              const x = scale * R[rr + c]! * D[row + c]!;
-              dKQ[c * L2 + L + r] = x;
-              const m = x * KQK[qk + c]!;
-              rs += m;
-              colM[c] += m;
-            }
-            rowM[r] = rs;
-            dKQ[r * L2 + L + r] = scale * R[rr + r]! * D[row + r]!;
-          } else {
-            for (let c = 0; c <= r; c++) dKQ[c * L2 + L + r] = scale * R[rr + c]!;
-          }
-        }
-        // dQ = Diag(τΓ) G + d(QKᵀ) K;  dΓ_r = τ q_r·G_r
-        for (let r = 0; r < L; r++) {
-          const f = scale * gam[r]!;
-          const gr = r * KpL;
-          const qs = qOff + r * K;
-          let s = 0;
-          for (let j = 0; j < K; j++) {
-            const x = R[gr + j]!;
-            s += kq[qs + j]! * x;
-            dQc[r * K + j] = f * x;
-          }
-          dGam[r] = scale * s;
-        }
-        // d(QKᵀ)[i,p] = dKQ[p, L+i]
+        kern.deltaChunkBackwardMiddle({
+          L, K, V, scale, r: rows(R, 0, KpL), kk: rows(KQK, 0, L), k: kRows, q: rows(kq, qOff, K), v: rows(vh, t0 * V, V),
+          y: rows(Y, 0, K), dvb: rows(dOVb, L * V, V), beta, betaOffset: t0, gam, e, d: gated ? D : null,
+          dkq: rows(dKQ, 0, L2), dq: rows(dQc, 0, K), dk: rows(dKc, 0, K), dv: rows(ws.dV, 0, V), qg: rows(QbW, 0, K),
+          dbeta: rows(dbeta, (b * T + t0) * H + h, H), dGam, de, rowM, colM,
+        });
+        // dQ += d(QKᵀ) K, d(QKᵀ)[i,p] = dKQ[p, L+i]
         mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
         scatterRows(kern, dQc, 0, dq, b, h, t0, L, T, H, K);
-        // per row: Z = dVb S₀ᵀ (= −dKb), Y = U dSᵀ, dVb; then dA = −(dVb Uᵀ) below the diagonal
-        const dVb = dOVb;
-        for (let r = 0; r < L; r++) {
-          const bt = beta[t0 + r]!;
-          const gr = gam[r]!;
-          const er = e[r]!;
-          const zr = (L + r) * KpL;
-          const ks = kOff + r * K;
-          let kz = 0;
-          let ky = 0;
-          for (let j = 0; j < K; j++) {
-            const z = R[zr + j]!;
-            const y = Y[r * K + j]!;
-            const kx = kq[ks + j]!;
-            kz += kx * z;
-            ky += kx * y;
-            dKc[r * K + j] = er * y - bt * gr * z;
-          }
-          de[r] = ky;
-          let vd = 0;
-          const vb = (L + r) * V;
-          const vs = (t0 + r) * V;
-          for (let j = 0; j < V; j++) {
-            const x = dVb[vb + j]!;
-            vd += vh[vs + j]! * x;
-            ws.dV[r * V + j] = bt * x;
-          }
-          // A[r,c] = β_r KK[r,c] D[r,c]: dβ_r += Σ_c dA KK D, d(KKᵀ) = dA β_r D, M += dA ⊙ A
-          const row = r * L;
-          let sb = 0;
-          let rs = 0;
-          for (let c = 0; c < r; c++) {
-            const da = -R[zr + K + c]!;
-            const d = gated ? D[row + c]! : 1;
-            const kkd = KQK[row + c]! * d;
-            sb += da * kkd;
-            const dkk = da * bt * d;
-            dKQ[r * L2 + c] = dkk;
-            dKQ[c * L2 + r] = dkk;
-            if (gated) {
-              const m = da * bt * kkd;
-              rs += m;
-              colM[c] += m;
-            }
-          }
-          if (gated) rowM[r] += rs;
-          dbeta[(b * T + t0 + r) * H + h] = vd - gr * kz + sb;
-          dGam[r] = dGam[r]! - bt * kz;
-        }
         scatterRows(kern, ws.dV, 0, dv, b, h, t0, L, T, H, V);
         // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
         mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
         scatterRows(kern, dKc, 0, dk, b, h, t0, L, T, H, K);
         // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
-        for (let r = 0; r < L; r++) {
-          const f = scale * gam[r]!;
-          for (let j = 0; j < K; j++) QbW[r * K + j] = f * kq[qOff + r * K + j]!;
-        }
-        for (let i = 0, at = L * K; i < L * K; i++) QbW[at + i] = wn[wOff + i]!;
+        QbW.set(wn.subarray(wOff, wOff + L * K), L * K);
         mm(kern, K, V, L2, QbW, 0, 1, K, dSOU, KV, V, 1, tmpKV, 0, false);
         const gl = gam[L - 1]!;
-        let dGlast = 0;
-        if (gated) {
-          for (let i = 0; i < KV; i++) {
-            const ds = dSOU[i]!;
-            dGlast += su[suOff + i]! * ds;
-            dSOU[i] = tmpKV[i]! + gl * ds;
-          }
-        } else {
-          for (let i = 0; i < KV; i++) dSOU[i] = tmpKV[i]! + dSOU[i]!;
-        }
+        const dGlast = kern.deltaChunkStateGrad({ K, V, gated, gl, ds: rows(dSOU, 0, V), upd: rows(tmpKV, 0, V), s0: rows(su, suOff, V) });
         // decays: db_r = Γ_r dΓ_r − e_r de_r + Σ_s M[r,s] − Σ_s M[s,r] (+ the S_L terms on the last row);
         // dg = the reverse cumulative sum of db within the chunk
         if (gated) {
