@@ -9,6 +9,7 @@ import { rmsNormBackwardRowsJs, rmsNormRowsJs } from "./norm.js";
 import { unitLowerInverseJs } from "./tri.js";
 import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
+import { deltaChunkForwardPrepJs } from "./delta_chunk_forward.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -20,6 +21,7 @@ export { unitLowerInverseJs } from "./tri.js";
 export { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
+export { deltaChunkForwardPrepJs } from "./delta_chunk_forward.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -39,4 +41,5 @@ export const jsKernels: Kernels = {
   gateChunkBackward: gateChunkBackwardJs,
   shortConvForward: shortConvForwardJs,
   shortConvBackward: shortConvBackwardJs,
+  deltaChunkForwardPrep: deltaChunkForwardPrepJs,
 };

@@ -20,6 +20,7 @@ import { WasmTri } from "./tri.js";
 import { WasmSoftmaxTile } from "./softmax_tile.js";
 import { WasmGateChunk } from "./gate_chunk.js";
 import { WasmShortConv } from "./short_conv.js";
+import { WasmDeltaChunkForward } from "./delta_chunk_forward.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -83,6 +84,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const softmaxTile = new WasmSoftmaxTile(rt);
   const gateChunk = new WasmGateChunk(rt);
   const shortConv = new WasmShortConv(rt);
+  const deltaChunkForward = new WasmDeltaChunkForward(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -106,6 +108,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     gateChunkBackward: (args) => gateChunk.backward(args),
     shortConvForward: (args) => shortConv.forward(args),
     shortConvBackward: (args) => shortConv.backward(args),
+    deltaChunkForwardPrep: (args) => deltaChunkForward.prep(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

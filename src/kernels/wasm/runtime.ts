@@ -15,6 +15,7 @@ import { VMATH_FUNCTIONS, vmathCodes, type VmathExports } from "./vmath_code.js"
 import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
 import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
 import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
+import { DELTA_CHUNK_FORWARD_FUNCTIONS, deltaChunkForwardCodes, type DeltaChunkForwardExports } from "./delta_chunk_forward_code.js";
 
 /**
  * The module's kernel families, in module order: each family's export names (checked in every instance) and its
@@ -30,6 +31,7 @@ const FAMILIES: ReadonlyArray<{ functions: readonly string[]; codes: (fma: boole
   { functions: SOFTMAX_TILE_FUNCTIONS, codes: softmaxTileCodes },
   { functions: GATE_CHUNK_FUNCTIONS, codes: gateChunkCodes },
   { functions: SHORT_CONV_FUNCTIONS, codes: shortConvCodes },
+  { functions: DELTA_CHUNK_FORWARD_FUNCTIONS, codes: deltaChunkForwardCodes },
 ];
 
 const PAGE = 65536;
@@ -85,6 +87,8 @@ export class WasmRuntime {
   readonly gateChunk: GateChunkExports;
   /** The delta layers' short conv – SiLU – L2 norm rows (short_conv_code.ts). */
   readonly shortConv: ShortConvExports;
+  /** The delta-rule chunk engine's forward elementwise work (delta_chunk_forward_code.ts). */
+  readonly deltaChunkForward: DeltaChunkForwardExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -115,6 +119,7 @@ export class WasmRuntime {
     this.softmaxTile = exports as unknown as SoftmaxTileExports;
     this.gateChunk = exports as unknown as GateChunkExports;
     this.shortConv = exports as unknown as ShortConvExports;
+    this.deltaChunkForward = exports as unknown as DeltaChunkForwardExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }
