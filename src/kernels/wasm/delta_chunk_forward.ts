@@ -73,7 +73,7 @@ export class WasmDeltaChunkForward {
     rt.deltaChunkForward.deltaChunkForwardPrep(
       A[K_]!, S[K_]!, A[Q_]!, S[Q_]!, A[V_]!, S[V_]!, A[QK_]!, S[QK_]!, fac, dAt,
       A[KB_]!, S[KB_]!, A[VB_]!, S[VB_]!, A[KE_]!, S[KE_]!, A[QP_]!, S[QP_]!, A[S_]!, S[S_]!, A[SO_]!, S[SO_]!,
-      L, K, V, ke ? 1 : 0, scale, a.sScale,
+      L, K, V, (ke ? 1 : 0) | (a.d ? 2 : 0), scale, a.sScale,
     );
     for (const i of [KB_, VB_, KE_, QP_, SO_]) {
       const x = blocks[i];

@@ -5,9 +5,9 @@
  * and nothing outside the rows is touched). The driver that places the arrays is `delta_chunk_forward.ts`.
  *
  * deltaChunkForwardPrep(k, kS, q, qS, v, vS, qk, qkS, fac, d, kb, kbS, vb, vbS, ke, keS, qp, qpS, s, sS, so, soS,
- * L, K, V, gated, τ, sScale): byte addresses of each operand's first row and its rows' distance in bytes; `fac`
+ * L, K, V, flags, τ, sScale): byte addresses of each operand's first row and its rows' distance in bytes; `fac`
  * holds per row r four f32 factors (−β_rΓ_r, β_r, e_r, τΓ_r), each rounded once from the f64 decays by the
- * driver; d is D in f64 [L×L] (read only when gated); τ is f64, sScale (Γ_{L−1}) f32.
+ * driver; d is D in f64 [L×L]; flags: 1 = write ke, 2 = multiply P by D; τ is f64, sScale (Γ_{L−1}) f32.
  *
  * Accuracy (ε = 2⁻²⁴, one f32 rounding; no fused multiply-add, so every engine gives the same bits):
  * - the row scalings kb, vb, ke, qp's left part and sOut = f32(factor)·x: the factor's rounding and the
@@ -17,7 +17,7 @@
  * The per-entry bounds are checked in test/kernels/delta_chunk_forward.test.ts.
  */
 import { Code, type Local } from "./encoder.js";
-import { forStep } from "./loops.js";
+import { forStep, ifFlag } from "./loops.js";
 
 export const DELTA_CHUNK_FORWARD_FUNCTIONS = ["deltaChunkForwardPrep"] as const;
 
@@ -25,7 +25,7 @@ export interface DeltaChunkForwardExports {
   deltaChunkForwardPrep(
     k: number, kS: number, q: number, qS: number, v: number, vS: number, qk: number, qkS: number, fac: number, d: number,
     kb: number, kbS: number, vb: number, vbS: number, ke: number, keS: number, qp: number, qpS: number,
-    s: number, sS: number, so: number, soS: number, L: number, K: number, V: number, gated: number, scale: number, sScale: number,
+    s: number, sS: number, so: number, soS: number, L: number, K: number, V: number, flags: number, scale: number, sScale: number,
   ): void;
 }
 
@@ -53,7 +53,7 @@ function scaleRow(c: Code, src: Local, dst: Local, quadBytes: Local, bytes: Loca
 
 function prepCode(): Code {
   const c = new Code([...new Array<"i32">(26).fill("i32"), "f64", "f32"]);
-  const [k, kS, q, qS, v, vS, qk, qkS, fac, d, kb, kbS, vb, vbS, ke, keS, qp, qpS, s, sS, so, soS, L, K, V, gated, scale, sScale] =
+  const [k, kS, q, qS, v, vS, qk, qkS, fac, d, kb, kbS, vb, vbS, ke, keS, qp, qpS, s, sS, so, soS, L, K, V, flags, scale, sScale] =
     c.params as Local[] as [
       Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
       Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
@@ -80,7 +80,7 @@ function prepCode(): Code {
     c.get(k).get(r).get(kS).i32Mul().i32Add().set(ksrc);
     c.get(kb).get(r).get(kbS).i32Mul().i32Add().set(dst);
     scaleRow(c, ksrc, dst, kQ, kB, fk, j);
-    c.get(gated).ifElse(() => {
+    ifFlag(c, flags, 1, () => {
       c.get(ke).get(r).get(keS).i32Mul().i32Add().set(dst);
       scaleRow(c, ksrc, dst, kQ, kB, fe, j);
     });
@@ -101,7 +101,7 @@ function prepCode(): Code {
       c.get(src).get(j).i32Add().v128Load().set(x);
       c.get(x).f64x2PromoteLowF32x4().get(tau).f64x2Mul().set(lo);
       c.get(x).get(x).i8x16Shuffle(HIGH_TO_LOW).f64x2PromoteLowF32x4().get(tau).f64x2Mul().set(hi);
-      c.get(gated).ifElse(() => {
+      ifFlag(c, flags, 2, () => {
         c.get(lo).get(drow).get(j).i32(1).i32Shl().i32Add().v128Load().f64x2Mul().set(lo);
         c.get(hi).get(drow).get(j).i32(1).i32Shl().i32Add().v128Load(16).f64x2Mul().set(hi);
       });
@@ -111,7 +111,7 @@ function prepCode(): Code {
     });
     forStep(c, j, pQ, pB, 4, () => {
       c.get(src).get(j).i32Add().f32Load().f64PromoteF32().get(scale).f64Mul().set(p1);
-      c.get(gated).ifElse(() => {
+      ifFlag(c, flags, 2, () => {
         c.get(p1).get(drow).get(j).i32(1).i32Shl().i32Add().f64Load().f64Mul().set(p1);
       });
       c.get(dst).get(j).i32Add().get(p1).f32DemoteF64().f32Store();
