@@ -11,6 +11,7 @@ import { nodeProcess } from "./wasm/features.js";
 export type { ElementwiseMap, FloatArray, Kernels, MatmulArgs, Operand, RmsNormBackwardRowsArgs, RmsNormRowsArgs, ScanBackwardArgs, ScanForwardArgs, ScanUnit, UnitLowerInverseArgs } from "./types.js";
 export type { GateChunkArgs, GateChunkBackwardArgs, GateChunkPrepareArgs, GateChunkScratch } from "./types.js";
 export type { ShortConvBackwardArgs, ShortConvForwardArgs, ShortConvRow } from "./types.js";
+export type { CopyRowsArgs, DeltaChunkBackwardMiddleArgs, DeltaChunkBackwardPrepArgs, DeltaChunkForwardPrepArgs, DeltaChunkStateGradArgs, StridedRows } from "./types.js";
 export { checkMatmulArgs } from "./check.js";
 export { jsKernels } from "./js/index.js";
 export { createWasmKernels, hasRelaxedSimd, hasSimd128, type WasmKernelOptions, type WasmKernels } from "./wasm/index.js";

@@ -177,6 +177,12 @@ export interface Kernels {
   deltaChunkBackwardMiddle(args: DeltaChunkBackwardMiddleArgs): void;
   /** dS₀'s last step and ⟨S₀, dS⟩ (see `DeltaChunkStateGradArgs`), on the backends as `deltaChunkBackwardPrep`. */
   deltaChunkStateGrad(args: DeltaChunkStateGradArgs): number;
+  /**
+   * The delta-rule chunk engine's per-chunk elementwise work before the forward products (see
+   * `DeltaChunkForwardPrepArgs`). The JS backend computes each entry in JS numbers and rounds it once; the wasm
+   * backend runs f32 calls in f32 SIMD (bounds in wasm/delta_chunk_forward_code.ts) and f64 calls as the JS one.
+   */
+  deltaChunkForwardPrep(args: DeltaChunkForwardPrepArgs): void;
 }
 
 /**
@@ -551,4 +557,38 @@ export interface DeltaChunkStateGradArgs<T extends FloatArray = FloatArray> {
   ds: StridedRows<T>;
   upd: StridedRows<T>;
   s0: StridedRows<T>;
+}
+
+/**
+ * One (batch, head)'s chunk of L rows of the delta-rule chunk engine (ops/delta_common/engine.ts, where the math
+ * is), the rows its forward products read, from the chunk's rows k, q (K wide), v (V wide), QKᵀ (`qk`, L wide;
+ * only its lower triangle with the diagonal is read), β_r = beta[betaOffset + r], Γ_r = gam[r], e_r = e[r] and
+ * D[r,c] = d[r·L + c] (null: the plain rule, D = 1):
+ *   kb = −Diag(βΓ) K,  vb = Diag(β) V,  ke = Diag(e) K (when given),
+ *   qp = [Diag(τΓ) Q | P] (K + L wide) with P = τ (QKᵀ ⊙ D) on and below the diagonal and 0 above,
+ *   sOut = sScale · s (K rows of V: the incoming state scaled by Γ_{L−1}, where the chunk's state update adds to).
+ * Outputs must not overlap the inputs.
+ */
+export interface DeltaChunkForwardPrepArgs<T extends FloatArray = FloatArray> {
+  L: number;
+  K: number;
+  V: number;
+  /** τ */
+  scale: number;
+  k: StridedRows<T>;
+  q: StridedRows<T>;
+  v: StridedRows<T>;
+  qk: StridedRows<T>;
+  beta: Float64Array;
+  betaOffset: number;
+  gam: Float64Array;
+  e: Float64Array;
+  d: Float64Array | null;
+  kb: StridedRows<T>;
+  vb: StridedRows<T>;
+  ke: StridedRows<T> | null;
+  qp: StridedRows<T>;
+  s: StridedRows<T>;
+  sOut: StridedRows<T>;
+  sScale: number;
 }

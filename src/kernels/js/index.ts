@@ -11,6 +11,7 @@ import { softmaxTileBackwardJs, softmaxTileForwardJs } from "./softmax_tile.js";
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 import { copyRowsJs } from "./copy_rows.js";
 import { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
+import { deltaChunkForwardPrepJs } from "./delta_chunk_forward.js";
 
 export { matmulFast } from "./matmul.js";
 export { matmulNaive } from "./naive.js";
@@ -24,6 +25,7 @@ export { gateChunkBackwardJs, gateChunkPrepareJs } from "./gate_chunk.js";
 export { shortConvBackwardJs, shortConvForwardJs } from "./short_conv.js";
 export { copyRowsJs } from "./copy_rows.js";
 export { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "./delta_chunk_backward.js";
+export { deltaChunkForwardPrepJs } from "./delta_chunk_forward.js";
 
 export const jsKernels: Kernels = {
   name: "js",
@@ -47,4 +49,5 @@ export const jsKernels: Kernels = {
   deltaChunkBackwardPrep: deltaChunkBackwardPrepJs,
   deltaChunkBackwardMiddle: deltaChunkBackwardMiddleJs,
   deltaChunkStateGrad: deltaChunkStateGradJs,
+  deltaChunkForwardPrep: deltaChunkForwardPrepJs,
 };

@@ -21,6 +21,7 @@ import { WasmSoftmaxTile } from "./softmax_tile.js";
 import { WasmGateChunk } from "./gate_chunk.js";
 import { WasmShortConv } from "./short_conv.js";
 import { WasmDeltaChunkBackward } from "./delta_chunk_backward.js";
+import { WasmDeltaChunkForward } from "./delta_chunk_forward.js";
 
 export { cpuCount, hasRelaxedSimd, hasSimd128 } from "./features.js";
 
@@ -85,6 +86,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
   const gateChunk = new WasmGateChunk(rt);
   const shortConv = new WasmShortConv(rt);
   const deltaBackward = new WasmDeltaChunkBackward(rt);
+  const deltaChunkForward = new WasmDeltaChunkForward(rt);
   mm.threads = threads;
   tasks.threads = threads;
   return {
@@ -112,6 +114,7 @@ export function createWasmKernels(options: WasmKernelOptions = {}): WasmKernels 
     deltaChunkBackwardPrep: (args) => deltaBackward.prep(args),
     deltaChunkBackwardMiddle: (args) => deltaBackward.middle(args),
     deltaChunkStateGrad: (args) => deltaBackward.stateGrad(args),
+    deltaChunkForwardPrep: (args) => deltaChunkForward.prep(args),
     get threads() { return mm.threads; },
     set threads(n: number) { mm.threads = tasks.threads = checkThreads(n); },
     get workersReady() { return pool?.ready ?? 0; },

@@ -16,6 +16,7 @@ import { NORM_FUNCTIONS, normCodes, type NormExports } from "./norm_code.js";
 import { TRI_FUNCTIONS, triCodes, type TriExports } from "./tri_code.js";
 import { GATE_CHUNK_FUNCTIONS, gateChunkCodes, type GateChunkExports } from "./gate_chunk_code.js";
 import { DELTA_CHUNK_BACKWARD_FUNCTIONS, deltaChunkBackwardCodes, type DeltaChunkBackwardExports } from "./delta_chunk_backward_code.js";
+import { DELTA_CHUNK_FORWARD_FUNCTIONS, deltaChunkForwardCodes, type DeltaChunkForwardExports } from "./delta_chunk_forward_code.js";
 
 /**
  * The module's kernel families, in module order: each family's export names (checked in every instance) and its
@@ -32,6 +33,7 @@ const FAMILIES: ReadonlyArray<{ functions: readonly string[]; codes: (fma: boole
   { functions: GATE_CHUNK_FUNCTIONS, codes: gateChunkCodes },
   { functions: SHORT_CONV_FUNCTIONS, codes: shortConvCodes },
   { functions: DELTA_CHUNK_BACKWARD_FUNCTIONS, codes: deltaChunkBackwardCodes },
+  { functions: DELTA_CHUNK_FORWARD_FUNCTIONS, codes: deltaChunkForwardCodes },
 ];
 
 const PAGE = 65536;
@@ -89,6 +91,8 @@ export class WasmRuntime {
   readonly shortConv: ShortConvExports;
   /** The delta-rule chunk engine's backward elementwise kernels (delta_chunk_backward_code.ts). */
   readonly deltaChunkBackward: DeltaChunkBackwardExports;
+  /** The delta-rule chunk engine's forward elementwise work (delta_chunk_forward_code.ts). */
+  readonly deltaChunkForward: DeltaChunkForwardExports;
   private f32View: Float32Array;
   /**
    * First byte free for a product's staging (matmul.ts): just past the control block and the lent blocks, or,
@@ -120,6 +124,7 @@ export class WasmRuntime {
     this.gateChunk = exports as unknown as GateChunkExports;
     this.shortConv = exports as unknown as ShortConvExports;
     this.deltaChunkBackward = exports as unknown as DeltaChunkBackwardExports;
+    this.deltaChunkForward = exports as unknown as DeltaChunkForwardExports;
     this.f32View = new Float32Array(memory.buffer);
     this.buffers.add(memory.buffer);
   }

@@ -39,8 +39,10 @@
  *
  * Products go through getKernels().matmul / matmulF64 in the inputs' precision, merged so that one call does
  * what shares an operand (spec §7.3 is the same math):
- *   forward   [KKᵀ; QKᵀ] = [K; Q] Kᵀ,  [−W | Ũ] = Tm [−Kb | Vb],  U = Ũ + (−W) S₀,  O = [Diag(τΓ)Q | P] [S₀; U],
- *             S_L = Γ_{L−1} S₀ + (Diag(e)K)ᵀ U                                                   (5 products)
+ *   forward   [KKᵀ; QKᵀ] = [K; Q] Kᵀ,  −W = Tm (−Kb),  Ũ = Tm Vb,  U = Ũ + (−W) S₀,  O = [Diag(τΓ)Q | P] [S₀; U],
+ *             S_L = Γ_{L−1} S₀ + (Diag(e)K)ᵀ U    (6 products, each written where its rows are kept: −W and [S₀; U]
+ *             in the saved arrays, S_L in the next chunk's S₀; the elementwise work between them is one kernel call
+ *             per chunk, Kernels.deltaChunkForwardPrep)
  *   backward  [KKᵀ; QKᵀ] again,  dU = [Diag(e)K | Pᵀ] [dS; dO],  dVb = Tmᵀ dU,
  *             [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ,  U dSᵀ,  dQ += d(QKᵀ) K,
  *             dK += [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q],  dS₀ = [Diag(τΓ)Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS      (8 products)
@@ -283,79 +285,70 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
   const KV = K * V;
   const KpV = K + V;
   const SUS = suStride(T, N, K, V);
-  // without saving, one chunk's worth of each, rewritten every chunk
-  const su = saved ? saved.su : allocate(dtype, (K + Cw) * V);
+  // without saving, two chunks' worth of [S₀; U] used in turn (a chunk's state update goes into the other's S₀)
+  const SUW = (K + Cw) * V;
+  const su = saved ? saved.su : allocate(dtype, 2 * SUW);
   const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
   const ws = new Workspace(kern, dtype, Cw, K, V, gated, false);
   const hd = newHead(kern, dtype, T, K, V, gated);
-  const S = allocate(dtype, KV);
-  const { gam, e, D, KQK, KbVb, WU, U, QP, Kd, O } = ws;
+  const { gam, e, D, KQK, KbVb, WU, QP, Kd, O } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
     {
       const b = Math.floor(bh / H);
       const h = bh - b * H;
       loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
       const { kq, v: vh, beta } = hd;
-      if (p.s0) for (let i = 0; i < KV; i++) S[i] = p.s0[bh * KV + i]!;
-      else S.fill(0);
+      // where chunk n (from row t0) keeps [S₀; U]
+      const slot = (n: number, t0: number): number => (saved ? bh * SUS + n * KV + t0 * V : (n % 2) * SUW);
+      if (p.s0) su.set(p.s0.subarray(bh * KV, (bh + 1) * KV), slot(0, 0));
+      else su.fill(0, slot(0, 0), slot(0, 0) + KV);
       for (let n = 0; n < N; n++) {
         const t0 = n * C;
         const L = Math.min(C, T - t0);
         const kOff = 2 * t0 * K;
         const qOff = kOff + L * K;
-        const suOff = saved ? bh * SUS + n * KV + t0 * V : 0;
+        const suOff = slot(n, t0);
         const tmOff = saved ? (bh * N + n) * Cw * Cw : 0;
+        // the state after the chunk: the next chunk's S₀, or the result
+        const sNext = n < N - 1 ? su : state;
+        const sNextOff = n < N - 1 ? slot(n + 1, t0 + L) : bh * KV;
+        // −W: kept for backward when saving
+        const wn = saved ? saved.wn : WU;
+        const wOff = saved ? (bh * T + t0) * K : 0;
+        const KpL = K + L;
         decays(ws, hd.g, t0, L);
         // [KKᵀ; QKᵀ] = [K; Q] Kᵀ
         mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
         // Tm = (I + A)⁻¹, A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (kernels/js/tri.ts)
         kern.unitLowerInverse({ kk: KQK, kkOffset: 0, beta, betaOffset: t0, d: gated ? D : null, L, out: tm, outOffset: tmOff });
-        // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K
-        for (let r = 0; r < L; r++) {
-          const bt = beta[t0 + r]!;
-          const kb = -bt * gam[r]!;
-          const ke = e[r]!;
-          const src = kOff + r * K;
-          const dst = r * KpV;
-          for (let j = 0; j < K; j++) KbVb[dst + j] = kb * kq[src + j]!;
-          if (gated) for (let j = 0; j < K; j++) Kd[r * K + j] = ke * kq[src + j]!;
-          const vs = (t0 + r) * V;
-          for (let j = 0; j < V; j++) KbVb[dst + K + j] = bt * vh[vs + j]!;
-        }
-        // [−W | Ũ] = Tm [−Kb | Vb];  U = Ũ + (−W) S₀
-        mm(kern, L, KpV, L, tm, tmOff, L, 1, KbVb, 0, KpV, 1, WU, 0, false);
-        for (let r = 0; r < L; r++) for (let j = 0; j < V; j++) U[r * V + j] = WU[r * KpV + K + j]!;
-        mm(kern, L, V, K, WU, 0, KpV, 1, S, 0, V, 1, U, 0, true);
-        // [S₀; U] (kept for backward when saving)
-        for (let i = 0; i < KV; i++) su[suOff + i] = S[i]!;
-        for (let i = 0, at = suOff + KV; i < L * V; i++) su[at + i] = U[i]!;
-        if (saved) {
-          const wo = (bh * T + t0) * K;
-          for (let r = 0; r < L; r++) for (let j = 0; j < K; j++) saved.wn[wo + r * K + j] = WU[r * KpV + j]!;
-        }
-        // O = [Diag(τΓ) Q | P] [S₀; U], P = τ (QKᵀ ⊙ D) with the diagonal
-        const KpL = K + L;
-        for (let r = 0; r < L; r++) {
-          const f = scale * gam[r]!;
-          const row = r * KpL;
-          const src = qOff + r * K;
-          for (let j = 0; j < K; j++) QP[row + j] = f * kq[src + j]!;
-          const qk = (L + r) * L;
-          if (gated) for (let c = 0; c <= r; c++) QP[row + K + c] = scale * KQK[qk + c]! * D[r * L + c]!;
-          else for (let c = 0; c <= r; c++) QP[row + K + c] = scale * KQK[qk + c]!;
-          for (let c = r + 1; c < L; c++) QP[row + K + c] = 0;
-        }
+        // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K; [Diag(τΓ) Q | P], P = τ (QKᵀ ⊙ D) with the
+        // diagonal; Γ_{L−1} S₀ where S_L is formed
+        kern.deltaChunkForwardPrep({
+          L, K, V, scale,
+          k: { data: kq, offset: kOff, stride: K },
+          q: { data: kq, offset: qOff, stride: K },
+          v: { data: vh, offset: t0 * V, stride: V },
+          qk: { data: KQK, offset: L * L, stride: L },
+          beta, betaOffset: t0, gam, e, d: gated ? D : null,
+          kb: { data: KbVb, offset: 0, stride: KpV },
+          vb: { data: KbVb, offset: K, stride: KpV },
+          ke: gated ? { data: Kd, offset: 0, stride: K } : null,
+          qp: { data: QP, offset: 0, stride: KpL },
+          s: { data: su, offset: suOff, stride: V },
+          sOut: { data: sNext, offset: sNextOff, stride: V },
+          sScale: gated ? gam[L - 1]! : 1,
+        });
+        // −W = Tm (−Kb), Ũ = Tm Vb below S₀, then U = Ũ + (−W) S₀ there: [S₀; U] (kept for backward when saving)
+        mm(kern, L, K, L, tm, tmOff, L, 1, KbVb, 0, KpV, 1, wn, wOff, false);
+        mm(kern, L, V, L, tm, tmOff, L, 1, KbVb, K, KpV, 1, su, suOff + KV, false);
+        mm(kern, L, V, K, wn, wOff, K, 1, su, suOff, V, 1, su, suOff + KV, true);
+        // O = [Diag(τΓ) Q | P] [S₀; U]
         mm(kern, L, V, KpL, QP, 0, KpL, 1, su, suOff, V, 1, O, 0, false);
         scatterRows(kern, O, 0, o, b, h, t0, L, T, H, V);
         // S_L = Γ_{L−1} S₀ + (Diag(e) K)ᵀ U
-        if (gated) {
-          const gl = gam[L - 1]!;
-          for (let i = 0; i < KV; i++) S[i] = gl * S[i]!;
-        }
-        if (gated) mm(kern, K, V, L, Kd, 0, 1, K, U, 0, V, 1, S, 0, true);
-        else mm(kern, K, V, L, kq, kOff, 1, K, U, 0, V, 1, S, 0, true);
+        if (gated) mm(kern, K, V, L, Kd, 0, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
+        else mm(kern, K, V, L, kq, kOff, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
       }
-      for (let i = 0; i < KV; i++) state[bh * KV + i] = S[i]!;
     }
   }
   ws.release();
