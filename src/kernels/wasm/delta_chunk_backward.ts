@@ -9,62 +9,53 @@
  * D are rounded once to f32 on the way in (typed-array `set`); dGam, de, rowM, colM come back from f32.
  */
 import { deltaChunkBackwardMiddleJs, deltaChunkBackwardPrepJs, deltaChunkStateGradJs } from "../js/delta_chunk_backward.js";
-import type { DeltaChunkBackwardMiddleArgs, DeltaChunkBackwardPrepArgs, DeltaChunkStateGradArgs, FloatArray, StridedRows } from "../types.js";
-import { alignUp, type WasmRuntime } from "./runtime.js";
-import { stageRows, unstageRows } from "./layout.js";
+import type { DeltaChunkBackwardMiddleArgs, DeltaChunkBackwardPrepArgs, DeltaChunkStateGradArgs, FloatArray } from "../types.js";
+import type { WasmRuntime } from "./runtime.js";
+import { RowStaging } from "./layout.js";
 
 const f32 = (x: FloatArray): x is Float32Array => x instanceof Float32Array;
 
-/** Where one row operand is for a call: byte address and row stride in bytes, and its staging (if any). */
-interface Placed {
-  at: number;
-  stride: number;
-  staged: boolean;
-  rows: number;
-  width: number;
-  src: StridedRows;
-  /** read by the kernel (staged in), else written (staged out) */
-  input: boolean;
-}
-
 export class WasmDeltaChunkBackward {
-  private end = 0;
-  private readonly placed: Placed[] = [];
+  private readonly rows: RowStaging;
 
-  constructor(private readonly rt: WasmRuntime) {}
+  constructor(private readonly rt: WasmRuntime) {
+    this.rows = new RowStaging(rt);
+  }
 
   prep(p: DeltaChunkBackwardPrepArgs): void {
     const { L, K, scale, e, d } = p;
     if (!(f32(p.k.data) && f32(p.qk.data) && f32(p.out.data))) return deltaChunkBackwardPrepJs(p);
-    this.reset();
-    const k = this.place(p.k, L, K, true), qk = this.place(p.qk, L, L, true), out = this.place(p.out, L, K + L, false);
-    const eAt = this.area(L), dAt = this.area(d ? L * L : 0);
-    if (!this.rt.reserve(this.end)) return deltaChunkBackwardPrepJs(p);
+    const st = this.rows;
+    st.reset();
+    const k = st.place(p.k, L, K, "in"), qk = st.place(p.qk, L, L, "in"), out = st.place(p.out, L, K + L, "out");
+    const eAt = st.take(L), dAt = st.take(d ? L * L : 0);
+    if (!this.rt.reserve(st.end)) return deltaChunkBackwardPrepJs(p);
     const heap = this.rt.f32;
-    this.stageIn(heap);
+    st.stageIn();
     if (d) {
       heap.set(e.subarray(0, L), eAt >> 2);
       heap.set(d.subarray(0, L * L), dAt >> 2);
     }
     this.rt.deltaChunkBackward.deltaChunkBackwardPrep(k.at, k.stride, qk.at, qk.stride, eAt, dAt, out.at, out.stride, L, K, d ? 1 : 0, scale);
-    this.stageOut(heap);
+    st.stageOut();
   }
 
   middle(p: DeltaChunkBackwardMiddleArgs): void {
     const { L, K, V, scale, beta, betaOffset, gam, e, d } = p;
     const rowArgs = [p.r, p.kk, p.k, p.q, p.v, p.y, p.dvb, p.dkq, p.dq, p.dk, p.dv, p.qg, p.dbeta];
     if (!rowArgs.every((x) => f32(x.data))) return deltaChunkBackwardMiddleJs(p);
-    this.reset();
-    const R = this.place(p.r, 2 * L, K + L, true), kk = this.place(p.kk, 2 * L, L, true);
-    const k = this.place(p.k, L, K, true), q = this.place(p.q, L, K, true), v = this.place(p.v, L, V, true);
-    const y = this.place(p.y, L, K, true), dvb = this.place(p.dvb, L, V, true);
-    const dkq = this.place(p.dkq, L, 2 * L, false), dq = this.place(p.dq, L, K, false), dk = this.place(p.dk, L, K, false);
-    const dv = this.place(p.dv, L, V, false), qg = this.place(p.qg, L, K, false), db = this.place(p.dbeta, L, 1, false);
-    const btAt = this.area(L), gAt = this.area(L), eAt = this.area(L), dAt = this.area(d ? L * L : 0);
-    const dGamAt = this.area(L), deAt = this.area(L), rowAt = this.area(L), colAt = this.area(L);
-    if (!this.rt.reserve(this.end)) return deltaChunkBackwardMiddleJs(p);
+    const st = this.rows;
+    st.reset();
+    const R = st.place(p.r, 2 * L, K + L, "in"), kk = st.place(p.kk, 2 * L, L, "in");
+    const k = st.place(p.k, L, K, "in"), q = st.place(p.q, L, K, "in"), v = st.place(p.v, L, V, "in");
+    const y = st.place(p.y, L, K, "in"), dvb = st.place(p.dvb, L, V, "in");
+    const dkq = st.place(p.dkq, L, 2 * L, "out"), dq = st.place(p.dq, L, K, "out"), dk = st.place(p.dk, L, K, "out");
+    const dv = st.place(p.dv, L, V, "out"), qg = st.place(p.qg, L, K, "out"), db = st.place(p.dbeta, L, 1, "out");
+    const btAt = st.take(L), gAt = st.take(L), eAt = st.take(L), dAt = st.take(d ? L * L : 0);
+    const dGamAt = st.take(L), deAt = st.take(L), rowAt = st.take(L), colAt = st.take(L);
+    if (!this.rt.reserve(st.end)) return deltaChunkBackwardMiddleJs(p);
     const heap = this.rt.f32;
-    this.stageIn(heap);
+    st.stageIn();
     heap.set(beta.subarray(betaOffset, betaOffset + L), btAt >> 2);
     heap.set(gam.subarray(0, L), gAt >> 2);
     heap.set(e.subarray(0, L), eAt >> 2);
@@ -74,7 +65,7 @@ export class WasmDeltaChunkBackward {
       btAt, gAt, eAt, dAt, dkq.at, dkq.stride, dq.at, dq.stride, dk.at, dk.stride, dv.at, dv.stride, qg.at, qg.stride,
       db.at, db.stride, dGamAt, deAt, rowAt, colAt, L, K, V, d ? 1 : 0, scale,
     );
-    this.stageOut(heap);
+    st.stageOut();
     p.dGam.set(heap.subarray(dGamAt >> 2, (dGamAt >> 2) + L));
     p.de.set(heap.subarray(deAt >> 2, (deAt >> 2) + L));
     if (d) {
@@ -86,48 +77,14 @@ export class WasmDeltaChunkBackward {
   stateGrad(p: DeltaChunkStateGradArgs): number {
     const { K, V, gated, gl } = p;
     if (!(f32(p.ds.data) && f32(p.upd.data) && f32(p.s0.data))) return deltaChunkStateGradJs(p);
-    this.reset();
-    const ds = this.place(p.ds, K, V, true), upd = this.place(p.upd, K, V, true);
-    const s0 = gated ? this.place(p.s0, K, V, true) : ds;
-    if (!this.rt.reserve(this.end)) return deltaChunkStateGradJs(p);
-    const heap = this.rt.f32;
-    this.stageIn(heap);
+    const st = this.rows;
+    st.reset();
+    const ds = st.place(p.ds, K, V, "inout"), upd = st.place(p.upd, K, V, "in");
+    const s0 = gated ? st.place(p.s0, K, V, "in") : ds;
+    if (!this.rt.reserve(st.end)) return deltaChunkStateGradJs(p);
+    st.stageIn();
     const dot = this.rt.deltaChunkBackward.deltaChunkStateGrad(ds.at, ds.stride, upd.at, upd.stride, s0.at, s0.stride, K, V, gated ? 1 : 0, gl);
-    if (ds.staged) unstageRows(heap, ds.at >> 2, V, p.ds.data, p.ds.offset, p.ds.stride, V, K);
+    st.stageOut();
     return dot;
-  }
-
-  private reset(): void {
-    this.end = alignUp(this.rt.heapBase, 16);
-    this.placed.length = 0;
-  }
-
-  /** A staging area of its own (byte address). */
-  private area(floats: number): number {
-    const at = this.end;
-    this.end += alignUp(4 * floats, 16);
-    return at;
-  }
-
-  /** `rows` rows of `width` of x: in place, or a dense staging area (copied in when `input`, else out after the call). */
-  private place(x: StridedRows, rows: number, width: number, input: boolean): Placed {
-    const own = this.rt.addressOf(x.data);
-    const placed: Placed = own >= 0
-      ? { at: own + 4 * x.offset, stride: 4 * x.stride, staged: false, rows, width, src: x, input }
-      : { at: this.area(rows * width), stride: 4 * width, staged: true, rows, width, src: x, input };
-    if (placed.staged) this.placed.push(placed);
-    return placed;
-  }
-
-  private stageIn(heap: Float32Array): void {
-    for (const p of this.placed) {
-      if (p.input) stageRows(p.src.data as Float32Array, p.src.offset, p.src.stride, p.width, p.rows, heap, p.at >> 2, p.width);
-    }
-  }
-
-  private stageOut(heap: Float32Array): void {
-    for (const p of this.placed) {
-      if (!p.input) unstageRows(heap, p.at >> 2, p.width, p.src.data, p.src.offset, p.src.stride, p.width, p.rows);
-    }
   }
 }
