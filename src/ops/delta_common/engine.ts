@@ -47,10 +47,12 @@
  *             [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ,  U dSᵀ,  dQ += d(QKᵀ) K,
  *             dK += [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q],  dS₀ = [Diag(τΓ)Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS      (8 products)
  * The forward pass saves, per chunk, [S₀; U], −W and Tm (the backward pass recomputes only KKᵀ, QKᵀ and the
- * decays). Tm is found by forward substitution in f64 and rounded once to the working precision; the small
- * triangular and elementwise work runs in JS numbers with f64 scratch, except the backward's elementwise work
- * between its products, which is the kernels' (`deltaChunkBackwardPrep` / `Middle` / `StateGrad`; the JS routines in
- * kernels/js/delta_chunk_backward.ts, f32 SIMD on the wasm backend). Every buffer comes from `allocate`.
+ * decays). Tm is found by forward substitution in f64 (`unitLowerInverse`) and rounded once to the working
+ * precision. The elementwise work between the products is the kernels' (forward `deltaChunkForwardPrep`, backward
+ * `deltaChunkBackwardPrep` / `Middle` / `StateGrad`: the JS routines in kernels/js/delta_chunk_*.ts, f32 SIMD on the
+ * wasm backend); only the per-row decays and dg's reverse cumulative sum stay here, in JS numbers. The head's rows
+ * (head.ts) and the chunk workspace are borrowed from the kernels (in their memory, so that the products and
+ * kernels use them in place); the results and saved arrays come from `allocate`.
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
@@ -126,11 +128,10 @@ class Workspace {
   readonly D: Float64Array;
   /** [KKᵀ; QKᵀ], 2L×L */
   readonly KQK: FloatArray;
-  /** [−Kb | Vb] and then [−W | Ũ], L×(K+V) */
+  /** [−Kb | Vb], L×(K+V) */
   readonly KbVb: FloatArray;
-  readonly WU: FloatArray;
-  /** U, L×V */
-  readonly U: FloatArray;
+  /** −W, L×K, when the forward does not save it */
+  readonly Wn: FloatArray;
   /** [Diag(τΓ)Q | P], L×(K+L) (forward); [Diag(e)K | Pᵀ] (backward) */
   readonly QP: FloatArray;
   /** Diag(e)K, L×K (gated only; the plain rule reads K itself) */
@@ -173,8 +174,7 @@ class Workspace {
     this.D = f64(gated ? C * C : 0);
     this.KQK = w(2 * C * C);
     this.KbVb = w(bw ? 0 : C * (K + V));
-    this.WU = w(bw ? 0 : C * (K + V));
-    this.U = w(bw ? 0 : C * V);
+    this.Wn = w(bw ? 0 : C * K);
     this.QP = w(C * (K + C));
     this.Kd = w(gated ? C * K : 0);
     this.O = w(bw ? 0 : C * V);
@@ -291,7 +291,7 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
   const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
   const ws = new Workspace(kern, dtype, Cw, K, V, gated, false);
   const hd = newHead(kern, dtype, T, K, V, gated);
-  const { gam, e, D, KQK, KbVb, WU, QP, Kd, O } = ws;
+  const { gam, e, D, KQK, KbVb, Wn, QP, Kd, O } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
     {
       const b = Math.floor(bh / H);
@@ -313,7 +313,7 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
         const sNext = n < N - 1 ? su : state;
         const sNextOff = n < N - 1 ? slot(n + 1, t0 + L) : bh * KV;
         // −W: kept for backward when saving
-        const wn = saved ? saved.wn : WU;
+        const wn = saved ? saved.wn : Wn;
         const wOff = saved ? (bh * T + t0) * K : 0;
         const KpL = K + L;
         decays(ws, hd.g, t0, L);
