@@ -24,3 +24,22 @@ export function borrowScratch(kern: Kernels, dtype: DType, n: number): FloatArra
 export function returnScratch(kern: Kernels, array: FloatArray): void {
   if (lent.delete(array)) kern.release!(array as Float32Array);
 }
+
+/** The scratch arrays of one workspace, borrowed one by one (`borrowScratch`) and given back together. */
+export class ScratchSet {
+  private readonly arrays: FloatArray[] = [];
+
+  constructor(private readonly kern: Kernels) {}
+
+  /** A zeroed array of n elements of `dtype`, lent by the kernels when they can. */
+  take(dtype: DType, n: number): FloatArray {
+    const array = borrowScratch(this.kern, dtype, n);
+    this.arrays.push(array);
+    return array;
+  }
+
+  /** Gives every array back; none may be used afterwards. */
+  release(): void {
+    for (const array of this.arrays.splice(0)) returnScratch(this.kern, array);
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
-import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import { ScratchSet } from "../../kernels/scratch.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 import { gateWidth, type DecayProblem } from "./problem.js";
 
@@ -30,17 +30,14 @@ export class HeadRows {
   /** ∂L/∂B_t per row (backward) */
   readonly db: Float64Array;
 
-  private readonly borrowed: FloatArray[] = [];
+  private readonly scratch: ScratchSet;
 
-  constructor(private readonly kern: Kernels, p: DecayProblem, backward: boolean) {
+  constructor(kern: Kernels, p: DecayProblem, backward: boolean) {
     const { T, K, V } = p;
     const G = gateWidth(p);
     const dt = workType(p);
-    const take = (n: number): FloatArray => {
-      const array = borrowScratch(kern, dt, n);
-      this.borrowed.push(array);
-      return array;
-    };
+    this.scratch = new ScratchSet(kern);
+    const take = (n: number): FloatArray => this.scratch.take(dt, n);
     this.q = take(T * K);
     this.k = take(T * K);
     this.v = take(T * V);
@@ -54,7 +51,7 @@ export class HeadRows {
 
   /** Gives the borrowed rows back; they must not be used afterwards. */
   release(): void {
-    for (const array of this.borrowed.splice(0)) returnScratch(this.kern, array);
+    this.scratch.release();
   }
 }
 

@@ -58,9 +58,9 @@ import { allocate, type DType } from "../../core/dtype.js";
 import { getKernels } from "../../kernels/index.js";
 import { mm } from "../products.js";
 import { defineTask, runTask } from "../../kernels/parallel.js";
-import type { FloatArray, Kernels, StridedRows } from "../../kernels/types.js";
-import { gatherRows, loadHead, newHead, releaseHead, scatterRows, type HeadInputs } from "./head.js";
-import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import type { FloatArray, StridedRows } from "../../kernels/types.js";
+import { gatherRows, loadHead, newHead, scatterRows, type HeadInputs } from "./head.js";
+import { ScratchSet } from "../../kernels/scratch.js";
 
 /** One call's sizes and inputs, all contiguous in the op's layouts. */
 export interface DeltaProblem {
@@ -116,8 +116,7 @@ const f64 = (n: number): Float64Array => allocate("f64", n) as Float64Array;
 
 /**
  * Scratch for one chunk (at most Cw rows), reused across chunks and heads. The working-precision arrays are
- * borrowed from the kernels (in their memory, so the products and kernels use them in place), and given back
- * by `release`.
+ * borrowed from the kernels through `scratch` (in their memory, so the products and kernels use them in place).
  */
 class Workspace {
   // per-row decays (f64): chunk-local cumulative log decay, Γ, e
@@ -134,7 +133,7 @@ class Workspace {
   readonly Wn: FloatArray;
   /** [Diag(τΓ)Q | P], L×(K+L) (forward); [Diag(e)K | Pᵀ] (backward) */
   readonly QP: FloatArray;
-  /** Diag(e)K, L×K (gated only; the plain rule reads K itself) */
+  /** Diag(e)K, L×K (gated forward only; the plain rule reads K itself, the backward builds it in QP) */
   readonly Kd: FloatArray;
   /** one chunk's output rows, L×V */
   readonly O: FloatArray;
@@ -161,14 +160,8 @@ class Workspace {
   readonly rowM: Float64Array;
   readonly colM: Float64Array;
 
-  private readonly borrowed: FloatArray[] = [];
-
-  constructor(private readonly kern: Kernels, dtype: DType, C: number, K: number, V: number, gated: boolean, backward: boolean) {
-    const w = (n: number): FloatArray => {
-      const array = borrowScratch(kern, dtype, n);
-      this.borrowed.push(array);
-      return array;
-    };
+  constructor(scratch: ScratchSet, dtype: DType, C: number, K: number, V: number, gated: boolean, backward: boolean) {
+    const w = (n: number): FloatArray => scratch.take(dtype, n);
     const bw = backward ? 1 : 0;
     this.bc = f64(C); this.gam = f64(C); this.e = f64(C);
     this.D = f64(gated ? C * C : 0);
@@ -176,7 +169,7 @@ class Workspace {
     this.KbVb = w(bw ? 0 : C * (K + V));
     this.Wn = w(bw ? 0 : C * K);
     this.QP = w(C * (K + C));
-    this.Kd = w(gated ? C * K : 0);
+    this.Kd = w(gated && !bw ? C * K : 0);
     this.O = w(bw ? 0 : C * V);
     this.dSOU = w(bw * (K + 2 * C) * V);
     this.dOVb = w(bw * 2 * C * V);
@@ -190,11 +183,6 @@ class Workspace {
     this.dV = w(bw * C * V);
     this.tmpKV = w(bw * K * V);
     this.dGam = f64(bw * C); this.de = f64(bw * C); this.rowM = f64(bw * C); this.colM = f64(bw * C);
-  }
-
-  /** Gives the borrowed arrays back; the workspace must not be used afterwards. */
-  release(): void {
-    for (const array of this.borrowed.splice(0)) returnScratch(this.kern, array);
   }
 }
 
@@ -287,72 +275,63 @@ function forwardUnits(p: DeltaProblem, saved: DeltaSaved | null, o: FloatArray, 
   const SUS = suStride(T, N, K, V);
   // without saving, two chunks' worth of [S₀; U] used in turn (a chunk's state update goes into the other's S₀)
   const SUW = (K + Cw) * V;
-  const su = saved ? saved.su : allocate(dtype, 2 * SUW);
-  const tm = saved ? saved.tm : allocate(dtype, Cw * Cw);
-  const ws = new Workspace(kern, dtype, Cw, K, V, gated, false);
-  const hd = newHead(kern, dtype, T, K, V, gated);
+  const scratch = new ScratchSet(kern);
+  const su = saved ? saved.su : scratch.take(dtype, 2 * SUW);
+  const tm = saved ? saved.tm : scratch.take(dtype, Cw * Cw);
+  const ws = new Workspace(scratch, dtype, Cw, K, V, gated, false);
+  const hd = newHead(scratch, dtype, T, K, V, gated);
   const { gam, e, D, KQK, KbVb, Wn, QP, Kd, O } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
-    {
-      const b = Math.floor(bh / H);
-      const h = bh - b * H;
-      loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
-      const { kq, v: vh, beta } = hd;
-      // where chunk n (from row t0) keeps [S₀; U]
-      const slot = (n: number, t0: number): number => (saved ? bh * SUS + n * KV + t0 * V : (n % 2) * SUW);
-      if (p.s0) su.set(p.s0.subarray(bh * KV, (bh + 1) * KV), slot(0, 0));
-      else su.fill(0, slot(0, 0), slot(0, 0) + KV);
-      for (let n = 0; n < N; n++) {
-        const t0 = n * C;
-        const L = Math.min(C, T - t0);
-        const kOff = 2 * t0 * K;
-        const qOff = kOff + L * K;
-        const suOff = slot(n, t0);
-        const tmOff = saved ? (bh * N + n) * Cw * Cw : 0;
-        // the state after the chunk: the next chunk's S₀, or the result
-        const sNext = n < N - 1 ? su : state;
-        const sNextOff = n < N - 1 ? slot(n + 1, t0 + L) : bh * KV;
-        // −W: kept for backward when saving
-        const wn = saved ? saved.wn : Wn;
-        const wOff = saved ? (bh * T + t0) * K : 0;
-        const KpL = K + L;
-        decays(ws, hd.g, t0, L);
-        // [KKᵀ; QKᵀ] = [K; Q] Kᵀ
-        mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
-        // Tm = (I + A)⁻¹, A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (kernels/js/tri.ts)
-        kern.unitLowerInverse({ kk: KQK, kkOffset: 0, beta, betaOffset: t0, d: gated ? D : null, L, out: tm, outOffset: tmOff });
-        // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K; [Diag(τΓ) Q | P], P = τ (QKᵀ ⊙ D) with the
-        // diagonal; Γ_{L−1} S₀ where S_L is formed
-        kern.deltaChunkForwardPrep({
-          L, K, V, scale,
-          k: { data: kq, offset: kOff, stride: K },
-          q: { data: kq, offset: qOff, stride: K },
-          v: { data: vh, offset: t0 * V, stride: V },
-          qk: { data: KQK, offset: L * L, stride: L },
-          beta, betaOffset: t0, gam, e, d: gated ? D : null,
-          kb: { data: KbVb, offset: 0, stride: KpV },
-          vb: { data: KbVb, offset: K, stride: KpV },
-          ke: gated ? { data: Kd, offset: 0, stride: K } : null,
-          qp: { data: QP, offset: 0, stride: KpL },
-          s: { data: su, offset: suOff, stride: V },
-          sOut: { data: sNext, offset: sNextOff, stride: V },
-          sScale: gated ? gam[L - 1]! : 1,
-        });
-        // −W = Tm (−Kb), Ũ = Tm Vb below S₀, then U = Ũ + (−W) S₀ there: [S₀; U] (kept for backward when saving)
-        mm(kern, L, K, L, tm, tmOff, L, 1, KbVb, 0, KpV, 1, wn, wOff, false);
-        mm(kern, L, V, L, tm, tmOff, L, 1, KbVb, K, KpV, 1, su, suOff + KV, false);
-        mm(kern, L, V, K, wn, wOff, K, 1, su, suOff, V, 1, su, suOff + KV, true);
-        // O = [Diag(τΓ) Q | P] [S₀; U]
-        mm(kern, L, V, KpL, QP, 0, KpL, 1, su, suOff, V, 1, O, 0, false);
-        scatterRows(kern, O, 0, o, b, h, t0, L, T, H, V);
-        // S_L = Γ_{L−1} S₀ + (Diag(e) K)ᵀ U
-        if (gated) mm(kern, K, V, L, Kd, 0, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
-        else mm(kern, K, V, L, kq, kOff, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
-      }
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+    const { kq, v: vh, beta } = hd;
+    // where chunk n (from row t0) keeps [S₀; U]
+    const slot = (n: number, t0: number): number => (saved ? bh * SUS + n * KV + t0 * V : (n % 2) * SUW);
+    if (p.s0) su.set(p.s0.subarray(bh * KV, (bh + 1) * KV), slot(0, 0));
+    else su.fill(0, slot(0, 0), slot(0, 0) + KV);
+    for (let n = 0; n < N; n++) {
+      const t0 = n * C;
+      const L = Math.min(C, T - t0);
+      const kOff = 2 * t0 * K;
+      const qOff = kOff + L * K;
+      const suOff = slot(n, t0);
+      const tmOff = saved ? (bh * N + n) * Cw * Cw : 0;
+      // the state after the chunk: the next chunk's S₀, or the result
+      const sNext = n < N - 1 ? su : state;
+      const sNextOff = n < N - 1 ? slot(n + 1, t0 + L) : bh * KV;
+      // −W: kept for backward when saving
+      const wn = saved ? saved.wn : Wn;
+      const wOff = saved ? (bh * T + t0) * K : 0;
+      const KpL = K + L;
+      decays(ws, hd.g, t0, L);
+      // [KKᵀ; QKᵀ] = [K; Q] Kᵀ
+      mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
+      // Tm = (I + A)⁻¹, A[r,c] = β_r KK[r,c] D[r,c] (c < r), by forward substitution in f64 (kernels/js/tri.ts)
+      kern.unitLowerInverse({ kk: KQK, kkOffset: 0, beta, betaOffset: t0, d: gated ? D : null, L, out: tm, outOffset: tmOff });
+      // [−Kb | Vb] with Kb = Diag(βΓ) K, Vb = Diag(β) V; Diag(e) K; [Diag(τΓ) Q | P], P = τ (QKᵀ ⊙ D) with the
+      // diagonal; Γ_{L−1} S₀ where S_L is formed
+      kern.deltaChunkForwardPrep({
+        L, K, V, scale,
+        k: rows(kq, kOff, K), q: rows(kq, qOff, K), v: rows(vh, t0 * V, V), qk: rows(KQK, L * L, L),
+        beta, betaOffset: t0, gam, e, d: gated ? D : null,
+        kb: rows(KbVb, 0, KpV), vb: rows(KbVb, K, KpV), ke: gated ? rows(Kd, 0, K) : null, qp: rows(QP, 0, KpL),
+        s: rows(su, suOff, V), sOut: rows(sNext, sNextOff, V),
+        sScale: gated ? gam[L - 1]! : 1,
+      });
+      // −W = Tm (−Kb), Ũ = Tm Vb below S₀, then U = Ũ + (−W) S₀ there: [S₀; U] (kept for backward when saving)
+      mm(kern, L, K, L, tm, tmOff, L, 1, KbVb, 0, KpV, 1, wn, wOff, false);
+      mm(kern, L, V, L, tm, tmOff, L, 1, KbVb, K, KpV, 1, su, suOff + KV, false);
+      mm(kern, L, V, K, wn, wOff, K, 1, su, suOff, V, 1, su, suOff + KV, true);
+      // O = [Diag(τΓ) Q | P] [S₀; U]
+      mm(kern, L, V, KpL, QP, 0, KpL, 1, su, suOff, V, 1, O, 0, false);
+      scatterRows(kern, O, 0, o, b, h, t0, L, T, H, V);
+      // S_L = Γ_{L−1} S₀ + (Diag(e) K)ᵀ U
+      if (gated) mm(kern, K, V, L, Kd, 0, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
+      else mm(kern, K, V, L, kq, kOff, 1, K, su, suOff + KV, V, 1, sNext, sNextOff, true);
     }
   }
-  ws.release();
-  releaseHead(kern, hd);
+  scratch.release();
 }
 
 /** Backward over all chunks, in reverse, from what the forward pass saved. dO [B,T,H,V], dState [B,H,K,V]. */
@@ -394,77 +373,75 @@ function backwardUnits(p: DeltaProblem, saved: DeltaSaved, dO: FloatArray, dStat
   const KV = K * V;
   const SUS = suStride(T, N, K, V);
   const { dq, dk, dv, dbeta, dg, ds0 } = grads;
-  const ws = new Workspace(kern, dtype, Cw, K, V, gated, true);
-  const hd: HeadInputs = newHead(kern, dtype, T, K, V, gated);
+  const scratch = new ScratchSet(kern);
+  const ws = new Workspace(scratch, dtype, Cw, K, V, gated, true);
+  const hd: HeadInputs = newHead(scratch, dtype, T, K, V, gated);
   const { su, wn, tm } = saved;
   const { gam, e, D, KQK, QP, dSOU, dOVb, dU, R, Y, dKQ, QbW, dQc, dKc, tmpKV, dGam, de, rowM, colM } = ws;
   for (let bh = next(); bh >= 0; bh = next()) {
-    {
-      const b = Math.floor(bh / H);
-      const h = bh - b * H;
-      loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
-      const { kq, v: vh, beta } = hd;
-      for (let i = 0; i < KV; i++) dSOU[i] = dState[bh * KV + i]!;
-      for (let n = N - 1; n >= 0; n--) {
-        const t0 = n * C;
-        const L = Math.min(C, T - t0);
-        const kOff = 2 * t0 * K;
-        const qOff = kOff + L * K;
-        const suOff = bh * SUS + n * KV + t0 * V;
-        const tmOff = (bh * N + n) * Cw * Cw;
-        const wOff = (bh * T + t0) * K;
-        const KpL = K + L;
-        decays(ws, hd.g, t0, L);
-        mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
-        // dU = [Diag(e) K | Pᵀ] [dS; dO]
-        const kRows = rows(kq, kOff, K);
-        kern.deltaChunkBackwardPrep({ L, K, scale, k: kRows, qk: rows(KQK, L * L, L), e, d: gated ? D : null, out: rows(QP, 0, KpL) });
-        gatherRows(kern, dO, dSOU, KV, b, h, t0, L, T, H, V);
-        gatherRows(kern, dO, dOVb, 0, b, h, t0, L, T, H, V);
-        mm(kern, L, V, KpL, QP, 0, KpL, 1, dSOU, 0, V, 1, dU, 0, false);
-        dSOU.set(dU.subarray(0, L * V), KV + L * V);
-        // dVb = Tmᵀ dU, below dO
-        mm(kern, L, V, L, tm, tmOff, 1, L, dU, 0, V, 1, dOVb, L * V, false);
-        // [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ  and  Y = U dSᵀ
-        mm(kern, 2 * L, KpL, V, dOVb, 0, V, 1, su, suOff, 1, V, R, 0, false);
-        mm(kern, L, K, V, su, suOff + KV, V, 1, dSOU, 0, 1, V, Y, 0, false);
-        // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ], the row parts of dQ, dK, dV, dΓ, de, dβ, M's row and column sums, and
-        // QbW's top Diag(τΓ)Q (kernels/js/delta_chunk_backward.ts)
-        const L2 = 2 * L;
-        kern.deltaChunkBackwardMiddle({
-          L, K, V, scale, r: rows(R, 0, KpL), kk: rows(KQK, 0, L), k: kRows, q: rows(kq, qOff, K), v: rows(vh, t0 * V, V),
-          y: rows(Y, 0, K), dvb: rows(dOVb, L * V, V), beta, betaOffset: t0, gam, e, d: gated ? D : null,
-          dkq: rows(dKQ, 0, L2), dq: rows(dQc, 0, K), dk: rows(dKc, 0, K), dv: rows(ws.dV, 0, V), qg: rows(QbW, 0, K),
-          dbeta: rows(dbeta, (b * T + t0) * H + h, H), dGam, de, rowM, colM,
-        });
-        // dQ += d(QKᵀ) K, d(QKᵀ)[i,p] = dKQ[p, L+i]
-        mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
-        scatterRows(kern, dQc, 0, dq, b, h, t0, L, T, H, K);
-        scatterRows(kern, ws.dV, 0, dv, b, h, t0, L, T, H, V);
-        // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
-        mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
-        scatterRows(kern, dKc, 0, dk, b, h, t0, L, T, H, K);
-        // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
-        QbW.set(wn.subarray(wOff, wOff + L * K), L * K);
-        mm(kern, K, V, L2, QbW, 0, 1, K, dSOU, KV, V, 1, tmpKV, 0, false);
-        const gl = gam[L - 1]!;
-        const dGlast = kern.deltaChunkStateGrad({ K, V, gated, gl, ds: rows(dSOU, 0, V), upd: rows(tmpKV, 0, V), s0: rows(su, suOff, V) });
-        // decays: db_r = Γ_r dΓ_r − e_r de_r + Σ_s M[r,s] − Σ_s M[s,r] (+ the S_L terms on the last row);
-        // dg = the reverse cumulative sum of db within the chunk
-        if (gated) {
-          let tail = 0;
-          let acc = gl * dGlast;
-          for (let r = 0; r < L; r++) tail += e[r]! * de[r]!;
-          acc += tail;
-          for (let r = L - 1; r >= 0; r--) {
-            acc += gam[r]! * dGam[r]! - e[r]! * de[r]! + rowM[r]! - colM[r]!;
-            dg![(b * T + t0 + r) * H + h] = acc;
-          }
+    const b = Math.floor(bh / H);
+    const h = bh - b * H;
+    loadHead(kern, hd, p.q, p.k, p.v, p.beta, p.g, b, h, T, H, K, V, C);
+    const { kq, v: vh, beta } = hd;
+    dSOU.set(dState.subarray(bh * KV, (bh + 1) * KV));
+    for (let n = N - 1; n >= 0; n--) {
+      const t0 = n * C;
+      const L = Math.min(C, T - t0);
+      const kOff = 2 * t0 * K;
+      const qOff = kOff + L * K;
+      const suOff = bh * SUS + n * KV + t0 * V;
+      const tmOff = (bh * N + n) * Cw * Cw;
+      const wOff = (bh * T + t0) * K;
+      const KpL = K + L;
+      decays(ws, hd.g, t0, L);
+      mm(kern, 2 * L, L, K, kq, kOff, K, 1, kq, kOff, 1, K, KQK, 0, false);
+      // dU = [Diag(e) K | Pᵀ] [dS; dO]
+      const kRows = rows(kq, kOff, K);
+      kern.deltaChunkBackwardPrep({ L, K, scale, k: kRows, qk: rows(KQK, L * L, L), e, d: gated ? D : null, out: rows(QP, 0, KpL) });
+      gatherRows(kern, dO, dSOU, KV, b, h, t0, L, T, H, V);
+      gatherRows(kern, dO, dOVb, 0, b, h, t0, L, T, H, V);
+      mm(kern, L, V, KpL, QP, 0, KpL, 1, dSOU, 0, V, 1, dU, 0, false);
+      dSOU.set(dU.subarray(0, L * V), KV + L * V);
+      // dVb = Tmᵀ dU, below dO
+      mm(kern, L, V, L, tm, tmOff, 1, L, dU, 0, V, 1, dOVb, L * V, false);
+      // [G | dP; Z | −dA] = [dO; dVb] [S₀; U]ᵀ  and  Y = U dSᵀ
+      mm(kern, 2 * L, KpL, V, dOVb, 0, V, 1, su, suOff, 1, V, R, 0, false);
+      mm(kern, L, K, V, su, suOff + KV, V, 1, dSOU, 0, 1, V, Y, 0, false);
+      // dKQ = [d(KKᵀ)+d(KKᵀ)ᵀ | d(QKᵀ)ᵀ], the row parts of dQ, dK, dV, dΓ, de, dβ, M's row and column sums, and
+      // QbW's top Diag(τΓ)Q (kernels/js/delta_chunk_backward.ts)
+      const L2 = 2 * L;
+      kern.deltaChunkBackwardMiddle({
+        L, K, V, scale, r: rows(R, 0, KpL), kk: rows(KQK, 0, L), k: kRows, q: rows(kq, qOff, K), v: rows(vh, t0 * V, V),
+        y: rows(Y, 0, K), dvb: rows(dOVb, L * V, V), beta, betaOffset: t0, gam, e, d: gated ? D : null,
+        dkq: rows(dKQ, 0, L2), dq: rows(dQc, 0, K), dk: rows(dKc, 0, K), dv: rows(ws.dV, 0, V), qg: rows(QbW, 0, K),
+        dbeta: rows(dbeta, (b * T + t0) * H + h, H), dGam, de, rowM, colM,
+      });
+      // dQ += d(QKᵀ) K, d(QKᵀ)[i,p] = dKQ[p, L+i]
+      mm(kern, L, K, L, dKQ, L, 1, L2, kq, kOff, K, 1, dQc, 0, true);
+      scatterRows(kern, dQc, 0, dq, b, h, t0, L, T, H, K);
+      scatterRows(kern, ws.dV, 0, dv, b, h, t0, L, T, H, V);
+      // dK += [d(KKᵀ) + d(KKᵀ)ᵀ | d(QKᵀ)ᵀ] [K; Q]
+      mm(kern, L, K, L2, dKQ, 0, L2, 1, kq, kOff, K, 1, dKc, 0, true);
+      scatterRows(kern, dKc, 0, dk, b, h, t0, L, T, H, K);
+      // dS₀ = [Diag(τΓ) Q; −W]ᵀ [dO; dU] + Γ_{L−1} dS;  dΓ_{L−1} (via S_L) = ⟨S₀, dS⟩
+      QbW.set(wn.subarray(wOff, wOff + L * K), L * K);
+      mm(kern, K, V, L2, QbW, 0, 1, K, dSOU, KV, V, 1, tmpKV, 0, false);
+      const gl = gam[L - 1]!;
+      const dGlast = kern.deltaChunkStateGrad({ K, V, gated, gl, ds: rows(dSOU, 0, V), upd: rows(tmpKV, 0, V), s0: rows(su, suOff, V) });
+      // decays: db_r = Γ_r dΓ_r − e_r de_r + Σ_s M[r,s] − Σ_s M[s,r] (+ the S_L terms on the last row);
+      // dg = the reverse cumulative sum of db within the chunk
+      if (gated) {
+        let tail = 0;
+        let acc = gl * dGlast;
+        for (let r = 0; r < L; r++) tail += e[r]! * de[r]!;
+        acc += tail;
+        for (let r = L - 1; r >= 0; r--) {
+          acc += gam[r]! * dGam[r]! - e[r]! * de[r]! + rowM[r]! - colM[r]!;
+          dg![(b * T + t0 + r) * H + h] = acc;
         }
       }
-      for (let i = 0; i < KV; i++) ds0[bh * KV + i] = dSOU[i]!;
     }
+    ds0.set(dSOU.subarray(0, KV), bh * KV);
   }
-  ws.release();
-  releaseHead(kern, hd);
+  scratch.release();
 }

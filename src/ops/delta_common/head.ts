@@ -1,15 +1,15 @@
 /**
  * Moving one (batch, head) of the delta-rule engine between the op's [B,T,H,·] layouts and the dense blocks the
  * chunk products read, with the kernels' strided row copy (in the wasm memory, one call per block, when both
- * sides live there). The head's rows are scratch borrowed from the kernels (`borrowScratch`), given back with
- * `releaseHead`.
+ * sides live there). The head's rows are scratch borrowed from the kernels (a `ScratchSet`, which gives them
+ * back).
  *
  * Keys and queries are stored chunk-stacked: for the chunk starting at t0 with L rows, the L key rows and then
  * the L query rows sit at 2·t0·K, so [K; Q] of one chunk is a dense 2L×K block (one product gives KKᵀ and QKᵀ,
  * and one gives dQKᵀ-and-dKK times [Q; K]).
  */
 import { allocate, type DType } from "../../core/dtype.js";
-import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import type { ScratchSet } from "../../kernels/scratch.js";
 import type { FloatArray, Kernels } from "../../kernels/types.js";
 
 /** One (batch, head)'s sequences, gathered to dense rows. */
@@ -24,19 +24,13 @@ export interface HeadInputs {
   g: Float64Array | null;
 }
 
-export function newHead(kern: Kernels, dtype: DType, T: number, K: number, V: number, gated: boolean): HeadInputs {
+export function newHead(scratch: ScratchSet, dtype: DType, T: number, K: number, V: number, gated: boolean): HeadInputs {
   return {
-    kq: borrowScratch(kern, dtype, 2 * T * K),
-    v: borrowScratch(kern, dtype, T * V),
+    kq: scratch.take(dtype, 2 * T * K),
+    v: scratch.take(dtype, T * V),
     beta: allocate("f64", T) as Float64Array,
     g: gated ? (allocate("f64", T) as Float64Array) : null,
   };
-}
-
-/** Gives the head's rows back to `kern` (which lent them in `newHead`). */
-export function releaseHead(kern: Kernels, hd: HeadInputs): void {
-  returnScratch(kern, hd.kq);
-  returnScratch(kern, hd.v);
 }
 
 /**
