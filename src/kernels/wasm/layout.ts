@@ -3,40 +3,22 @@
  * of strided rows into rows padded to a vector multiple and back, and `RowStaging`, which places each row operand
  * of a call in place (when it lives in the memory) or in a dense staging area.
  */
+import { copyRowsJs } from "../js/copy_rows.js";
 import type { FloatArray, StridedRows } from "../types.js";
 import { alignUp, type WasmRuntime } from "./runtime.js";
-
-/** Below this row width a plain loop beats `set(subarray(…))` per row. */
-const SET_WIDTH = 16;
 
 /**
  * `rows` rows of `width` floats (row r at src[offset + r·stride]) into [rows][ld] at heap[to…] (a float index);
  * each row's padding [width, ld) is zeroed.
  */
 export function stageRows(src: FloatArray, offset: number, stride: number, width: number, rows: number, heap: Float32Array, to: number, ld: number): void {
-  if (width === ld && stride === width) {
-    heap.set(src.subarray(offset, offset + rows * width), to);
-    return;
-  }
-  for (let r = 0; r < rows; r++) {
-    const s = offset + r * stride, t = to + r * ld;
-    if (width >= SET_WIDTH) heap.set(src.subarray(s, s + width), t);
-    else for (let d = 0; d < width; d++) heap[t + d] = src[s + d]!;
-    for (let d = width; d < ld; d++) heap[t + d] = 0;
-  }
+  copyRowsJs({ src, srcOffset: offset, srcStride: stride, dst: heap, dstOffset: to, dstStride: ld, rows, cols: width });
+  if (ld > width) for (let r = 0, t = to; r < rows; r++, t += ld) for (let d = width; d < ld; d++) heap[t + d] = 0;
 }
 
 /** The inverse of `stageRows`: [rows][ld] at heap[from…] into the rows of dst (the padding is dropped). */
 export function unstageRows(heap: Float32Array, from: number, ld: number, dst: FloatArray, offset: number, stride: number, width: number, rows: number): void {
-  if (width === ld && stride === width) {
-    dst.set(heap.subarray(from, from + rows * width), offset);
-    return;
-  }
-  for (let r = 0; r < rows; r++) {
-    const f = from + r * ld, t = offset + r * stride;
-    if (width >= SET_WIDTH) dst.set(heap.subarray(f, f + width), t);
-    else for (let d = 0; d < width; d++) dst[t + d] = heap[f + d]!;
-  }
+  copyRowsJs({ src: heap, srcOffset: from, srcStride: ld, dst, dstOffset: offset, dstStride: stride, rows, cols: width });
 }
 
 export class Layout {
