@@ -38,6 +38,23 @@ export class ScratchSet {
     return array;
   }
 
+  /**
+   * Arrays of the given lengths (by name) as views of one borrowed block (one lend instead of many), each
+   * starting on a 16-element (64-byte for f32) boundary of it.
+   */
+  takeBlock<Name extends string>(dtype: DType, lengths: Readonly<Record<Name, number>>): Record<Name, FloatArray> {
+    const padded = (n: number): number => Math.ceil(n / 16) * 16;
+    const names = Object.keys(lengths) as Name[];
+    const block = this.take(dtype, names.reduce((sum, name) => sum + padded(lengths[name]), 0));
+    const views = {} as Record<Name, FloatArray>;
+    let at = 0;
+    for (const name of names) {
+      views[name] = block.subarray(at, at + lengths[name]);
+      at += padded(lengths[name]);
+    }
+    return views;
+  }
+
   /** Gives every array back; none may be used afterwards. */
   release(): void {
     for (const array of this.arrays.splice(0)) returnScratch(this.kern, array);

@@ -30,7 +30,7 @@ export class WasmMaps {
     // touch memory past an operand's end).
     const all = [...inputs, ...outputs];
     const homes = all.map((o) => (o === null ? -1 : this.rt.addressOf(o.data)));
-    const staged = homes.map((h, i) => h < 0 || all[i] === null);
+    const staged = homes.map((h) => h < 0); // an absent output has no home, so it counts as staged (never copied out)
     const whole = n & ~3;
     let start = 0;
     if (!staged.includes(true)) {

@@ -43,7 +43,7 @@ import type { FloatArray, GateChunkScratch, Kernels } from "../../kernels/types.
 import { copyRows, f64Array, workType } from "./buffers.js";
 import { backwardTaskBody, forwardTaskBody, forwardWork, runBackward, runForward, type DecayForward, type DecayGrads, type DecayProblem, type ForwardUnits } from "./problem.js";
 import { mm } from "../products.js";
-import { borrowScratch, returnScratch } from "../../kernels/scratch.js";
+import { ScratchSet } from "../../kernels/scratch.js";
 
 /**
  * Rows per sub-block when the problem does not say. Smaller blocks shrink the direct diagonal blocks (their
@@ -94,36 +94,26 @@ class VectorScratch implements GateChunkScratch {
   readonly x: Float64Array;
 
   /** the working-precision arrays' one block (lent by the kernels when they can: then they use it in place) */
-  private readonly block: FloatArray;
-  private readonly kern: Kernels;
+  private readonly scratch: ScratchSet;
 
   constructor(p: DecayProblem, kern: Kernels) {
     const { C, K, V } = p;
     const sub = p.sub ?? defaultSub(K);
     if (!(sub >= 1 && Number.isInteger(sub))) throw new Error(`decay engine: sub-block size must be a positive integer, got ${sub}`);
     const nb = Math.ceil(C / sub);
-    const dt = workType(p);
     const pivoted = ((nb * (nb - 1)) / 2) * sub * K;
-    // every array starts on a 64-byte boundary of the block
-    const sizes = [C * K, nb * K, nb * nb * K, pivoted, C * C, sub * C, C * Math.max(K, V)];
-    const pad = (n: number): number => Math.ceil(n / 16) * 16;
-    const total = pad(sizes[0]!) * 9 + pad(sizes[1]!) * 2 + pad(sizes[2]!) + pad(sizes[3]!) * 2 + pad(sizes[4]!) * 2 + pad(sizes[5]!) + pad(sizes[6]!);
-    this.kern = kern;
-    this.block = borrowScratch(kern, dt, total);
-    let at = 0;
-    const rows = (n: number): FloatArray => {
-      const view = this.block.subarray(at, at + n);
-      at += pad(n);
-      return view;
-    };
+    this.scratch = new ScratchSet(kern);
+    const CK = C * K;
+    const v = this.scratch.takeBlock(workType(p), {
+      a: CK, u: CK, w: CK, Qu: CK, Kw: CK, Qg: CK, Ke: CK, G: nb * K, Ehat: nb * K, M: nb * nb * K, Kt: pivoted,
+      A: C * C, dA: C * C, blk: sub * C, tmp: C * Math.max(K, V), tk: CK, xq: CK, xk: pivoted,
+    });
+    this.a = v.a; this.u = v.u; this.w = v.w; this.Qu = v.Qu; this.Kw = v.Kw; this.Qg = v.Qg; this.Ke = v.Ke;
+    this.G = v.G; this.Ehat = v.Ehat; this.M = v.M; this.Kt = v.Kt;
+    this.A = v.A; this.dA = v.dA; this.blk = v.blk; this.tmp = v.tmp; this.tk = v.tk; this.xq = v.xq; this.xk = v.xk;
+    this.tq = this.tmp;
     this.sub = sub;
     this.nbMax = nb;
-    this.a = rows(C * K); this.u = rows(C * K); this.w = rows(C * K);
-    this.Qu = rows(C * K); this.Kw = rows(C * K); this.Qg = rows(C * K); this.Ke = rows(C * K);
-    this.G = rows(nb * K); this.Ehat = rows(nb * K); this.M = rows(nb * nb * K);
-    this.Kt = rows(pivoted);
-    this.A = rows(C * C); this.dA = rows(C * C); this.blk = rows(sub * C); this.tmp = rows(C * Math.max(K, V));
-    this.tq = this.tmp; this.tk = rows(C * K); this.xq = rows(C * K); this.xk = rows(pivoted);
     this.aSt = f64Array(nb * K); this.D = f64Array(nb * K);
     this.run = f64Array(K); this.pu = f64Array(K); this.pw = f64Array(K); this.gamLast = f64Array(K);
     this.running = f64Array(K);
@@ -132,7 +122,7 @@ class VectorScratch implements GateChunkScratch {
 
   /** Gives the block back to the kernels that lent it (the arrays must not be used afterwards). */
   dispose(): void {
-    returnScratch(this.kern, this.block);
+    this.scratch.release();
   }
 }
 
