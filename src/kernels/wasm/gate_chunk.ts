@@ -13,7 +13,7 @@
 import { gateChunkBackwardJs, gateChunkPrepareJs } from "../js/gate_chunk.js";
 import type { FloatArray, GateChunkBackwardArgs, GateChunkPrepareArgs } from "../types.js";
 import { alignUp, type WasmRuntime } from "./runtime.js";
-import { stageRows, unstageRows } from "./layout.js";
+import { Layout, stageRows, unstageRows } from "./layout.js";
 
 
 
@@ -23,35 +23,26 @@ const f32 = (x: FloatArray): x is Float32Array => x instanceof Float32Array;
  * Where each operand of one call is: arrays that live in the module's memory are used in place (when their
  * rows need no padding), the others get a staging area. Reused across calls (no allocation per call).
  */
-class Placement {
-  private end = 0;
+class Placement extends Layout {
   private dense = false;
   private count = 0;
   /** byte addresses of the staging areas handed out by `place` */
   private readonly areas = new Int32Array(32);
 
-  constructor(private readonly rt: WasmRuntime) {}
+  constructor(private readonly rt: WasmRuntime) {
+    super(rt.heapBase);
+  }
 
   reset(dense: boolean): void {
     this.end = alignUp(this.rt.heapBase, 16);
     this.dense = dense;
     this.count = 0;
   }
-  /** first byte after the areas */
-  get top(): number {
-    return this.end;
-  }
-  /** A work area of its own (byte address). */
-  area(floats: number): number {
-    const at = this.end;
-    this.end += alignUp(4 * floats, 16);
-    return at;
-  }
   /** The byte address of element `offset` of x in place, or of a staging area of `floats` for it. */
   place(x: FloatArray, offset: number, floats: number): number {
     const own = this.dense ? this.rt.addressOf(x) : -1;
     if (own >= 0) return own + 4 * offset;
-    const at = this.area(floats);
+    const at = this.take(floats);
     this.areas[this.count++] = at;
     return at;
   }
@@ -81,8 +72,8 @@ export class WasmGateChunk {
     const Qu = at.place(s.Qu, 0, L * Kp), Kw = at.place(s.Kw, 0, L * Kp), Qg = at.place(s.Qg, 0, L * Kp), Ke = at.place(s.Ke, 0, L * Kp);
     const G = at.place(s.G, 0, nb * Kp), Eh = at.place(s.Ehat, 0, nb * Kp), M = at.place(s.M, 0, nb * nbMax * Kp);
     const Kt = at.place(s.Kt, 0, pivoted * Kp), A = at.place(s.A, 0, L * L);
-    const aSt = at.area(nb * Kp), D = at.area(nb * Kp), gl = at.area(Kp), xs = at.area(Kp);
-    if (!this.rt.reserve(at.top)) return gateChunkPrepareJs(p);
+    const aSt = at.take(nb * Kp), D = at.take(nb * Kp), gl = at.take(Kp), xs = at.take(Kp);
+    if (!this.rt.reserve(at.end)) return gateChunkPrepareJs(p);
     const heap = this.rt.f32;
     const qS = this.rowsIn(q, qa, offset, stride, K, Kp, L, heap);
     const kS = this.rowsIn(k, ka, offset, stride, K, Kp, L, heap);
@@ -116,8 +107,8 @@ export class WasmGateChunk {
     const tq = at.place(s.tq, 0, L * Kp), tk = at.place(s.tk, 0, L * Kp), xq = at.place(s.xq, 0, L * Kp);
     const G = at.place(s.G, 0, nb * Kp), Eh = at.place(s.Ehat, 0, nb * Kp), M = at.place(s.M, 0, nb * nbMax * Kp);
     const xk = at.place(s.xk, 0, pivoted * Kp), dA = at.place(s.dA, 0, L * L);
-    const run = at.area(Kp), tot = at.area(Kp);
-    if (!this.rt.reserve(at.top)) return gateChunkBackwardJs(p);
+    const run = at.take(Kp), tot = at.take(Kp);
+    if (!this.rt.reserve(at.end)) return gateChunkBackwardJs(p);
     const heap = this.rt.f32;
     const qS = this.rowsIn(q, qa, offset, stride, K, Kp, L, heap);
     const kS = this.rowsIn(k, ka, offset, stride, K, Kp, L, heap);

@@ -5,7 +5,8 @@
  */
 import { checkRmsNormArgs, rmsNormBackwardRowsJs, rmsNormRowsJs } from "../js/norm.js";
 import type { FloatArray, RmsNormBackwardRowsArgs, RmsNormRowsArgs } from "../types.js";
-import { alignUp, type WasmRuntime } from "./runtime.js";
+import type { WasmRuntime } from "./runtime.js";
+import { Layout } from "./layout.js";
 
 /** Floats per staged block of one row operand (64 KiB), at least one row. */
 const BLOCK = 16384;
@@ -56,21 +57,17 @@ export class WasmNorm {
     if (r1 === r0) return true;
     const per = Math.max(1, Math.floor(BLOCK / width));
     const span = Math.min(per, r1 - r0);
-    let end = alignUp(this.rt.heapBase, 16);
-    const take = (bytes: number): number => {
-      const at = end;
-      end = alignUp(end + bytes, 16);
-      return at;
-    };
+    // staging areas (f32 counts; an f64 value takes two)
+    const layout = new Layout(this.rt.heapBase);
     const ops: RowOperand[] = rows.map((data) => {
       const home = this.rt.addressOf(data);
-      return { data, home, at: home >= 0 ? -1 : take(4 * span * width) };
+      return { data, home, at: home >= 0 ? -1 : layout.take(span * width) };
     });
     const wHome = weight ? this.rt.addressOf(weight) : -1;
-    const wAt = weight ? (wHome >= 0 ? wHome : take(4 * width)) : 0;
-    const invAt = take(8 * span);
-    const dwAt = dw ? take(8 * width) : 0;
-    if (!this.rt.reserve(end)) return false;
+    const wAt = weight ? (wHome >= 0 ? wHome : layout.take(width)) : 0;
+    const invAt = layout.take(2 * span);
+    const dwAt = dw ? layout.take(2 * width) : 0;
+    if (!this.rt.reserve(layout.end)) return false;
     const heap = this.rt.f32;
     const heap64 = new Float64Array(heap.buffer, 0, heap.buffer.byteLength >> 3);
     if (weight && wHome < 0) heap.set(weight.subarray(0, width), wAt >> 2);
