@@ -24,8 +24,6 @@ interface RowArea {
   staged: boolean;
 }
 
-
-
 export class WasmShortConv {
   constructor(private readonly rt: WasmRuntime) {}
 
@@ -59,12 +57,13 @@ export class WasmShortConv {
     const heads = normWidth > 0 ? C / normWidth : 0;
     const m = new Layout(this.rt.heapBase);
     const wT = m.take(W * Cp), bias = m.take(Cp), state = m.take(P * Cp), rinv = m.take(T * heads);
-    return { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv };
+    const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
+    return { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv, flags };
   }
 
   forward(p: ShortConvForwardArgs): void {
     if (!(p.z instanceof Float32Array)) return shortConvForwardJs(p);
-    const { b, T, C, normWidth, conv, W, Cq, Cp, off, heads, m, wT, bias, state, rinv } = this.plan(p);
+    const { b, T, C, normWidth, conv, W, Cq, Cp, off, heads, m, wT, bias, state, rinv, flags } = this.plan(p);
     const z = this.area(p.z, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
     const y = heads > 0 ? this.area(p.y!, off, C, Cp, m, T) : { addr: 0, staged: false };
     if (!this.rt.reserve(m.end)) return shortConvForwardJs(p);
@@ -72,7 +71,6 @@ export class WasmShortConv {
     const f = (addr: number): number => addr >> 2;
     if (conv) this.stageConv(heap, wT, bias, state, p, Cp, p.bias);
     if (z.staged) stageRows(p.z, off, C, C, T, heap, f(z.addr), Cp);
-    const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
     this.rt.shortConv.shortConvForwardRows(z.addr, state, wT, bias, a.addr, sig.addr, y.addr, rinv, T, Cq, W, normWidth, heads, flags);
     if (a.staged) unstageRows(heap, f(a.addr), Cp, p.a, off, C, C, T);
     if (sig.staged) unstageRows(heap, f(sig.addr), Cp, p.sig, off, C, C, T);
@@ -86,7 +84,7 @@ export class WasmShortConv {
 
   backward(p: ShortConvBackwardArgs): void {
     if (!(p.z instanceof Float32Array)) return shortConvBackwardJs(p);
-    const { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv } = this.plan(p);
+    const { b, T, C, normWidth, conv, W, P, Cq, Cp, off, heads, m, wT, bias, state, rinv, flags } = this.plan(p);
     const gs = m.take(P * Cp), gw = m.take(W * Cp), gb = m.take(Cp);
     const g = this.area(p.gc, off, C, Cp, m, T), a = this.area(p.a, off, C, Cp, m, T), sig = this.area(p.sig, off, C, Cp, m, T);
     const none: RowArea = { addr: 0, staged: false };
@@ -105,7 +103,6 @@ export class WasmShortConv {
       const rv = p.rinv!;
       for (let i = 0, to = f(rinv); i < T * heads; i++) heap[to + i] = rv[from + i]!;
     }
-    const flags = (conv ? SHORT_CONV_FLAGS.conv : 0) | (heads > 0 ? SHORT_CONV_FLAGS.norm : 0) | (heads > 0 && normWidth % 4 === 0 ? SHORT_CONV_FLAGS.normVec : 0);
     const gwP = p.gw, gbP = p.gb;
     for (let t0 = 0; t0 < T; t0 += ROW_BLOCK) {
       const t1 = Math.min(T, t0 + ROW_BLOCK);
