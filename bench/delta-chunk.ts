@@ -9,7 +9,7 @@
 import { BufferArena } from "../src/core/arena.js";
 import { Random } from "../src/core/random.js";
 import type { Tensor } from "../src/core/tensor.js";
-import { createWasmKernels, getKernels, jsKernels, setKernels, type Kernels } from "../src/kernels/index.js";
+import { createWasmKernels, jsKernels, withKernels, type Kernels } from "../src/kernels/index.js";
 import { deltaRule } from "../src/ops/delta_rule/index.js";
 import { gatedDeltaRule } from "../src/ops/gated_delta_rule/index.js";
 import { runOp } from "../src/ops/run.js";
@@ -20,9 +20,7 @@ const [B, T, H, K, V] = [8, 1024, 4, 64, 64];
 const threads = Number(process.env.SEQMIX_BENCH_THREADS ?? 1);
 
 function stepMs(kernels: Kernels, op: AnyOp): number {
-  const before = getKernels();
-  setKernels(kernels);
-  try {
+  return withKernels(kernels, () => {
     const inputs = op.example(new Random(1), "f32", { B, T, H, K, V });
     const arena = new BufferArena();
     const body = (): void => {
@@ -35,9 +33,7 @@ function stepMs(kernels: Kernels, op: AnyOp): number {
     const ms = timeMs(() => arena.run(body), { reps: 9 });
     arena.clear();
     return ms;
-  } finally {
-    setKernels(before);
-  }
+  });
 }
 
 const wasm = createWasmKernels({ threads });

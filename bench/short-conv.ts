@@ -9,7 +9,7 @@
 import { randn } from "../src/core/create.js";
 import { BufferArena } from "../src/core/arena.js";
 import { Random } from "../src/core/random.js";
-import { createWasmKernels, getKernels, jsKernels, setKernels, type Kernels } from "../src/kernels/index.js";
+import { createWasmKernels, jsKernels, withKernels, type Kernels } from "../src/kernels/index.js";
 import { convSiluNorm } from "../src/layers/delta_branch.js";
 import { printTable, timeMs } from "./timing.js";
 
@@ -17,9 +17,7 @@ const [B, T, C, W] = [64, 256, 128, 4];
 const threads = Number(process.env.SEQMIX_BENCH_THREADS ?? 1);
 
 function stepMs(kernels: Kernels, normWidth: number, arena: boolean): number {
-  const before = getKernels();
-  setKernels(kernels);
-  try {
+  return withKernels(kernels, () => {
     const rng = new Random(1);
     const z0 = randn([B, T, C], rng, { dtype: "f32" }).requireGrad();
     const weight = randn([C, W], rng, { dtype: "f32", std: 0.5 }).requireGrad();
@@ -32,9 +30,7 @@ function stepMs(kernels: Kernels, normWidth: number, arena: boolean): number {
       y.mul(gy).sum().backward();
     };
     return timeMs(() => (a ? a.run(body) : body()), { reps: 7 });
-  } finally {
-    setKernels(before);
-  }
+  });
 }
 
 const wasm = createWasmKernels({ threads });

@@ -28,6 +28,17 @@ export function setKernels(kernels: Kernels): void {
   active = kernels;
 }
 
+/** Runs `fn` with `kernels` as the backend, then restores the one before (also when fn throws). */
+export function withKernels<T>(kernels: Kernels, fn: () => T): T {
+  const before = active;
+  active = kernels;
+  try {
+    return fn();
+  } finally {
+    active = before;
+  }
+}
+
 /**
  * Threads the active backend may use for large products (the calling thread included): 1 for the JS backend.
  * The wasm backend starts with SEQMIX_THREADS, else every logical processor.
