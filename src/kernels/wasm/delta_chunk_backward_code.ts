@@ -19,14 +19,12 @@
  * 2⁻¹⁴⁹ per rounding. The per-entry bounds are derived in test/kernels/delta_chunk_backward_bounds.ts.
  */
 import { Code, type Local } from "./encoder.js";
-import { Vec } from "./vmath_code.js";
-import { forRange, forStep } from "./loops.js";
+import { Vec, reduceLanes } from "./vmath_code.js";
+import { at, forRange, forStep } from "./loops.js";
 
 export const DELTA_CHUNK_BACKWARD_FUNCTIONS = ["deltaChunkBackwardPrep", "deltaChunkBackwardMiddle", "deltaChunkStateGrad"] as const;
 export type DeltaChunkBackwardFunction = (typeof DELTA_CHUNK_BACKWARD_FUNCTIONS)[number];
 
-/** Pushes base + off (i32). */
-const addr = (c: Code, base: Local, off: Local): Code => c.get(base).get(off).i32Add();
 
 /**
  * For the byte offsets jb of a row of n columns (nb4 = 16·⌊n/4⌋ and nb = 4·n bytes, locals): quad(jb) for each
@@ -43,11 +41,6 @@ function widths(c: Code, n: () => void, nb4: Local, nb: Local): void {
   c.i32(2).i32Shl().tee(nb).i32(-16).i32And().set(nb4);
 }
 
-/** Pushes the f32 sum of acc's lanes, (l0 + l1) + (l2 + l3). */
-function hsum(c: Code, acc: Local): void {
-  c.get(acc).f32x4ExtractLane(0).get(acc).f32x4ExtractLane(1).f32Add();
-  c.get(acc).f32x4ExtractLane(2).get(acc).f32x4ExtractLane(3).f32Add().f32Add();
-}
 
 /** Stores the four lanes of vector x at ta, ta + step, ta + 2·step, ta + 3·step (byte addresses; ta advances). */
 function scatter(c: Code, x: Local, ta: Local, step: Local): void {
@@ -77,23 +70,23 @@ function prepCode(): Code {
     c.get(r).get(oS).i32Mul().get(out).i32Add().set(row);
     c.get(r).get(kS).i32Mul().get(k).i32Add().set(src);
     c.get(gated).ifElse(() => {
-      addr(c, e, rb).v128Load32Splat().set(er);
+      at(c, e, rb).v128Load32Splat().set(er);
       columns(c, jb, nb4, nb, () => {
-        addr(c, row, jb);
-        addr(c, src, jb).v128Load().get(er).f32x4Mul();
+        at(c, row, jb);
+        at(c, src, jb).v128Load().get(er).f32x4Mul();
         c.v128Store();
       }, () => {
-        addr(c, row, jb);
-        addr(c, src, jb).f32Load().get(er).f32x4ExtractLane(0).f32Mul();
+        at(c, row, jb);
+        at(c, src, jb).f32Load().get(er).f32x4ExtractLane(0).f32Mul();
         c.f32Store();
       });
     }, () => {
       columns(c, jb, nb4, nb, () => {
-        addr(c, row, jb);
-        addr(c, src, jb).v128Load().v128Store();
+        at(c, row, jb);
+        at(c, src, jb).v128Load().v128Store();
       }, () => {
-        addr(c, row, jb);
-        addr(c, src, jb).f32Load().f32Store();
+        at(c, row, jb);
+        at(c, src, jb).f32Load().f32Store();
       });
     });
     c.get(row).get(nb).i32Add().set(row); // the Pᵀ part
@@ -155,8 +148,8 @@ function middleCode(): Code {
   };
   /** colM[cb] += value (one lane, f32). */
   const colAdd1 = (value: Local): void => {
-    addr(c, colM, jb);
-    addr(c, colM, jb).f32Load().get(value).f32Add();
+    at(c, colM, jb);
+    at(c, colM, jb).f32Load().get(value).f32Add();
     c.f32Store();
   };
   c.get(scale).f32x4Splat().set(sc);
@@ -200,34 +193,34 @@ function middleCode(): Code {
       forStep(c, jb, 0, cb4, 16, () => {
         c.get(sc);
         c.get(Rr).get(Kb).i32Add().get(jb).i32Add().v128Load().f32x4Mul();
-        addr(c, drow, jb).v128Load().f32x4Mul().set(x);
+        at(c, drow, jb).v128Load().f32x4Mul().set(x);
         scatter(c, x, ta, step);
         c.get(x);
-        addr(c, qkr, jb).v128Load().f32x4Mul().set(m);
+        at(c, qkr, jb).v128Load().f32x4Mul().set(m);
         c.get(acc).get(m).f32x4Add().set(acc);
-        addr(c, colM, jb);
-        addr(c, colM, jb).v128Load().get(m).f32x4Add();
+        at(c, colM, jb);
+        at(c, colM, jb).v128Load().get(m).f32x4Add();
         c.v128Store();
       });
       forStep(c, jb, cb4, cbE, 4, () => {
         c.get(scale);
         c.get(Rr).get(Kb).i32Add().get(jb).i32Add().f32Load().f32Mul();
-        addr(c, drow, jb).f32Load().f32Mul().set(x1);
+        at(c, drow, jb).f32Load().f32Mul().set(x1);
         c.get(ta).get(x1).f32Store();
         c.get(ta).get(step).i32Add().set(ta);
         c.get(x1);
-        addr(c, qkr, jb).f32Load().f32Mul().set(m1);
+        at(c, qkr, jb).f32Load().f32Mul().set(m1);
         c.get(s).get(m1).f32Add().set(s);
         colAdd1(m1);
       });
-      addr(c, rowM, rb);
-      hsum(c, acc);
+      at(c, rowM, rb);
+      reduceLanes(c, acc, "add");
       c.get(s).f32Add().f32Store();
       // the diagonal
       c.get(ta);
       c.get(scale);
       c.get(Rr).get(Kb).i32Add().get(rb).i32Add().f32Load().f32Mul();
-      addr(c, drow, rb).f32Load().f32Mul();
+      at(c, drow, rb).f32Load().f32Mul();
       c.f32Store();
     }, () => {
       c.get(tcol).set(ta);
@@ -250,82 +243,82 @@ function middleCode(): Code {
     });
     // dq = (τΓ) G, qg = (τΓ) q, dGam = τ (q·G)
     c.get(scale);
-    addr(c, gam, rb).f32Load().f32Mul().set(fS);
+    at(c, gam, rb).f32Load().f32Mul().set(fS);
     c.get(fS).f32x4Splat().set(f);
     c.v128Zero().set(acc);
     c.f32(0).set(s);
     columns(c, jb, Kb4, Kb, () => {
-      addr(c, Rr, jb).v128Load().set(x);
-      addr(c, qr, jb).v128Load().set(m);
+      at(c, Rr, jb).v128Load().set(x);
+      at(c, qr, jb).v128Load().set(m);
       c.get(acc).get(m).get(x).f32x4Mul().f32x4Add().set(acc);
-      addr(c, dqr, jb);
+      at(c, dqr, jb);
       c.get(f).get(x).f32x4Mul().v128Store();
-      addr(c, qgr, jb);
+      at(c, qgr, jb);
       c.get(f).get(m).f32x4Mul().v128Store();
     }, () => {
-      addr(c, Rr, jb).f32Load().set(x1);
-      addr(c, qr, jb).f32Load().set(m1);
+      at(c, Rr, jb).f32Load().set(x1);
+      at(c, qr, jb).f32Load().set(m1);
       c.get(s).get(m1).get(x1).f32Mul().f32Add().set(s);
-      addr(c, dqr, jb);
+      at(c, dqr, jb);
       c.get(fS).get(x1).f32Mul().f32Store();
-      addr(c, qgr, jb);
+      at(c, qgr, jb);
       c.get(fS).get(m1).f32Mul().f32Store();
     });
-    addr(c, dGam, rb);
+    at(c, dGam, rb);
     c.get(scale);
-    hsum(c, acc);
+    reduceLanes(c, acc, "add");
     c.get(s).f32Add().f32Mul().f32Store();
     // dk = e y − (βΓ) z, de = k·y, kz = k·z
-    addr(c, beta, rb).f32Load().set(btS);
+    at(c, beta, rb).f32Load().set(btS);
     c.f32(-0).get(btS).f32Sub().set(nbtS);
-    addr(c, gam, rb).f32Load().set(grS);
+    at(c, gam, rb).f32Load().set(grS);
     c.get(btS).f32x4Splat().set(bt);
     c.get(nbtS).f32x4Splat().set(nbt);
     c.get(btS).get(grS).f32Mul().f32x4Splat().set(bg);
-    addr(c, e, rb).v128Load32Splat().set(er);
+    at(c, e, rb).v128Load32Splat().set(er);
     c.v128Zero().set(acc);
     c.v128Zero().set(acc2);
     c.f32(0).set(s);
     c.f32(0).set(s2);
     columns(c, jb, Kb4, Kb, () => {
-      addr(c, Zr, jb).v128Load().set(z);
-      addr(c, yr, jb).v128Load().set(yv);
-      addr(c, kr, jb).v128Load().set(kx);
+      at(c, Zr, jb).v128Load().set(z);
+      at(c, yr, jb).v128Load().set(yv);
+      at(c, kr, jb).v128Load().set(kx);
       c.get(acc).get(kx).get(z).f32x4Mul().f32x4Add().set(acc);
       c.get(acc2).get(kx).get(yv).f32x4Mul().f32x4Add().set(acc2);
-      addr(c, dkr, jb);
+      at(c, dkr, jb);
       c.get(er).get(yv).f32x4Mul().get(bg).get(z).f32x4Mul().f32x4Sub().v128Store();
     }, () => {
-      addr(c, Zr, jb).v128Load32Splat().set(z);
-      addr(c, yr, jb).v128Load32Splat().set(yv);
-      addr(c, kr, jb).v128Load32Splat().set(kx);
+      at(c, Zr, jb).v128Load32Splat().set(z);
+      at(c, yr, jb).v128Load32Splat().set(yv);
+      at(c, kr, jb).v128Load32Splat().set(kx);
       c.get(s).get(kx).get(z).f32x4Mul().f32x4ExtractLane(0).f32Add().set(s);
       c.get(s2).get(kx).get(yv).f32x4Mul().f32x4ExtractLane(0).f32Add().set(s2);
-      addr(c, dkr, jb);
+      at(c, dkr, jb);
       c.get(er).get(yv).f32x4Mul().get(bg).get(z).f32x4Mul().f32x4Sub().f32x4ExtractLane(0).f32Store();
     });
-    hsum(c, acc);
+    reduceLanes(c, acc, "add");
     c.get(s).f32Add().set(kz);
-    addr(c, de, rb);
-    hsum(c, acc2);
+    at(c, de, rb);
+    reduceLanes(c, acc2, "add");
     c.get(s2).f32Add().f32Store();
     // dv = β dVb, vd = v·dVb (into s3)
     c.v128Zero().set(acc);
     c.f32(0).set(s);
     columns(c, jb, Vb4, Vb, () => {
-      addr(c, vbr, jb).v128Load().set(x);
+      at(c, vbr, jb).v128Load().set(x);
       c.get(acc);
-      addr(c, vr, jb).v128Load().get(x).f32x4Mul().f32x4Add().set(acc);
-      addr(c, dvr, jb);
+      at(c, vr, jb).v128Load().get(x).f32x4Mul().f32x4Add().set(acc);
+      at(c, dvr, jb);
       c.get(bt).get(x).f32x4Mul().v128Store();
     }, () => {
-      addr(c, vbr, jb).f32Load().set(x1);
+      at(c, vbr, jb).f32Load().set(x1);
       c.get(s);
-      addr(c, vr, jb).f32Load().get(x1).f32Mul().f32Add().set(s);
-      addr(c, dvr, jb);
+      at(c, vr, jb).f32Load().get(x1).f32Mul().f32Add().set(s);
+      at(c, dvr, jb);
       c.get(btS).get(x1).f32Mul().f32Store();
     });
-    hsum(c, acc);
+    reduceLanes(c, acc, "add");
     c.get(s).f32Add().set(s3);
     // the lower triangle c < r: d(KKᵀ) into row r and (transposed) column r, Σ X kkd (into acc / s), M's part
     c.v128Zero().set(acc);
@@ -335,55 +328,55 @@ function middleCode(): Code {
     c.get(dkq).get(rb).i32Add().set(ta);
     gatedIf(() => {
       forStep(c, jb, 0, cb4, 16, () => {
-        addr(c, Zr, jb).get(Kb).i32Add().v128Load().set(x);
-        addr(c, drow, jb).v128Load().set(dd);
-        addr(c, kkr, jb).v128Load().get(dd).f32x4Mul().set(kkd);
+        at(c, Zr, jb).get(Kb).i32Add().v128Load().set(x);
+        at(c, drow, jb).v128Load().set(dd);
+        at(c, kkr, jb).v128Load().get(dd).f32x4Mul().set(kkd);
         c.get(acc).get(x).get(kkd).f32x4Mul().f32x4Add().set(acc);
         c.get(x).get(nbt).f32x4Mul().set(dab);
         c.get(dab).get(dd).f32x4Mul().set(x);
-        addr(c, dkqr, jb);
+        at(c, dkqr, jb);
         c.get(x).v128Store();
         scatter(c, x, ta, step);
         c.get(dab).get(kkd).f32x4Mul().set(m);
         c.get(acc3).get(m).f32x4Add().set(acc3);
-        addr(c, colM, jb);
-        addr(c, colM, jb).v128Load().get(m).f32x4Add();
+        at(c, colM, jb);
+        at(c, colM, jb).v128Load().get(m).f32x4Add();
         c.v128Store();
       });
       forStep(c, jb, cb4, cbE, 4, () => {
-        addr(c, Zr, jb).get(Kb).i32Add().f32Load().set(x1);
-        addr(c, drow, jb).f32Load().set(d1);
-        addr(c, kkr, jb).f32Load().get(d1).f32Mul().set(kk1);
+        at(c, Zr, jb).get(Kb).i32Add().f32Load().set(x1);
+        at(c, drow, jb).f32Load().set(d1);
+        at(c, kkr, jb).f32Load().get(d1).f32Mul().set(kk1);
         c.get(s).get(x1).get(kk1).f32Mul().f32Add().set(s);
         c.get(x1).get(nbtS).f32Mul().set(dab1);
         c.get(dab1).get(d1).f32Mul().set(x1);
-        addr(c, dkqr, jb).get(x1).f32Store();
+        at(c, dkqr, jb).get(x1).f32Store();
         c.get(ta).get(x1).f32Store();
         c.get(ta).get(step).i32Add().set(ta);
         c.get(dab1).get(kk1).f32Mul().set(m1);
         c.get(s2).get(m1).f32Add().set(s2);
         colAdd1(m1);
       });
-      addr(c, rowM, rb);
-      addr(c, rowM, rb).f32Load();
-      hsum(c, acc3);
+      at(c, rowM, rb);
+      at(c, rowM, rb).f32Load();
+      reduceLanes(c, acc3, "add");
       c.get(s2).f32Add().f32Add().f32Store();
     }, () => {
       forStep(c, jb, 0, cb4, 16, () => {
-        addr(c, Zr, jb).get(Kb).i32Add().v128Load().set(x);
+        at(c, Zr, jb).get(Kb).i32Add().v128Load().set(x);
         c.get(acc).get(x);
-        addr(c, kkr, jb).v128Load().f32x4Mul().f32x4Add().set(acc);
+        at(c, kkr, jb).v128Load().f32x4Mul().f32x4Add().set(acc);
         c.get(x).get(nbt).f32x4Mul().set(x);
-        addr(c, dkqr, jb);
+        at(c, dkqr, jb);
         c.get(x).v128Store();
         scatter(c, x, ta, step);
       });
       forStep(c, jb, cb4, cbE, 4, () => {
-        addr(c, Zr, jb).get(Kb).i32Add().f32Load().set(x1);
+        at(c, Zr, jb).get(Kb).i32Add().f32Load().set(x1);
         c.get(s).get(x1);
-        addr(c, kkr, jb).f32Load().f32Mul().f32Add().set(s);
+        at(c, kkr, jb).f32Load().f32Mul().f32Add().set(s);
         c.get(x1).get(nbtS).f32Mul().set(x1);
-        addr(c, dkqr, jb).get(x1).f32Store();
+        at(c, dkqr, jb).get(x1).f32Store();
         c.get(ta).get(x1).f32Store();
         c.get(ta).get(step).i32Add().set(ta);
       });
@@ -391,10 +384,10 @@ function middleCode(): Code {
     // db = (vd − Γ kz) − Σ X kkd;  dGam −= β kz
     c.get(r).get(dbS).i32Mul().get(db).i32Add();
     c.get(s3).get(grS).get(kz).f32Mul().f32Sub();
-    hsum(c, acc);
+    reduceLanes(c, acc, "add");
     c.get(s).f32Add().f32Sub().f32Store();
-    addr(c, dGam, rb);
-    addr(c, dGam, rb).f32Load().get(btS).get(kz).f32Mul().f32Sub();
+    at(c, dGam, rb);
+    at(c, dGam, rb).f32Load().get(btS).get(kz).f32Mul().f32Sub();
     c.f32Store();
   });
   return c;
@@ -420,31 +413,31 @@ function stateGradCode(): Code {
     c.get(i).get(sS).i32Mul().get(s0).i32Add().set(sr);
     c.get(gated).ifElse(() => {
       columns(c, jb, nb4, nb, () => {
-        addr(c, dr, jb).v128Load().set(x);
-        addr(c, sr, jb).v128Load().set(sv);
+        at(c, dr, jb).v128Load().set(x);
+        at(c, sr, jb).v128Load().set(sv);
         c.get(lo).get(sv).f64x2PromoteLowF32x4().get(x).f64x2PromoteLowF32x4().f64x2Mul().f64x2Add().set(lo);
         c.get(hi);
         c.get(sv).get(sv).i8x16Shuffle(HIGH).f64x2PromoteLowF32x4();
         c.get(x).get(x).i8x16Shuffle(HIGH).f64x2PromoteLowF32x4();
         c.f64x2Mul().f64x2Add().set(hi);
-        addr(c, dr, jb);
-        addr(c, ur, jb).v128Load().get(g).get(x).f32x4Mul().f32x4Add().v128Store();
+        at(c, dr, jb);
+        at(c, ur, jb).v128Load().get(g).get(x).f32x4Mul().f32x4Add().v128Store();
       }, () => {
-        addr(c, dr, jb).f32Load().set(x1);
+        at(c, dr, jb).f32Load().set(x1);
         c.get(tail);
-        addr(c, sr, jb).f32Load().f64PromoteF32().get(x1).f64PromoteF32().f64Mul().f64Add().set(tail);
-        addr(c, dr, jb);
-        addr(c, ur, jb).f32Load().get(gl).get(x1).f32Mul().f32Add().f32Store();
+        at(c, sr, jb).f32Load().f64PromoteF32().get(x1).f64PromoteF32().f64Mul().f64Add().set(tail);
+        at(c, dr, jb);
+        at(c, ur, jb).f32Load().get(gl).get(x1).f32Mul().f32Add().f32Store();
       });
     }, () => {
       columns(c, jb, nb4, nb, () => {
-        addr(c, dr, jb);
-        addr(c, ur, jb).v128Load();
-        addr(c, dr, jb).v128Load().f32x4Add().v128Store();
+        at(c, dr, jb);
+        at(c, ur, jb).v128Load();
+        at(c, dr, jb).v128Load().f32x4Add().v128Store();
       }, () => {
-        addr(c, dr, jb);
-        addr(c, ur, jb).f32Load();
-        addr(c, dr, jb).f32Load().f32Add().f32Store();
+        at(c, dr, jb);
+        at(c, ur, jb).f32Load();
+        at(c, dr, jb).f32Load().f32Add().f32Store();
       });
     });
   });

@@ -18,6 +18,7 @@
  */
 import { Code, type Local } from "./encoder.js";
 import { forStep, ifFlag } from "./loops.js";
+import { HIGH_F32_PAIR, JOIN_F32_PAIRS } from "./vmath_code.js";
 
 export const DELTA_CHUNK_FORWARD_FUNCTIONS = ["deltaChunkForwardPrep"] as const;
 
@@ -28,11 +29,6 @@ export interface DeltaChunkForwardExports {
     s: number, sS: number, so: number, soS: number, L: number, K: number, V: number, flags: number, scale: number, sScale: number,
   ): void;
 }
-
-/** Byte lanes of a shuffle that puts the low two f32 of its first operand after those of its second … */
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** … and that moves the high two f32 lanes of a vector to the low two. */
-const HIGH_TO_LOW = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /**
  * Emits dst[j] = f·src[j] for j < n (f32 lanes; src, dst byte addresses of the rows; nQ = n & ~3 and n in bytes
@@ -100,13 +96,13 @@ function prepCode(): Code {
     forStep(c, j, 0, pQ, 16, () => {
       c.get(src).get(j).i32Add().v128Load().set(x);
       c.get(x).f64x2PromoteLowF32x4().get(tau).f64x2Mul().set(lo);
-      c.get(x).get(x).i8x16Shuffle(HIGH_TO_LOW).f64x2PromoteLowF32x4().get(tau).f64x2Mul().set(hi);
+      c.get(x).get(x).i8x16Shuffle(HIGH_F32_PAIR).f64x2PromoteLowF32x4().get(tau).f64x2Mul().set(hi);
       ifFlag(c, flags, 2, () => {
         c.get(lo).get(drow).get(j).i32(1).i32Shl().i32Add().v128Load().f64x2Mul().set(lo);
         c.get(hi).get(drow).get(j).i32(1).i32Shl().i32Add().v128Load(16).f64x2Mul().set(hi);
       });
       c.get(dst).get(j).i32Add();
-      c.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(LOW_HALVES);
+      c.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_F32_PAIRS);
       c.v128Store();
     });
     forStep(c, j, pQ, pB, 4, () => {

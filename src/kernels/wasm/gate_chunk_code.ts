@@ -28,7 +28,7 @@
  * test/kernels/gate_chunk_bounds.ts.
  */
 import { Code, type Local } from "./encoder.js";
-import { Vec, emitExp } from "./vmath_code.js";
+import { Vec, emitExp, reduceLanes } from "./vmath_code.js";
 import { at, forDown, forRange } from "./loops.js";
 
 export const GATE_CHUNK_FUNCTIONS = ["gateChunkPrepare", "gateChunkBackward"] as const;
@@ -163,10 +163,6 @@ function prepareCode(): Code {
   });
   // A: zeros, then the diagonal blocks, x = τ k_s ⊙ Π_{s<j≤r} a_j running per row s, A[r,s] = q_r · x
   c.get(A).i32(0).get(L).get(L).i32Mul().i32(2).i32Shl().memoryFill();
-  const hsum = (): void => {
-    c.get(acc).f32x4ExtractLane(0).get(acc).f32x4ExtractLane(1).f32Add();
-    c.get(acc).f32x4ExtractLane(2).get(acc).f32x4ExtractLane(3).f32Add().f32Add();
-  };
   const qs = c.local("i32"), ks = c.local("i32"), rr = c.local("i32");
   const rowEnd = c.local("i32");
   c.get(rowB).set(rowEnd);
@@ -188,7 +184,7 @@ function prepareCode(): Code {
         c.get(qo).i32(15).i32Add().set(qo); // step 16 (the loop adds 1)
       });
       c.get(A).get(s).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add();
-      hsum();
+      reduceLanes(c, acc, "add");
       c.f32Store();
       forRange(c, r, () => c.get(s).i32(1).i32Add(), en, () => {
         c.get(r).get(rowB).i32Mul().set(rr);
@@ -205,7 +201,7 @@ function prepareCode(): Code {
           c.get(qo).i32(15).i32Add().set(qo);
         });
         c.get(A).get(r).get(L).i32Mul().get(s).i32Add().i32(2).i32Shl().i32Add();
-        hsum();
+        reduceLanes(c, acc, "add");
         c.f32Store();
       });
     });

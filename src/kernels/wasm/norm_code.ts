@@ -11,7 +11,7 @@
  * Addresses need no alignment; widths that are not multiples of 4 finish with scalar steps.
  */
 import { Code, type Local } from "./encoder.js";
-import { Vec } from "./vmath_code.js";
+import { HIGH_F32_PAIR, JOIN_F32_PAIRS, Vec } from "./vmath_code.js";
 import { at, forStep } from "./loops.js";
 
 export const NORM_FUNCTIONS = ["rmsForwardRows", "rmsBackwardRows"] as const;
@@ -21,21 +21,17 @@ export interface NormExports {
   rmsBackwardRows(x: number, g: number, w: number, inv: number, dx: number, dw: number, rows: number, width: number, weighted: number): void;
 }
 
-/** Byte indices of i8x16.shuffle: the upper two f32 lanes of the first operand, twice. */
-const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** Byte indices: lanes 0, 1 of the first operand then lanes 0, 1 of the second (two demoted halves joined). */
-const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /** lo, hi ← the f32x4 at address base + off widened to two f64x2. */
 function loadWide(c: Code, base: Local, off: Local, tmp: Local, lo: Local, hi: Local): void {
   at(c, base, off).v128Load().tee(tmp).f64x2PromoteLowF32x4().set(lo);
-  c.get(tmp).get(tmp).i8x16Shuffle(HIGH_PAIR).f64x2PromoteLowF32x4().set(hi);
+  c.get(tmp).get(tmp).i8x16Shuffle(HIGH_F32_PAIR).f64x2PromoteLowF32x4().set(hi);
 }
 
 /** Stores the two f64x2 halves lo, hi, rounded to f32, as one f32x4 at base + off. */
 function storeNarrow(c: Code, base: Local, off: Local, lo: Local, hi: Local): void {
   at(c, base, off);
-  c.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN);
+  c.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_F32_PAIRS);
   c.v128Store();
 }
 

@@ -14,7 +14,7 @@
  * exact value relative to itself, besides exp's 2 ulp per term.
  */
 import { Code, type Local } from "./encoder.js";
-import { emitExp, Vec } from "./vmath_code.js";
+import { emitExp, reduceLanes, Vec } from "./vmath_code.js";
 
 export const ROWS_FUNCTIONS = ["vSoftmaxRows", "zeroBytes", "copyRowsBytes"] as const;
 
@@ -68,9 +68,8 @@ function softmaxRows(): Code {
         c.get(vm).get(x).get(off).i32Add().v128Load().f32x4Max().set(vm);
         c.get(off).i32(16).i32Add().tee(off).get(end).i32LtS().brIf(0);
       });
-      c.get(vm).f32x4ExtractLane(0).get(vm).f32x4ExtractLane(1).f32Max();
-      c.get(vm).f32x4ExtractLane(2).get(vm).f32x4ExtractLane(3).f32Max();
-      c.f32Max().set(m);
+      reduceLanes(c, vm, "max");
+      c.set(m);
       // e = exp(x − m'), summed
       c.f32(0).get(m).get(m).f32(-Infinity).f32Eq().select().f32x4Splat().set(shift);
       c.v128Zero().set(vs);
@@ -82,9 +81,8 @@ function softmaxRows(): Code {
         c.get(vs).get(e).f32x4Add().set(vs);
         c.get(off).i32(16).i32Add().tee(off).get(end).i32LtS().brIf(0);
       });
-      c.get(vs).f32x4ExtractLane(0).get(vs).f32x4ExtractLane(1).f32Add();
-      c.get(vs).f32x4ExtractLane(2).get(vs).f32x4ExtractLane(3).f32Add();
-      c.f32Add().set(s);
+      reduceLanes(c, vs, "add");
+      c.set(s);
       // normalise: out · (s = 0 ? 0 : 1/s) (a NaN s keeps the row NaN)
       c.f32(0).f32(1).get(s).f32Div().get(s).f32(0).f32Eq().select().f32x4Splat().set(f);
       c.i32(0).set(off);

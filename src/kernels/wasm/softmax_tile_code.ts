@@ -29,7 +29,7 @@
  * The tests (test/kernels/softmax_tile.test.ts) check these bounds entry by entry against the f64 reference.
  */
 import { Code, type Local } from "./encoder.js";
-import { Vec, emitExp } from "./vmath_code.js";
+import { Vec, emitExp, reduceLanes } from "./vmath_code.js";
 import { forStep } from "./loops.js";
 
 export const SOFTMAX_TILE_FUNCTIONS = ["smTileForward", "smTileBackward"] as const;
@@ -100,15 +100,6 @@ function quads(c: Code, w: Row, from: Local | number, to: Local, masked: boolean
   });
 }
 
-/** Horizontal reduction of a vector's four lanes: (l0 ∘ l1) ∘ (l2 ∘ l3), pushed as an f32. */
-function reduceLanes(c: Code, v: Local, op: "max" | "add"): void {
-  const f = (): Code => (op === "max" ? c.f32Max() : c.f32Add());
-  c.get(v).f32x4ExtractLane(0).get(v).f32x4ExtractLane(1);
-  f();
-  c.get(v).f32x4ExtractLane(2).get(v).f32x4ExtractLane(3);
-  f();
-  f();
-}
 
 function forward(): Code {
   const c = new Code(["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32"]);

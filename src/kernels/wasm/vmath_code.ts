@@ -82,6 +82,21 @@ export class Vec {
   }
 }
 
+/** Byte indices of i8x16.shuffle: the upper two f32 lanes of the first operand, twice (to widen them with a promote). */
+export const HIGH_F32_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Byte indices: f32 lanes 0, 1 of the first operand, then lanes 0, 1 of the second (two demoted halves joined). */
+export const JOIN_F32_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/** Horizontal reduction of a vector's four f32 lanes: (l0 ∘ l1) ∘ (l2 ∘ l3), pushed as an f32. */
+export function reduceLanes(c: Code, v: Local, op: "max" | "add"): void {
+  const f = (): Code => (op === "max" ? c.f32Max() : c.f32Add());
+  c.get(v).f32x4ExtractLane(0).get(v).f32x4ExtractLane(1);
+  f();
+  c.get(v).f32x4ExtractLane(2).get(v).f32x4ExtractLane(3);
+  f();
+  f();
+}
+
 /** out = exp(x) (lane-wise). `x` is not modified; `out` may be `x`. */
 export function emitExp(c: Code, t: Vec, x: Local, out: Local): void {
   const xc = t.v("exp.xc"), nf = t.v("exp.nf"), r = t.v("exp.r"), p = t.v("exp.p"), ni = t.v("exp.ni"), n1 = t.v("exp.n1");
